@@ -1,0 +1,90 @@
+"""Typed errors raised by the RingCX hook, the S3 landing code and the operators.
+
+Every message names the item concerned and what to do about it. No message ever contains a secret
+(client secret, JWT, RingCentral or RingCX token): callers build messages from identifiers only.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+
+class RingCXError(Exception):
+    """Base class of every error this provider raises.
+
+    :param retryable: whether an Airflow retry of the same work may succeed.
+    """
+
+    retryable: bool = False
+
+    def __init__(self, message: str, *, status_code: int | None = None) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+
+
+class RingCXConfigError(RingCXError, ValueError):
+    """The connection, an operator argument or a DAG param is invalid."""
+
+
+class RingCXAuthError(RingCXError):
+    """Authentication failed (wrong client credentials, JWT, revoked or expired token after one retry)."""
+
+
+class RingCXForbiddenError(RingCXError):
+    """403: the user, the account or the recording is not accessible (WEM access, READ on Account...)."""
+
+
+class RingCXNotFoundError(RingCXError):
+    """404: unknown dialog/segment, or a recording that is not processed yet."""
+
+
+class RingCXBadRequestError(RingCXError):
+    """400: the vendor rejected the request body (see ``validation_errors``)."""
+
+    def __init__(
+        self, message: str, *, status_code: int | None = 400, validation_errors: list[dict] | None = None
+    ) -> None:
+        super().__init__(message, status_code=status_code)
+        self.validation_errors = validation_errors or []
+
+
+class RingCXTransientError(RingCXError):
+    """A failure that a later attempt may not see: 5xx, connection reset, read timeout."""
+
+    retryable = True
+
+
+class RingCXServerError(RingCXTransientError):
+    """5xx from RingCX, still failing after the retry bound."""
+
+
+class RingCXRateLimitedError(RingCXTransientError):
+    """429 from RingCX, still throttled after the retry bound."""
+
+    def __init__(
+        self, message: str, *, status_code: int | None = 429, retry_after: float | None = None
+    ) -> None:
+        super().__init__(message, status_code=status_code)
+        self.retry_after = retry_after
+
+
+class RingCXIncompleteDownloadError(RingCXTransientError):
+    """The body ended before Content-Length (or before the WAV data size) was reached."""
+
+
+class RingCXBadPayloadError(RingCXError):
+    """The response is not what the contract says: HTML with status 200, malformed JSON, a non-WAV body."""
+
+    retryable = True
+
+
+class RingCXWindowNotReadyError(RingCXError):
+    """The metadata window ends too recently to be complete on the vendor side."""
+
+    def __init__(self, message: str, *, ready_at: datetime) -> None:
+        super().__init__(message)
+        self.ready_at = ready_at
+
+
+class RingCXObjectLockError(RingCXConfigError):
+    """Object Lock was requested but the bucket is not Object-Lock enabled."""

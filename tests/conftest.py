@@ -1,0 +1,23 @@
+"""Test session setup.
+
+Airflow reads ``AIRFLOW_HOME`` on first import, so it is pointed at a throw-away directory here, before any
+test module imports airflow. Fixtures live in ``tests/fixtures/`` by concern (S3, simulator, Airflow).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+_AIRFLOW_HOME = tempfile.mkdtemp(prefix="ringcx-airflow-home-")
+os.environ.setdefault("AIRFLOW_HOME", _AIRFLOW_HOME)
+os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "True")
+os.environ.setdefault("AIRFLOW__CORE__PARALLELISM", "4")
+# The cross-process budget pacer keeps its state here; one directory per test session.
+os.environ.setdefault("RINGCX_BUDGET_DIR", tempfile.mkdtemp(prefix="ringcx-budget-"))
+
+pytest_plugins = [
+    "tests.fixtures.s3",
+    "tests.fixtures.simulator",
+]
