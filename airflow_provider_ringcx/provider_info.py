@@ -21,7 +21,9 @@ CONNECTION_FIELDS: dict[str, dict[str, Any]] = {
         enum=["jwt", "token"],
         default="jwt",
     ),
-    "jwt": _field("RingCentral JWT", "JWT credential of the RingCentral user (auth mode jwt).", format="password"),
+    "jwt": _field(
+        "RingCentral JWT", "JWT credential of the RingCentral user (auth mode jwt).", format="password"
+    ),
     "api_token": _field(
         "RingCX API token", "Pre-issued permanent RingCX API token (auth mode token).", format="password"
     ),
@@ -35,8 +37,12 @@ CONNECTION_FIELDS: dict[str, dict[str, Any]] = {
         "RingCX host; https://engage.ringcentral.com (older host) is also accepted.",
         default="https://ringcx.ringcentral.com",
     ),
-    "rc_account_id": _field("RingCentral account id", "rcAccountId: the RingCentral account UID (id of /account/~)."),
-    "sub_account_id": _field("RingCX sub-account id", "subAccountId: the RingCX sub-account whose recordings are archived."),
+    "rc_account_id": _field(
+        "RingCentral account id", "rcAccountId: the RingCentral account UID (id of /account/~)."
+    ),
+    "sub_account_id": _field(
+        "RingCX sub-account id", "subAccountId: the RingCX sub-account whose recordings are archived."
+    ),
     "timezone": _field(
         "Time zone",
         "IANA time zone sent as timeZone to interaction-metadata (window times are converted to it).",
@@ -49,7 +55,9 @@ CONNECTION_FIELDS: dict[str, dict[str, Any]] = {
         "Metadata budget", "Requests per window, comma-separated, e.g. 2/60,9/900 (default)."
     ),
     "download_budget": _field("Download budget", "Recording downloads per window, e.g. 120/60 (default)."),
-    "token_budget": _field("Token exchange budget", "RingCX token exchanges per window, e.g. 5/60 (default)."),
+    "token_budget": _field(
+        "Token exchange budget", "RingCX token exchanges per window, e.g. 5/60 (default)."
+    ),
     "connect_timeout": _field("Connect timeout (s)", "TCP connect timeout in seconds (default 10)."),
     "read_timeout": _field("Read timeout (s)", "Socket read timeout in seconds (default 60)."),
 }
@@ -68,7 +76,10 @@ PROVIDER_INFO: dict[str, Any] = {
             "ui-field-behaviour": {
                 "hidden-fields": ["schema", "port", "host"],
                 "relabeling": {"login": "RingCentral client id", "password": "RingCentral client secret"},
-                "placeholders": {"login": "RingCentral app client id", "password": "RingCentral app client secret"},
+                "placeholders": {
+                    "login": "RingCentral app client id",
+                    "password": "RingCentral app client secret",
+                },
             },
         }
     ],
