@@ -1,0 +1,203 @@
+"""Fault injection per route, by probability or by a scripted sequence.
+
+A rule (``POST /_sim/faults`` takes a JSON list of them)::
+
+    {"route": "download", "kind": "reset", "after_bytes": 65536, "times": 2}
+
+* ``route``: metadata | download | exchange | refresh | oauth | account | admin_accounts | any
+* ``kind``: status (``status``, default 503) | rate_limit (429; ``retry_after``: true, false or "date";
+  ``retry_after_seconds``, default 1) | reset (RST after ``after_bytes`` body bytes) | truncate (FIN after
+  ``after_bytes`` bytes although Content-Length announced the full size) | stall (sleep ``stall_seconds``
+  real seconds after ``after_bytes`` bytes, then finish) | expire_token (the presented token expires now,
+  401) | html200 (an HTML error page with status 200) | malformed_json | json_object (an object instead
+  of the array) | non_wav (200 audio/wav whose body is not RIFF/WAVE)
+* ``probability`` (default 1.0) is drawn from an RNG seeded by ``fault_seed``; ``times`` limits the rule
+  to the next N matching requests (scripted); ``skip`` lets the first N matching requests through first;
+  ``match`` restricts the rule to request paths containing that (decoded) text, e.g. a segment id.
+
+Rules are tried in order; the first that fires wins. Rules whose ``times`` are used up stay listed with
+``times: 0`` until cleared.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import socket
+import struct
+import threading
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+ROUTES = ("metadata", "download", "exchange", "refresh", "oauth", "account", "admin_accounts", "any")
+#: Kinds that replace the response before the handler does any work.
+RESPONSE_KINDS = ("status", "rate_limit", "expire_token", "html200")
+#: Kinds that replace a successful body.
+PAYLOAD_KINDS = ("malformed_json", "json_object", "non_wav")
+#: Kinds that disturb the transfer of a successful body.
+STREAM_KINDS = ("reset", "truncate", "stall")
+KINDS = RESPONSE_KINDS + PAYLOAD_KINDS + STREAM_KINDS
+
+#: ASGI scope extension under which the simulator's uvicorn protocol exposes the connection's transport.
+TRANSPORT_EXTENSION = "ringcx.sim.transport"
+
+
+class SimulatedDisconnect(Exception):
+    """Raised inside a body stream after the connection was cut on purpose (filtered from server logs)."""
+
+
+@dataclass
+class FaultRule:
+    route: str
+    kind: str
+    status: int = 503
+    probability: float = 1.0
+    times: int | None = None
+    skip: int = 0
+    match: str | None = None
+    after_bytes: int = 0
+    stall_seconds: float = 1.0
+    retry_after: bool | str = True
+    retry_after_seconds: int = 1
+    fired: int = 0
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FaultRule:
+        """Validate one rule.
+
+        :raises ValueError: unknown field, route or kind, or a value out of range.
+        """
+        fields = set(cls.__dataclass_fields__) - {"fired"}
+        unknown = sorted(set(data) - fields)
+        if unknown:
+            raise ValueError(f"fault rule {data!r}: unknown field(s) {', '.join(unknown)}")
+        if data.get("route") not in ROUTES:
+            raise ValueError(f"fault rule {data!r}: route must be one of {', '.join(ROUTES)}")
+        if data.get("kind") not in KINDS:
+            raise ValueError(f"fault rule {data!r}: kind must be one of {', '.join(KINDS)}")
+        rule = cls(**data)
+        if not 0.0 <= rule.probability <= 1.0:
+            raise ValueError(f"fault rule {data!r}: probability must be within 0..1")
+        if rule.times is not None and rule.times < 0:
+            raise ValueError(f"fault rule {data!r}: times must be >= 0")
+        if not 100 <= rule.status <= 599 or rule.after_bytes < 0 or rule.stall_seconds < 0:
+            raise ValueError(f"fault rule {data!r}: status 100..599, after_bytes and stall_seconds >= 0")
+        if rule.retry_after not in (True, False, "date"):
+            raise ValueError(f"fault rule {data!r}: retry_after must be true, false or 'date'")
+        return rule
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class FaultInjector:
+    """The active rules and the seeded draw (thread-safe)."""
+
+    def __init__(self, seed: int = 0) -> None:
+        self._lock = threading.Lock()
+        self._rules: list[FaultRule] = []
+        self._rng = random.Random(seed)
+
+    def set_rules(self, rules: Iterable[dict[str, Any]], *, append: bool = False) -> list[FaultRule]:
+        parsed = [FaultRule.from_dict(dict(rule)) for rule in rules]
+        with self._lock:
+            self._rules = ([*self._rules, *parsed]) if append else parsed
+            return list(self._rules)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._rules = []
+
+    def reseed(self, seed: int) -> None:
+        with self._lock:
+            self._rng = random.Random(seed)
+
+    def rules(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [rule.to_dict() for rule in self._rules]
+
+    def draw(self, route: str, path: str) -> FaultRule | None:
+        """The rule that fires for this request, if any (consumes ``skip``/``times``)."""
+        with self._lock:
+            for rule in self._rules:
+                if rule.route not in (route, "any"):
+                    continue
+                if rule.match is not None and rule.match not in path:
+                    continue
+                if rule.times is not None and rule.times <= 0:
+                    continue
+                if rule.skip > 0:
+                    rule.skip -= 1
+                    continue
+                if rule.probability < 1.0 and self._rng.random() >= rule.probability:
+                    continue
+                if rule.times is not None:
+                    rule.times -= 1
+                rule.fired += 1
+                return FaultRule(**{**asdict(rule)})
+        return None
+
+
+async def _drain(transport: Any) -> None:
+    """Wait until the transport has handed every buffered byte to the kernel (bounded)."""
+    for _ in range(400):
+        if transport.is_closing() or transport.get_write_buffer_size() == 0:
+            break
+        await asyncio.sleep(0.005)
+    await asyncio.sleep(0.05)  # let the kernel push the bytes out before the cut
+
+
+async def _cut(transport: Any, *, reset: bool) -> None:
+    """Close the connection: RST (SO_LINGER 0 + abort) for ``reset``, else a plain FIN."""
+    if transport is None:
+        return
+    await _drain(transport)
+    if reset:
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        transport.abort()
+    else:
+        transport.close()
+
+
+async def disturb(
+    chunks: AsyncIterator[bytes], rule: FaultRule | None, transport: Any
+) -> AsyncIterator[bytes]:
+    """Pass ``chunks`` through, applying a stream fault (reset, truncate or stall) after ``after_bytes``."""
+    if rule is None or rule.kind not in STREAM_KINDS:
+        async for chunk in chunks:
+            yield chunk
+        return
+    sent = 0
+    triggered = False
+    async for chunk in chunks:
+        if not triggered and sent + len(chunk) >= rule.after_bytes:
+            head = chunk[: rule.after_bytes - sent]
+            if head:
+                yield head
+            sent += len(head)
+            triggered = True
+            if rule.kind == "stall":
+                await asyncio.sleep(rule.stall_seconds)
+                rest = chunk[len(head) :]
+                if rest:
+                    yield rest
+                continue
+            await _cut(transport, reset=rule.kind == "reset")
+            raise SimulatedDisconnect(rule.kind)
+        if triggered or sent + len(chunk) < rule.after_bytes:
+            sent += len(chunk)
+            yield chunk
+    if not triggered and rule.kind != "stall":
+        await _cut(transport, reset=rule.kind == "reset")
+        raise SimulatedDisconnect(rule.kind)
+
+
+async def iterate(data: Iterable[bytes]) -> AsyncIterator[bytes]:
+    """An async iterator over an in-memory iterable of chunks (no thread hop)."""
+    for chunk in data:
+        yield chunk

@@ -1,0 +1,135 @@
+"""Vendor data routes: interaction-metadata (POST) and the recording download (GET)."""
+
+from __future__ import annotations
+
+import json
+from urllib.parse import unquote
+
+from fastapi import APIRouter
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from airflow_provider_ringcx.simulator.audio import fake_mp3
+from airflow_provider_ringcx.simulator.errors import (
+    HTML_ERROR_PAGE,
+    errors_response,
+    forbidden_response,
+)
+from airflow_provider_ringcx.simulator.faults import disturb, iterate
+from airflow_provider_ringcx.simulator.guards import (
+    authenticate,
+    body_response,
+    charge,
+    draw_fault,
+    sim,
+    transport,
+)
+from airflow_provider_ringcx.simulator.metadata import parse_query, render_row, too_recent
+
+CX = "/voice/api/cx/integration/v1/accounts/{rc_account_id}/sub-accounts/{sub_account_id}"
+router = APIRouter()
+_BROWSER_MARKERS = ("Mozilla/", "Chrome/", "Safari/", "Firefox/")
+
+
+def _account_error(request: Request, rc_account_id: str, sub_account_id: str) -> Response | None:
+    config = sim(request).config
+    if rc_account_id != config.rc_account_id or sub_account_id not in config.sub_account_ids:
+        return forbidden_response(request, config.forbidden_shape)
+    return None
+
+
+@router.post(CX + "/interaction-metadata")
+async def interaction_metadata(request: Request, rc_account_id: str, sub_account_id: str) -> Response:
+    """Segments whose end falls in the requested window, as a bare JSON array (see ``metadata.py``)."""
+    rule, early = draw_fault(request, "metadata")
+    if early is not None:
+        return early
+    denied = authenticate(request) or _account_error(request, rc_account_id, sub_account_id)
+    if denied is not None:
+        return denied
+    state = sim(request)
+    config = state.config
+    limited = charge(request, "metadata", sub_account_id, config.metadata_budget)
+    if limited is not None:
+        return limited
+    query = parse_query(await request.body(), config)
+    if isinstance(query, list):
+        return errors_response(request, 400, query)
+    not_ready = too_recent(query, state.clock.now(), config)
+    if not_ready is not None:
+        return errors_response(request, 400, not_ready, details="window is not completed yet")
+    base_url = str(request.base_url).rstrip("/")
+    rows = [
+        render_row(segment, config, base_url)
+        for segment in state.segments_ending(sub_account_id, query.start_ms, query.end_ms)
+        if not state.is_processing(segment)
+    ]
+    body = json.dumps(rows, separators=(",", ":")).encode()
+    return body_response(request, body, "application/json", rule)
+
+
+def _recording_ids(request: Request) -> tuple[str, str, str, str] | None:
+    """``(rcAccountId, subAccountId, dialogId, segmentId)`` from the *raw* path (ids may hold ``%2F``)."""
+    raw: bytes = request.scope.get("raw_path") or request.url.path.encode()
+    parts = raw.split(b"?", 1)[0].split(b"/")
+    expected = [b"", b"voice", b"api", b"cx", b"integration", b"v1", b"accounts"]
+    if len(parts) != 15 or parts[:7] != expected:
+        return None
+    if (parts[8], parts[10], parts[11], parts[13]) != (
+        b"sub-accounts",
+        b"recordings",
+        b"dialogs",
+        b"segments",
+    ):
+        return None
+    rc, sub, dialog, segment = (unquote(parts[i].decode("latin-1"), "utf-8") for i in (7, 9, 12, 14))
+    return rc, sub, dialog, segment
+
+
+@router.get(CX + "/recordings/{rest:path}")
+async def recording(request: Request, rc_account_id: str, sub_account_id: str, rest: str) -> Response:
+    """The segment's audio: WAV (or MP3 for browser-like User-Agents), streamed, no disk."""
+    rule, early = draw_fault(request, "download")
+    if early is not None:
+        return early
+    denied = authenticate(request)
+    if denied is not None:
+        return denied
+    ids = _recording_ids(request)
+    if ids is None:
+        return errors_response(request, 404)
+    rc, sub, dialog_id, segment_id = ids
+    denied = _account_error(request, rc, sub)
+    if denied is not None:
+        return denied
+    state = sim(request)
+    config = state.config
+    limited = charge(request, "download", sub, config.download_budget)
+    if limited is not None:
+        return limited
+    segment = state.find_segment(sub, dialog_id, segment_id)
+    if segment is None or not segment.has_recording or state.is_processing(segment):
+        return errors_response(request, 404)
+    if state.is_restricted(segment):
+        return forbidden_response(request, config.forbidden_shape)
+    user_agent = request.headers.get("user-agent", "")
+    if config.mp3_for_browsers and any(marker in user_agent for marker in _BROWSER_MARKERS):
+        return Response(
+            fake_mp3(f"{config.seed}|{sub}|{dialog_id}|{segment_id}"), 200, media_type="audio/mpeg"
+        )
+    if rule is not None and rule.kind in ("json_object", "malformed_json", "non_wav"):
+        body = {
+            "json_object": b'{"status":"OK","data":[]}',
+            "malformed_json": b'{"status":',
+            "non_wav": HTML_ERROR_PAGE,
+        }[rule.kind]
+        media_type = "audio/wav" if rule.kind == "non_wav" else "application/json"
+        return Response(body, 200, media_type=media_type)
+    audio = state.recording(segment)
+    headers = {"Accept-Ranges": "none"}
+    if config.download_length == "content-length":
+        headers["Content-Length"] = str(audio.size)
+    chunks = iterate(audio.iter_bytes(config.chunk_size))
+    return StreamingResponse(
+        disturb(chunks, rule, transport(request)), 200, headers=headers, media_type="audio/wav"
+    )
