@@ -1,6 +1,12 @@
 """A local RingCentral RingCX simulator: the vendor's auth, interaction-metadata and recording APIs over
 real HTTP, with deterministic traffic, synthesised audio, budgets, faults and a ``/_sim/`` control API.
 
+Module map: ``config`` (every knob, CLI), ``clock`` (data clock and scaled budget clock), ``traffic``
+(deterministic dialogs), ``audio`` (streamed WAV synthesis), ``auth`` (tokens), ``limits`` (budgets),
+``faults`` (fault rules), ``metadata`` (window rule - the boundary rule is documented there), ``errors``,
+``guards``/``vendor_auth``/``vendor_data`` (vendor routes), ``control`` (``/_sim/``), ``state``, ``app``,
+``server`` (thread or subprocess).
+
 Start it with ``python -m airflow_provider_ringcx.simulator --help``, or from Python::
 
     with SimulatorServer(SimConfig(time_scale=60)) as sim:

@@ -6,11 +6,13 @@ A rule (``POST /_sim/faults`` takes a JSON list of them)::
 
 * ``route``: metadata | download | exchange | refresh | oauth | account | admin_accounts | any
 * ``kind``: status (``status``, default 503) | rate_limit (429; ``retry_after``: true, false or "date";
-  ``retry_after_seconds``, default 1) | reset (RST after ``after_bytes`` body bytes) | truncate (FIN after
-  ``after_bytes`` bytes although Content-Length announced the full size) | stall (sleep ``stall_seconds``
-  real seconds after ``after_bytes`` bytes, then finish) | expire_token (the presented token expires now,
-  401) | html200 (an HTML error page with status 200) | malformed_json | json_object (an object instead
-  of the array) | non_wav (200 audio/wav whose body is not RIFF/WAVE)
+  ``retry_after_seconds``, default 1) | reset (a real TCP RST, SO_LINGER 0, once ``after_bytes`` body
+  bytes were handed to the kernel; like any reset it may discard bytes still in flight, so the client sees
+  *at most* ``after_bytes``) | truncate (a clean FIN after exactly ``after_bytes`` body bytes although
+  Content-Length announced the full size; chunked bodies lack the final chunk) | stall (sleep
+  ``stall_seconds`` real seconds after ``after_bytes`` bytes, then finish) | expire_token (the presented
+  token expires now, 401) | html200 (an HTML error page with status 200) | malformed_json | json_object
+  (an object instead of the array) | non_wav (200 audio/wav whose body is not RIFF/WAVE)
 * ``probability`` (default 1.0) is drawn from an RNG seeded by ``fault_seed``; ``times`` limits the rule
   to the next N matching requests (scripted); ``skip`` lets the first N matching requests through first;
   ``match`` restricts the rule to request paths containing that (decoded) text, e.g. a segment id.

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 from collections import deque
 from email.utils import formatdate
 
@@ -75,7 +76,5 @@ def retry_after_header(wait_simulated: float, clock: SimClock, mode: RetryAfterM
         return {}
     real = max(1, math.ceil(clock.to_real(wait_simulated)))
     if mode == "date":
-        import time
-
         return {"Retry-After": formatdate(time.time() + real, usegmt=True)}
     return {"Retry-After": str(real)}

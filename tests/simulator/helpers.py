@@ -17,6 +17,7 @@ import requests
 SPEC_PATH = Path("/work/shared/vendor/ringcx-openapi-subset.json")
 JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 WINDOW = {"segmentEndTime": "2026-03-02 14:00:00", "timeInterval": 3600, "timeZone": "UTC"}
+SMALL = {"segmentEndTime": "2026-03-02 14:00:00", "timeInterval": 60, "timeZone": "UTC"}
 
 
 def _openapi_to_jsonschema(node: Any) -> Any:

@@ -11,6 +11,7 @@ import requests
 
 from tests.simulator.helpers import (
     JWT_GRANT,
+    SMALL,
     WINDOW,
     bearer,
     exchange,
@@ -142,12 +143,12 @@ def test_expired_message_variant(make_simulator):
 
 
 def test_token_expires_after_scaled_lifetime(make_simulator):
-    # 300 simulated seconds at time_scale 1000 = 0.3 real seconds.
-    sim = make_simulator(time_scale=1000)
+    # 300 simulated seconds at time_scale 300 = 1 real second.
+    sim = make_simulator(time_scale=300)
     token = login(sim.url)["accessToken"]
-    assert post_metadata(sim, token).status_code == 200
-    time.sleep(0.4)
-    expired = post_metadata(sim, token)
+    assert post_metadata(sim, token, SMALL).status_code == 200
+    time.sleep(1.05)
+    expired = post_metadata(sim, token, SMALL)
     assert expired.status_code == 401
     assert expired.text == "Jwt is expired"
 
@@ -200,7 +201,7 @@ def test_refresh_rotates_refresh_token(simulator):
 
 @pytest.mark.parametrize("uses_budget", [False, True])
 def test_exchange_budget_5_per_minute(make_simulator, uses_budget):
-    sim = make_simulator(token_budget="5/60", time_scale=120, refresh_uses_token_budget=uses_budget)
+    sim = make_simulator(token_budget="5/60", time_scale=60, refresh_uses_token_budget=uses_budget)
     rc = rc_token(sim.url).json()["access_token"]
     statuses = [exchange(sim.url, rc).status_code for _ in range(6)]
     assert statuses == [200] * 5 + [429]
@@ -211,7 +212,7 @@ def test_exchange_budget_5_per_minute(make_simulator, uses_budget):
         sim.url + "/api/auth/token/refresh", data={"refresh_token": "whatever"}, timeout=5
     ).status_code
     assert refresh == (429 if uses_budget else 401)
-    time.sleep(0.55)  # one simulated minute at time_scale 120
+    time.sleep(1.05)  # one simulated minute at time_scale 60
     assert exchange(sim.url, rc).status_code == 200
 
 

@@ -144,7 +144,7 @@ def test_expired_token_is_401_text(simulator):
 
 
 def test_download_budget_120_per_minute(make_simulator):
-    sim = make_simulator(calls_per_hour=0, download_budget="120/60", time_scale=30)  # a minute = 2 s
+    sim = make_simulator(calls_per_hour=0, download_budget="120/60", time_scale=10)  # a minute = 6 s
     sim.control.add_segments([{"dialogId": "d", "segmentId": "s", "segmentEndTimeMs": "2026-03-02T14:00:00Z",
                                "segmentDurationMs": 1}])  # fmt: skip
     token = login(sim.url)["accessToken"]

@@ -10,7 +10,7 @@ import requests
 
 from tests.simulator.helpers import bearer, login, post_metadata, validate
 
-PATH_SUFFIX = "/interaction-metadata"
+SMALL = {"segmentEndTime": "2026-03-02 14:00:00", "timeInterval": 60, "timeZone": "UTC"}
 
 
 def _ids(rows: list[dict]) -> list[str]:
@@ -192,34 +192,32 @@ def test_processing_delay_is_configurable(make_simulator):
 
 
 def test_budget_2_per_60s_gives_429_on_third_call(make_simulator):
-    sim = make_simulator(metadata_budget="2/60,9/900", time_scale=120)
+    sim = make_simulator(metadata_budget="2/60,9/900", time_scale=60)  # a minute lasts 1 s
     token = login(sim.url)["accessToken"]
-    statuses = [post_metadata(sim, token).status_code for _ in range(3)]
+    statuses = [post_metadata(sim, token, SMALL).status_code for _ in range(3)]
     assert statuses == [200, 200, 429]
-    limited = post_metadata(sim, token)
+    limited = post_metadata(sim, token, SMALL)
     assert limited.status_code == 429
     validate(limited.json(), "Errors")
     assert int(limited.headers["Retry-After"]) == 1
-    time.sleep(0.55)  # a simulated minute
-    assert post_metadata(sim, token).status_code == 200
+    time.sleep(1.05)  # a simulated minute
+    assert post_metadata(sim, token, SMALL).status_code == 200
 
 
 def test_budget_9_per_900s(make_simulator):
     sim = make_simulator(metadata_budget="9/900", time_scale=60)
     token = login(sim.url)["accessToken"]
-    statuses = [post_metadata(sim, token).status_code for _ in range(10)]
+    statuses = [post_metadata(sim, token, SMALL).status_code for _ in range(10)]
     assert statuses == [200] * 9 + [429]
 
 
 def test_both_limits_apply(make_simulator):
-    sim = make_simulator(metadata_budget="2/60,3/900", time_scale=300)  # 60 s = 0.2 s, 900 s = 3 s
+    sim = make_simulator(metadata_budget="2/60,3/900", time_scale=120)  # 60 s = 0.5 s, 900 s = 7.5 s
     token = login(sim.url)["accessToken"]
-    small = {"segmentEndTime": "2026-03-02 14:00:00", "timeInterval": 60, "timeZone": "UTC"}
-    assert [post_metadata(sim, token, small).status_code for _ in range(3)] == [200, 200, 429]
-    time.sleep(0.25)
-    assert post_metadata(sim, token, small).status_code == 200
-    time.sleep(0.25)
-    assert post_metadata(sim, token, small).status_code == 429  # the 15-minute limit now
+    assert [post_metadata(sim, token, SMALL).status_code for _ in range(3)] == [200, 200, 429]
+    time.sleep(0.55)
+    assert post_metadata(sim, token, SMALL).status_code == 200
+    assert post_metadata(sim, token, SMALL).status_code == 429  # 1 call in the last minute: the 15-min limit
 
 
 def test_budget_is_per_sub_account(make_simulator):
