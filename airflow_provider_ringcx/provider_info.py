@@ -21,7 +21,9 @@ CONNECTION_FIELDS: dict[str, dict[str, Any]] = {
         enum=["jwt", "token"],
         default="jwt",
     ),
-    "jwt": _field(
+    # named "jwt_token" (not "jwt") so that Airflow's API and UI redact it: they hide extras by key name, and
+    # only names containing e.g. "token" or "secret" count as sensitive. The hook still reads "jwt".
+    "jwt_token": _field(
         "RingCentral JWT", "JWT credential of the RingCentral user (auth mode jwt).", format="password"
     ),
     "api_token": _field(
@@ -55,11 +57,28 @@ CONNECTION_FIELDS: dict[str, dict[str, Any]] = {
         "Metadata budget", "Requests per window, comma-separated, e.g. 2/60,9/900 (default)."
     ),
     "download_budget": _field("Download budget", "Recording downloads per window, e.g. 120/60 (default)."),
-    "token_budget": _field(
-        "Token exchange budget", "RingCX token exchanges per window, e.g. 5/60 (default)."
+    # not "token_budget": Airflow masks extras whose name contains "token" (token_budget is still read)
+    "exchange_budget": _field(
+        "Token exchange budget", "RingCX token exchanges and refreshes per window, e.g. 5/60 (default)."
     ),
     "connect_timeout": _field("Connect timeout (s)", "TCP connect timeout in seconds (default 10)."),
     "read_timeout": _field("Read timeout (s)", "Socket read timeout in seconds (default 60)."),
+    "retry_attempts": _field(
+        "Retry attempts", "Attempts per request on 429/5xx/connection errors, 1..100 (default 5)."
+    ),
+    "retry_max_wait_seconds": _field(
+        "Retry wait limit (s)", "Total seconds of waiting between attempts of one request (default 300)."
+    ),
+    "backoff_initial_seconds": _field(
+        "Backoff start (s)", "First exponential backoff step, with jitter (default 1)."
+    ),
+    "backoff_max_seconds": _field("Backoff cap (s)", "Longest single backoff step (default 60)."),
+    "rate_limit_backoff_seconds": _field(
+        "429 backoff (s)", "Smallest backoff after a 429 without Retry-After (default 20)."
+    ),
+    "refresh_margin_seconds": _field(
+        "Token refresh margin (s)", "Refresh the RingCX token this long before it expires (default 60)."
+    ),
 }
 
 PROVIDER_INFO: dict[str, Any] = {

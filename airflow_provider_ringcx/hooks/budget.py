@@ -1,0 +1,222 @@
+"""Client-side request budgets shared by every process on the host.
+
+RingCX limits interaction-metadata to a few calls per minute *and* per quarter hour per sub-account, the
+token exchange to 5 per minute and downloads to 120 per minute. Several Airflow tasks may call the API at
+once (mapped tasks, parallel DAG runs under the LocalExecutor), each in its own process, so a per-process
+limiter is not enough: :class:`RateBudget` keeps one sliding-window log of request times per
+(API host, sub-account, endpoint) in a small JSON file, read and written under an exclusive ``fcntl.flock``.
+``acquire()`` records a request only when every window of the budget has a free slot, and otherwise sleeps
+until the oldest request of the full window ages out. ``penalize(seconds)`` records a 429's ``Retry-After``
+in the same file, so every process backs off, not only the one that was throttled.
+
+The file lives under ``RINGCX_BUDGET_DIR`` (default ``<tempdir>/airflow-provider-ringcx-budgets``). Workers on
+different hosts do not share it: there, Airflow pools (``ringcx_metadata`` with one slot,
+``ringcx_downloads``) cap concurrency and the 429 handling of the client is the fallback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import re
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from airflow_provider_ringcx.exceptions import RingCXConfigError, RingCXRateLimitedError
+
+log = logging.getLogger(__name__)
+
+BUDGET_DIR_ENV = "RINGCX_BUDGET_DIR"
+_BUDGET_RE = re.compile(r"^\s*(\d+)\s*/\s*(\d+(?:\.\d+)?)\s*$")
+
+
+@dataclass(frozen=True)
+class BudgetLimit:
+    """At most ``count`` requests in any ``seconds``-long sliding window."""
+
+    count: int
+    seconds: float
+
+    def __str__(self) -> str:
+        return f"{self.count}/{self.seconds:g}"
+
+
+def parse_budget(text: str, *, field: str = "budget") -> tuple[BudgetLimit, ...]:
+    """Parse ``"COUNT/SECONDS[,COUNT/SECONDS...]"``; ``"off"`` gives no limit (empty tuple).
+
+    :param text: the budget string, e.g. ``"2/60,9/900"``.
+    :param field: the connection field name, quoted in the error.
+    :raises RingCXConfigError: the string is malformed or a count/period is not positive.
+    """
+    if text.strip().lower() in ("off", "none", "unlimited"):
+        return ()
+    limits = []
+    for part in text.split(","):
+        match = _BUDGET_RE.match(part)
+        if not match:
+            raise RingCXConfigError(
+                f"connection extra {field}={text!r} is not a budget: write COUNT/SECONDS pairs separated "
+                "by commas (e.g. '2/60,9/900'), or 'off' to disable client-side pacing"
+            )
+        count, seconds = int(match.group(1)), float(match.group(2))
+        if count < 1 or seconds <= 0:
+            raise RingCXConfigError(
+                f"connection extra {field}={text!r}: each COUNT and SECONDS must be positive "
+                f"(got {part.strip()!r})"
+            )
+        limits.append(BudgetLimit(count, seconds))
+    return tuple(limits)
+
+
+def format_budget(limits: tuple[BudgetLimit, ...]) -> str:
+    """Inverse of :func:`parse_budget`."""
+    return ",".join(str(limit) for limit in limits) or "off"
+
+
+def default_budget_dir() -> Path:
+    """``$RINGCX_BUDGET_DIR`` or ``<tempdir>/airflow-provider-ringcx-budgets``."""
+    configured = os.environ.get(BUDGET_DIR_ENV)
+    return Path(configured) if configured else Path(tempfile.gettempdir()) / "airflow-provider-ringcx-budgets"
+
+
+class RateBudget:
+    """A sliding-window request budget shared through a locked state file.
+
+    :param name: the key of the budget, e.g. ``"ringcx.ringcentral.com|99999999|metadata"``.
+    :param limits: the windows; an empty tuple means unlimited (a 429 penalty still applies).
+    :param state_dir: where the state files live (default :func:`default_budget_dir`).
+    :param clock: wall-clock seconds (shared across processes, so ``time.time`` not ``monotonic``).
+    :param sleep: how to wait (injectable for tests).
+    :param margin: extra seconds added to every window (default 2 % of it, at most 0.5 s), so that network
+        jitter between acquiring a slot and the request reaching the server cannot squeeze two windows.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        limits: tuple[BudgetLimit, ...],
+        state_dir: str | os.PathLike[str] | None = None,
+        *,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+        margin: float | None = None,
+    ) -> None:
+        self.name = name
+        self.margin = margin
+        self.last_acquired: float | None = None
+        self.limits = tuple(limits)
+        self.state_dir = Path(state_dir) if state_dir is not None else default_budget_dir()
+        self._clock = clock
+        self._sleep = sleep
+        slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", name)[:80]
+        digest = hashlib.sha256(name.encode()).hexdigest()[:12]
+        self.path = self.state_dir / f"{slug}-{digest}.json"
+        self._lock_path = self.state_dir / f"{slug}-{digest}.lock"
+
+    def __repr__(self) -> str:
+        return f"RateBudget({self.name!r}, {format_budget(self.limits)!r})"
+
+    @property
+    def horizon(self) -> float:
+        """The longest window: older entries are irrelevant and pruned."""
+        return max((limit.seconds + self._margin(limit) for limit in self.limits), default=0.0)
+
+    def acquire(self, max_wait: float | None = None) -> float:
+        """Block until every window has a free slot, then record one request.
+
+        :param max_wait: give up when the wait would exceed this many seconds in total.
+        :return: the seconds spent waiting.
+        :raises RingCXRateLimitedError: ``max_wait`` would be exceeded.
+        """
+        waited = 0.0
+        while True:
+            with self._state() as state:
+                now = self._clock()
+                delay = self._delay(state, now)
+                if delay <= 0:
+                    state["log"].append(now)
+                    self.last_acquired = now
+                    return waited
+            if max_wait is not None and waited + delay > max_wait:
+                raise RingCXRateLimitedError(
+                    f"client-side budget {self.name} ({format_budget(self.limits)}) has no free slot for "
+                    f"{delay:.1f} s, more than the allowed wait; retry later",
+                    status_code=None,
+                    retry_after=delay,
+                )
+            log.debug("budget %s full; waiting %.2f s", self.name, delay)
+            self._sleep(delay)
+            waited += delay
+
+    def penalize(self, seconds: float) -> None:
+        """Block every process using this budget for ``seconds`` (a 429's ``Retry-After``)."""
+        if seconds <= 0:
+            return
+        with self._state() as state:
+            until = self._clock() + seconds
+            state["blocked_until"] = max(float(state.get("blocked_until", 0.0)), until)
+        log.info("budget %s: vendor asked to back off %.1f s; all processes will wait", self.name, seconds)
+
+    def reset(self) -> None:
+        """Forget every recorded request and penalty (tests and operators' manual reset)."""
+        with self._state() as state:
+            state["log"] = []
+            state["blocked_until"] = 0.0
+
+    def snapshot(self) -> dict[str, Any]:
+        """A copy of the current state (request times and penalty), for tests and diagnostics."""
+        with self._state() as state:
+            return {"log": list(state["log"]), "blocked_until": state["blocked_until"]}
+
+    def _delay(self, state: dict[str, Any], now: float) -> float:
+        entries: list[float] = state["log"]
+        delay = float(state.get("blocked_until", 0.0)) - now
+        for limit in self.limits:
+            seconds = limit.seconds + self._margin(limit)
+            recent = [t for t in entries if t > now - seconds]
+            if len(recent) >= limit.count:
+                # the slot frees when the oldest request that still fills the window ages out
+                delay = max(delay, recent[-limit.count] + seconds - now)
+        return delay
+
+    def _margin(self, limit: BudgetLimit) -> float:
+        return self.margin if self.margin is not None else min(0.5, limit.seconds * 0.02)
+
+    @contextlib.contextmanager
+    def _state(self) -> Iterator[dict[str, Any]]:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        with open(self._lock_path, "a+b") as lock:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+            try:
+                state = self._read()
+                yield state
+                self._write(state)
+            finally:
+                fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+
+    def _read(self) -> dict[str, Any]:
+        try:
+            raw = json.loads(self.path.read_text())
+            entries = sorted(float(t) for t in raw.get("log", []))
+            blocked = float(raw.get("blocked_until", 0.0))
+        except FileNotFoundError:
+            entries, blocked = [], 0.0
+        except (ValueError, TypeError, AttributeError):
+            log.warning("budget state %s is unreadable; starting it afresh", self.path)
+            entries, blocked = [], 0.0
+        return {"log": entries, "blocked_until": blocked}
+
+    def _write(self, state: dict[str, Any]) -> None:
+        cutoff = self._clock() - self.horizon
+        state["log"] = [t for t in state["log"] if t > cutoff]
+        tmp = self.path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({"log": state["log"], "blocked_until": state["blocked_until"]}))
+        os.replace(tmp, self.path)

@@ -1,0 +1,361 @@
+"""interaction-metadata: window planning across DST, streaming JSON parsing, filtering and dedupe.
+
+The vendor takes a wall-clock ``segmentEndTime`` (``YYYY-MM-DD HH:mm:ss``) in ``timeZone`` and searches
+forward ``timeInterval`` seconds. The server resolves the wall-clock time like Java's ``ZonedDateTime``:
+a time in a DST gap is shifted forward by the gap, an ambiguous time in an overlap takes the earlier offset.
+:func:`plan_windows` therefore computes, for each piece of the requested range, the instant the server will
+start from, sizes ``timeInterval`` from that instant, and the caller filters the rows client-side to the
+requested ``[start, end)`` by ``segmentEndTimeMs`` and dedupes by ``(dialogId, segmentId)``: no segment is
+lost or duplicated across a transition. When the server's start would lie so far before the piece (the
+repeated hour of a fall-back transition) that ``max_window_seconds`` cannot reach it, that piece is requested
+in ``UTC`` instead, which has no ambiguity.
+
+The response is a bare JSON array that may hold many thousands of rows; :func:`iter_json_array` decodes it
+element by element from the byte chunks, so memory stays bounded by the largest row.
+"""
+
+from __future__ import annotations
+
+import codecs
+import json
+import logging
+import math
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
+from urllib.parse import quote
+from zoneinfo import ZoneInfo
+
+import requests
+
+from airflow_provider_ringcx.exceptions import (
+    RingCXBadPayloadError,
+    RingCXConfigError,
+    RingCXIncompleteDownloadError,
+    RingCXWindowNotReadyError,
+)
+from airflow_provider_ringcx.hooks.budget import RateBudget
+from airflow_provider_ringcx.hooks.client import HttpClient, TokenSource, sanitize
+from airflow_provider_ringcx.hooks.settings import RingCXSettings
+from airflow_provider_ringcx.models import SegmentRecord, format_timestamp
+
+log = logging.getLogger(__name__)
+
+#: The vendor rejects windows that end less than this long ago.
+MIN_WINDOW_AGE = timedelta(minutes=5)
+WALL_FORMAT = "%Y-%m-%d %H:%M:%S"
+CHUNK_BYTES = 64 * 1024
+MAX_ROW_CHARS = 16 * 1024 * 1024
+_WS = " \t\r\n\ufeff"
+
+OnInvalid = Callable[[str, RingCXBadPayloadError], None]
+
+
+def server_instant(wall: datetime, tz: ZoneInfo) -> datetime:
+    """The UTC instant a Java-like server gives a naive wall-clock time in ``tz``.
+
+    ``fold=0`` in ``zoneinfo`` matches Java: in an overlap it takes the earlier offset (the first
+    occurrence); in a gap it applies the offset before the transition, i.e. shifts forward by the gap.
+    """
+    return wall.replace(tzinfo=tz, fold=0).astimezone(timezone.utc)
+
+
+@dataclass(frozen=True)
+class MetadataWindow:
+    """One interaction-metadata request.
+
+    :param start: first instant of the range this request is responsible for (UTC).
+    :param end: end (exclusive) of that range.
+    :param query_start: the instant the server starts searching from (``<= start``).
+    """
+
+    start: datetime
+    end: datetime
+    query_start: datetime
+    segment_end_time: str
+    time_interval: int
+    time_zone: str
+
+    @property
+    def body(self) -> dict[str, Any]:
+        """The JSON request body (schema ``InteractionMetadataRequest``)."""
+        return {
+            "segmentEndTime": self.segment_end_time,
+            "timeInterval": self.time_interval,
+            "timeZone": self.time_zone,
+        }
+
+    @property
+    def label(self) -> str:
+        """How messages name the window."""
+        return (
+            f"window {format_timestamp(self.start)}..{format_timestamp(self.end)} (segmentEndTime "
+            f"{self.segment_end_time!r} {self.time_zone}, timeInterval {self.time_interval})"
+        )
+
+
+def _utc(value: datetime, name: str) -> datetime:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise RingCXConfigError(
+            f"{name}={value.isoformat()} has no time zone; pass a timezone-aware datetime"
+        )
+    return value.astimezone(timezone.utc)
+
+
+def plan_windows(start: datetime, end: datetime, tz_name: str, max_seconds: int) -> list[MetadataWindow]:
+    """Split ``[start, end)`` into requests of at most ``max_seconds`` each, DST-safe (see module doc).
+
+    :raises RingCXConfigError: naive datetimes, or ``start >= end``.
+    """
+    start, end = _utc(start, "start"), _utc(end, "end")
+    if start >= end:
+        raise RingCXConfigError(
+            f"metadata range start {start.isoformat()} is not before end {end.isoformat()}"
+        )
+    tz = ZoneInfo(tz_name)
+    span = timedelta(seconds=max_seconds)
+    windows: list[MetadataWindow] = []
+    cursor = start
+    while cursor < end:
+        zone, zone_name = tz, tz_name
+        wall = cursor.astimezone(zone).replace(tzinfo=None, microsecond=0)
+        query_start = server_instant(wall, zone)
+        upper = min(end, cursor + span, query_start + span)
+        if upper <= cursor:  # the repeated hour is out of reach in this zone: ask in UTC instead
+            zone, zone_name = ZoneInfo("UTC"), "UTC"
+            wall = cursor.replace(tzinfo=None, microsecond=0)
+            query_start = server_instant(wall, zone)
+            upper = min(end, query_start + span)
+        interval = max(1, math.ceil((upper - query_start).total_seconds()))
+        windows.append(
+            MetadataWindow(
+                start=cursor,
+                end=upper,
+                query_start=query_start,
+                segment_end_time=wall.strftime(WALL_FORMAT),
+                time_interval=interval,
+                time_zone=zone_name,
+            )
+        )
+        cursor = upper
+    return windows
+
+
+def _excerpt(text: str, limit: int = 300) -> str:
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def iter_json_array(chunks: Iterable[bytes], *, what: str) -> Iterator[tuple[Any, str]]:
+    """Yield ``(element, raw_text)`` for each element of a top-level JSON array, decoding incrementally.
+
+    :param chunks: the body as byte chunks (e.g. ``response.iter_content``).
+    :param what: how errors name the response (the window).
+    :raises RingCXBadPayloadError: the body is not a JSON array, or is malformed or truncated.
+    """
+    decoder = json.JSONDecoder(strict=False)
+    utf8 = codecs.getincrementaldecoder("utf-8")("strict")
+    source = iter(chunks)
+    buf, pos, eof, consumed = "", 0, False, 0
+
+    def more() -> bool:
+        nonlocal buf, pos, eof, consumed
+        if eof:
+            return False
+        try:
+            chunk = next(source)
+            text = utf8.decode(chunk)
+        except StopIteration:
+            eof, text = True, utf8.decode(b"", final=True)
+        except UnicodeDecodeError:
+            raise RingCXBadPayloadError(f"{what}: the response is not UTF-8 text; check api_url") from None
+        consumed += pos
+        buf, pos = buf[pos:] + text, 0
+        return True
+
+    def skip_ws() -> bool:
+        """Advance over whitespace; False at end of body."""
+        nonlocal pos
+        while True:
+            while pos < len(buf) and buf[pos] in _WS:
+                pos += 1
+            if pos < len(buf):
+                return True
+            if not more():
+                return False
+
+    def bad(problem: str) -> RingCXBadPayloadError:
+        near = sanitize(buf[pos : pos + 120], 120)
+        return RingCXBadPayloadError(
+            f"{what}: {problem} (at character {consumed + pos}, near {near!r}); the window was not "
+            "archived - retry it later; if it persists check api_url and report the response to RingCentral"
+        )
+
+    if not skip_ws():
+        raise bad("the response body is empty, expected a JSON array")
+    if buf[pos] == "{":
+        raise bad("expected a JSON array of segments but got a JSON object (an error body or a wrong path?)")
+    if buf[pos] == "<":
+        raise bad("the response is an HTML page, not JSON; check that api_url points at the RingCX API")
+    if buf[pos] != "[":
+        raise bad("the response is not JSON (expected a JSON array of segments)")
+    pos += 1
+    first = True
+    while True:
+        if not skip_ws():
+            raise bad("the JSON array is truncated (no closing ']')")
+        if buf[pos] == "]":
+            pos += 1
+            if skip_ws():
+                raise bad("unexpected data after the JSON array")
+            return
+        if not first:
+            if buf[pos] != ",":
+                raise bad("expected ',' or ']' between array elements")
+            pos += 1
+            if not skip_ws():
+                raise bad("the JSON array is truncated after ','")
+        while True:
+            try:
+                value, stop = decoder.raw_decode(buf, pos)
+            except json.JSONDecodeError as err:
+                incomplete = err.pos + 64 >= len(buf) or err.msg.startswith("Unterminated string")
+                if eof or not incomplete:
+                    raise bad(f"malformed JSON ({err.msg})") from None
+                if len(buf) - pos > MAX_ROW_CHARS:
+                    raise bad(f"an array element is larger than {MAX_ROW_CHARS} characters") from None
+                more()
+                continue
+            scalar = not isinstance(value, (dict, list, str))
+            if scalar and not eof and (stop == len(buf) or buf[stop] not in _WS + ",]"):
+                more()  # a number at the end of the buffer may continue in the next chunk ("45" + "6e1")
+                continue
+            break
+        raw = buf[pos:stop]
+        pos = stop
+        first = False
+        yield value, raw
+
+
+def _body_chunks(response: requests.Response, what: str) -> Iterator[bytes]:
+    received = 0
+    try:
+        for chunk in response.iter_content(CHUNK_BYTES):
+            received += len(chunk)
+            yield chunk
+    except (requests.RequestException, OSError) as err:
+        raise RingCXIncompleteDownloadError(
+            f"{what}: the connection broke after {received} bytes ({type(err).__name__}); retrying the window"
+        ) from None
+
+
+class MetadataClient:
+    """Fetches interaction-metadata windows for one sub-account.
+
+    :param clock: wall-clock seconds (readiness check), injectable for tests.
+    :param sleep: wait between whole-window retries after a broken body.
+    """
+
+    def __init__(
+        self,
+        settings: RingCXSettings,
+        http: HttpClient,
+        tokens: TokenSource,
+        budget: RateBudget,
+        *,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.settings = settings
+        self.http = http
+        self.tokens = tokens
+        self.budget = budget
+        self._clock = clock
+        self._sleep = sleep
+
+    @property
+    def path(self) -> str:
+        """The vendor path of interaction-metadata for this sub-account."""
+        s = self.settings
+        return (
+            f"/voice/api/cx/integration/v1/accounts/{quote(s.rc_account_id, safe='')}"
+            f"/sub-accounts/{quote(s.sub_account_id, safe='')}/interaction-metadata"
+        )
+
+    def check_ready(self, end: datetime) -> None:
+        """Refuse a range that ends less than 5 minutes ago (the vendor rejects it; rows are incomplete)."""
+        end = _utc(end, "end")
+        now = datetime.fromtimestamp(self._clock(), timezone.utc)
+        if end > now - MIN_WINDOW_AGE:
+            ready_at = end + MIN_WINDOW_AGE
+            raise RingCXWindowNotReadyError(
+                f"metadata window ending {format_timestamp(end)} is not complete yet; RingCX only answers "
+                f"for windows that ended 5 or more minutes ago - retry at {format_timestamp(ready_at)}",
+                ready_at=ready_at,
+            )
+
+    def iter_records(
+        self, start: datetime, end: datetime, *, on_invalid: OnInvalid | None = None
+    ) -> Iterator[SegmentRecord]:
+        """Segments ending in ``[start, end)``, once each (see ``RingCXHook.iter_interaction_metadata``)."""
+        self.check_ready(end)
+        lower, upper = _utc(start, "start"), _utc(end, "end")
+        seen: set[tuple[str, str]] = set()
+        for window in plan_windows(lower, upper, self.settings.timezone, self.settings.max_window_seconds):
+            count = 0
+            for record in self.iter_window(window, on_invalid=on_invalid):
+                if record.segment_end is not None and not lower <= record.segment_end < upper:
+                    continue
+                if record.key in seen:
+                    continue
+                seen.add(record.key)
+                count += 1
+                yield record
+            log.info("interaction-metadata %s: %d new segment(s)", window.label, count)
+
+    def iter_window(
+        self, window: MetadataWindow, *, on_invalid: OnInvalid | None = None
+    ) -> Iterator[SegmentRecord]:
+        """Every parsed row of one request. A body broken mid-way is fetched again (rows may repeat)."""
+        attempts = self.settings.retry_attempts
+        for attempt in range(1, attempts + 1):
+            try:
+                yield from self._rows(window, on_invalid)
+                return
+            except RingCXIncompleteDownloadError as err:  # the request itself was already retried
+                if attempt >= attempts:
+                    raise
+                delay = min(
+                    self.settings.backoff_max_seconds,
+                    self.settings.backoff_initial_seconds * 2 ** (attempt - 1),
+                )
+                log.warning("%s; fetching the window again in %.2f s", err, delay)
+                self._sleep(delay)
+
+    def _rows(self, window: MetadataWindow, on_invalid: OnInvalid | None) -> Iterator[SegmentRecord]:
+        what = f"interaction-metadata {window.label}"
+        response = self.http.send_authenticated(
+            "POST",
+            self.settings.api_url + self.path,
+            self.tokens,
+            what=f"POST {self.path} ({window.label})",
+            budget=self.budget,
+            json=window.body,
+            headers={"Accept": "application/json"},
+            stream=True,
+        )
+        with response:
+            content_type = response.headers.get("Content-Type", "")
+            if "html" in content_type.lower():
+                raise RingCXBadPayloadError(
+                    f"{what}: POST {self.path} answered HTTP {response.status_code} with an HTML page "
+                    "instead of JSON; check that api_url points at the RingCX API (not a proxy or login page)"
+                )
+            for value, raw in iter_json_array(_body_chunks(response, what), what=what):
+                try:
+                    yield SegmentRecord.parse(value)
+                except RingCXBadPayloadError as err:
+                    if on_invalid is None:
+                        raise
+                    on_invalid(_excerpt(raw, 2000), err)

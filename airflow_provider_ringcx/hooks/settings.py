@@ -1,0 +1,270 @@
+"""Validated, immutable settings of a ``ringcx`` connection.
+
+:class:`RingCXSettings` is built once per hook from the Airflow connection. Every problem is reported as a
+:class:`~airflow_provider_ringcx.exceptions.RingCXConfigError` that names the connection field and says how
+to fix it. Secrets (client secret, JWT, API token) are registered with Airflow's secret masker as they are
+read and never appear in ``repr``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from airflow.sdk.log import mask_secret
+
+from airflow_provider_ringcx.exceptions import RingCXConfigError
+from airflow_provider_ringcx.hooks.budget import BudgetLimit, parse_budget
+
+DEFAULT_PLATFORM_URL = "https://platform.ringcentral.com"
+DEFAULT_API_URL = "https://ringcx.ringcentral.com"
+MAX_WINDOW_LIMIT = 10800
+AUTH_MODES = ("jwt", "token")
+
+#: Connection extras with their defaults (strings as typed in the connection form).
+DEFAULTS: dict[str, Any] = {
+    "auth_mode": "jwt",
+    "platform_url": DEFAULT_PLATFORM_URL,
+    "api_url": DEFAULT_API_URL,
+    "timezone": "UTC",
+    "max_window_seconds": 3600,
+    "metadata_budget": "2/60,9/900",
+    "download_budget": "120/60",
+    "exchange_budget": "5/60",
+    "connect_timeout": 10.0,
+    "read_timeout": 60.0,
+    "retry_attempts": 5,
+    "retry_max_wait_seconds": 300.0,
+    "backoff_initial_seconds": 1.0,
+    "backoff_max_seconds": 60.0,
+    "rate_limit_backoff_seconds": 20.0,
+    "refresh_margin_seconds": 60.0,
+}
+
+
+def _mask(value: str | None) -> str | None:
+    if value:
+        mask_secret(value)
+    return value
+
+
+@dataclass(frozen=True)
+class RingCXSettings:
+    """Everything the hook needs from the connection, validated.
+
+    Secrets are kept out of ``repr`` and comparisons.
+    """
+
+    conn_id: str
+    auth_mode: str
+    rc_account_id: str
+    sub_account_id: str
+    platform_url: str
+    api_url: str
+    timezone: str
+    max_window_seconds: int
+    metadata_budget: tuple[BudgetLimit, ...]
+    download_budget: tuple[BudgetLimit, ...]
+    exchange_budget: tuple[BudgetLimit, ...]
+    connect_timeout: float
+    read_timeout: float
+    retry_attempts: int
+    retry_max_wait_seconds: float
+    backoff_initial_seconds: float
+    backoff_max_seconds: float
+    rate_limit_backoff_seconds: float
+    refresh_margin_seconds: float
+    client_id: str | None = None
+    client_secret: str | None = field(default=None, repr=False, compare=False)
+    jwt: str | None = field(default=None, repr=False, compare=False)
+    api_token: str | None = field(default=None, repr=False, compare=False)
+
+    _SECRETS = ("client_secret", "jwt", "api_token")
+
+    def __repr__(self) -> str:
+        shown = ", ".join(
+            f"{f.name}={getattr(self, f.name)!r}" for f in fields(self) if f.name not in self._SECRETS
+        )
+        return f"RingCXSettings({shown})"
+
+    @property
+    def tz(self) -> ZoneInfo:
+        """The connection time zone."""
+        return ZoneInfo(self.timezone)
+
+    @property
+    def api_host(self) -> str:
+        """``host[:port]`` of the RingCX API, the first part of every budget key."""
+        return urlsplit(self.api_url).netloc
+
+    def budget_key(self, endpoint: str) -> str:
+        """The key of a shared budget: API host, sub-account and endpoint."""
+        return f"{self.api_host}|{self.sub_account_id}|{endpoint}"
+
+    @classmethod
+    def from_connection(cls, conn: Any) -> RingCXSettings:
+        """Build settings from an Airflow ``Connection`` (login, password, extra).
+
+        :raises RingCXConfigError: a field is missing or invalid; the message names it and the fix.
+        """
+        extra = conn.extra_dejson if hasattr(conn, "extra_dejson") else {}
+        return cls.from_values(
+            conn_id=getattr(conn, "conn_id", None) or "ringcx_default",
+            client_id=getattr(conn, "login", None),
+            client_secret=getattr(conn, "password", None),
+            extra=extra,
+        )
+
+    @classmethod
+    def from_values(
+        cls,
+        *,
+        conn_id: str,
+        client_id: str | None,
+        client_secret: str | None,
+        extra: Mapping[str, Any],
+    ) -> RingCXSettings:
+        """Build settings from the pieces of a connection (see :meth:`from_connection`)."""
+        reader = _ExtraReader(conn_id, extra)
+        client_secret = _mask(client_secret or None)
+        jwt = _mask(reader.text("jwt_token") or reader.text("jwt"))
+        api_token = _mask(reader.text("api_token"))
+        auth_mode = (reader.text("auth_mode") or DEFAULTS["auth_mode"]).lower()
+        if auth_mode not in AUTH_MODES:
+            raise reader.error("auth_mode", f"is {auth_mode!r}; use 'jwt' or 'token'")
+        if auth_mode == "jwt":
+            if not client_id:
+                raise RingCXConfigError(
+                    f"connection {conn_id!r}: login (RingCentral client id) is empty; set it to the "
+                    "client id of the RingCentral REST API app (auth_mode jwt)"
+                )
+            if not client_secret:
+                raise RingCXConfigError(
+                    f"connection {conn_id!r}: password (RingCentral client secret) is empty; set it to the "
+                    "client secret of the RingCentral REST API app (auth_mode jwt)"
+                )
+            if not jwt:
+                raise reader.error(
+                    "jwt_token", "is empty; paste the RingCentral user's JWT credential (auth_mode jwt)"
+                )
+        elif not api_token:
+            raise reader.error("api_token", "is empty; set the permanent RingCX API token (auth_mode token)")
+
+        return cls(
+            conn_id=conn_id,
+            auth_mode=auth_mode,
+            rc_account_id=reader.identifier(
+                "rc_account_id", "the RingCentral account UID (id of GET /restapi/v1.0/account/~)"
+            ),
+            sub_account_id=reader.identifier(
+                "sub_account_id", "the RingCX sub-account id (accountId of GET /voice/api/v1/admin/accounts)"
+            ),
+            platform_url=reader.url("platform_url"),
+            api_url=reader.url("api_url"),
+            timezone=reader.timezone(),
+            max_window_seconds=int(reader.number("max_window_seconds", 1, MAX_WINDOW_LIMIT, integer=True)),
+            metadata_budget=reader.budget("metadata_budget"),
+            download_budget=reader.budget("download_budget"),
+            exchange_budget=reader.exchange_budget(),
+            connect_timeout=reader.number("connect_timeout", 0.001, 600),
+            read_timeout=reader.number("read_timeout", 0.001, 3600),
+            retry_attempts=int(reader.number("retry_attempts", 1, 100, integer=True)),
+            retry_max_wait_seconds=reader.number("retry_max_wait_seconds", 0, 86400),
+            backoff_initial_seconds=reader.number("backoff_initial_seconds", 0, 3600),
+            backoff_max_seconds=reader.number("backoff_max_seconds", 0, 3600),
+            rate_limit_backoff_seconds=reader.number("rate_limit_backoff_seconds", 0, 3600),
+            refresh_margin_seconds=reader.number("refresh_margin_seconds", 0, 3600),
+            client_id=client_id or None,
+            client_secret=client_secret,
+            jwt=jwt,
+            api_token=api_token,
+        )
+
+
+class _ExtraReader:
+    """Reads and validates connection extras, with errors naming the field."""
+
+    def __init__(self, conn_id: str, extra: Mapping[str, Any]) -> None:
+        self.conn_id = conn_id
+        self.extra = extra
+
+    def error(self, name: str, problem: str) -> RingCXConfigError:
+        return RingCXConfigError(f"connection {self.conn_id!r}: extra {name} {problem}")
+
+    def raw(self, name: str) -> Any:
+        value = self.extra.get(name)
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return DEFAULTS.get(name)
+        return value
+
+    def text(self, name: str) -> str | None:
+        value = self.raw(name)
+        if value is None:
+            return None
+        return str(value).strip()
+
+    def identifier(self, name: str, what: str) -> str:
+        value = self.raw(name)
+        if isinstance(value, bool) or value is None:
+            raise self.error(name, f"is missing; set it to {what}")
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        text = str(value).strip()
+        if not text or any(not ch.isalnum() and ch not in "-_" for ch in text):
+            raise self.error(name, f"is {text!r}; set it to {what} (letters, digits, - and _ only)")
+        return text
+
+    def url(self, name: str) -> str:
+        text = self.text(name) or ""
+        parts = urlsplit(text)
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+            raise self.error(
+                name, f"is {text!r}; write an http(s) base URL such as {DEFAULTS[name]!r} (no path query)"
+            )
+        return text.rstrip("/")
+
+    def timezone(self) -> str:
+        text = self.text("timezone") or "UTC"
+        try:
+            ZoneInfo(text)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise self.error(
+                "timezone",
+                f"is {text!r}, which is not a known time zone; use an IANA name such as 'UTC', "
+                "'US/Eastern' or 'America/New_York'",
+            ) from None
+        return text
+
+    def number(self, name: str, low: float, high: float, *, integer: bool = False) -> float:
+        value = self.raw(name)
+        try:
+            if isinstance(value, bool):
+                raise ValueError
+            number = float(value)
+        except (TypeError, ValueError):
+            raise self.error(name, f"is {value!r}, not a number; use a value in {low:g}..{high:g}") from None
+        if not math.isfinite(number) or not low <= number <= high or (integer and not number.is_integer()):
+            kind = "a whole number" if integer else "a number"
+            raise self.error(name, f"is {value!r}; use {kind} in {low:g}..{high:g}")
+        return number
+
+    def exchange_budget(self) -> tuple[BudgetLimit, ...]:
+        """``exchange_budget``; ``token_budget`` is accepted as its older name.
+
+        (Airflow masks the values of extras whose name contains "token" as secrets, so the field is not
+        called that: a budget such as "10/60" would otherwise be blanked out of every log line.)
+        """
+        legacy = self.extra.get("token_budget")
+        if self.extra.get("exchange_budget") in (None, "") and legacy not in (None, ""):
+            return self.budget("token_budget")
+        return self.budget("exchange_budget")
+
+    def budget(self, name: str) -> tuple[BudgetLimit, ...]:
+        try:
+            return parse_budget(str(self.raw(name)), field=name)
+        except RingCXConfigError as err:
+            raise RingCXConfigError(f"connection {self.conn_id!r}: {err}") from None

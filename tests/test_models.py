@@ -1,0 +1,98 @@
+"""Lenient parsing of interaction-metadata rows."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pytest
+
+from airflow_provider_ringcx.exceptions import RingCXBadPayloadError
+from airflow_provider_ringcx.models import SegmentRecord, format_timestamp, parse_timestamp
+
+ROW = {
+    "subAccountId": "99999999",
+    "dialogId": "s-v-23eb-1772460085000",
+    "interactionId": "202603020901250144700000000001",
+    "segmentId": "p-v-23eb-1772460085000-19ca1b2c3d401",
+    "segmentStartTimeMs": "2026-03-02T14:01:40.000Z",
+    "segmentEndTimeMs": "2026-03-02T14:04:02.000Z",
+    "segmentDurationMs": 142000,
+    "systemDisposition": "ANSWER",
+    "hasRecording": True,
+    "segmentEvents": [
+        {"eventTimeMs": "2026-03-02T14:01:40.000Z", "clientEventTimeMs": None, "eventType": "REC_START"}
+    ],
+}
+
+
+def test_parses_the_documented_row():
+    record = SegmentRecord.parse(ROW)
+    assert record.key == ("s-v-23eb-1772460085000", "p-v-23eb-1772460085000-19ca1b2c3d401")
+    assert record.segment_end == datetime(2026, 3, 2, 14, 4, 2, tzinfo=timezone.utc)
+    assert record.duration_ms == 142000
+    assert record.has_recording is True
+    assert record.events[0].event_type == "REC_START"
+    assert record.to_ref() == {
+        "dialog_id": "s-v-23eb-1772460085000",
+        "segment_id": "p-v-23eb-1772460085000-19ca1b2c3d401",
+        "start": "2026-03-02T14:01:40Z",
+        "end": "2026-03-02T14:04:02Z",
+        "duration_ms": 142000,
+    }
+
+
+def test_lenient_variants():
+    row = {k: v for k, v in ROW.items() if k != "segmentId"}
+    row |= {
+        "segmentID": 2,
+        "dialogId": 123456,
+        "subAccountId": 99999999,
+        "segmentEvents": None,
+        "systemDisposition": None,
+        "segmentRecordingURL": "https://example.invalid/x.wav",
+        "hasRecording": "true",
+    }
+    record = SegmentRecord.parse(row)
+    assert record.key == ("123456", "2")
+    assert record.sub_account_id == "99999999"
+    assert record.events == ()
+    assert record.has_recording is True
+    assert record.raw["segmentRecordingURL"] == "https://example.invalid/x.wav"  # extra fields kept
+
+
+def test_legacy_seconds_duration_and_epoch_times():
+    row = {
+        "dialogId": "d",
+        "segmentID": "s",
+        "segmentDuration": 12.5,
+        "segmentContactEndTimeMs": 1772460242000,
+    }
+    record = SegmentRecord.parse(row)
+    assert record.duration_ms == 12500
+    assert record.segment_end == datetime(2026, 3, 2, 14, 4, 2, tzinfo=timezone.utc)
+
+
+@pytest.mark.parametrize(
+    ("row", "message"),
+    [
+        ({"segmentId": "s"}, "dialogId"),
+        ({"dialogId": "d", "segmentId": ""}, "segmentId"),
+        ({"dialogId": "d", "segmentId": "s", "segmentEndTimeMs": "yesterday"}, "cannot be parsed"),
+        (["not", "an", "object"], "not an object"),
+    ],
+)
+def test_unparseable_rows_name_the_row(row, message):
+    with pytest.raises(RingCXBadPayloadError, match=message) as info:
+        SegmentRecord.parse(row)
+    assert repr(row)[:20] in str(info.value)
+
+
+def test_timestamp_helpers():
+    assert parse_timestamp(None) is None
+    assert parse_timestamp("2026-03-02T09:00:00-05:00") == datetime(2026, 3, 2, 14, tzinfo=timezone.utc)
+    assert (
+        format_timestamp(datetime(2026, 3, 2, 14, 0, 0, 500000, tzinfo=timezone.utc))
+        == "2026-03-02T14:00:00.500Z"
+    )
+    with pytest.raises(ValueError):
+        parse_timestamp(True)
