@@ -183,5 +183,12 @@ class SegmentRecord:
 
 
 def _excerpt(item: Any, limit: int = 300) -> str:
+    """Quote a raw row for an error message, its ids first so that the row can be found."""
     text = repr(item)
-    return text if len(text) <= limit else text[:limit] + "..."
+    if len(text) > limit:
+        text = text[:limit] + "..."
+    if isinstance(item, Mapping):
+        ids = {name: item.get(name) for name in ("dialogId", "segmentId", "segmentID") if name in item}
+        if ids:
+            return f"{ids} in row {text}"
+    return text

@@ -131,7 +131,7 @@ class RingCXSettings:
         """Build settings from the pieces of a connection (see :meth:`from_connection`)."""
         reader = _ExtraReader(conn_id, extra)
         client_secret = _mask(client_secret or None)
-        jwt = _mask(reader.text("jwt_token") or reader.text("jwt"))
+        jwt = _mask(reader.text("jwt_token"))
         api_token = _mask(reader.text("api_token"))
         auth_mode = (reader.text("auth_mode") or DEFAULTS["auth_mode"]).lower()
         if auth_mode not in AUTH_MODES:
@@ -253,14 +253,11 @@ class _ExtraReader:
         return number
 
     def exchange_budget(self) -> tuple[BudgetLimit, ...]:
-        """``exchange_budget``; ``token_budget`` is accepted as its older name.
+        """``exchange_budget``: RingCX token exchanges per window.
 
         (Airflow masks the values of extras whose name contains "token" as secrets, so the field is not
         called that: a budget such as "10/60" would otherwise be blanked out of every log line.)
         """
-        legacy = self.extra.get("token_budget")
-        if self.extra.get("exchange_budget") in (None, "") and legacy not in (None, ""):
-            return self.budget("token_budget")
         return self.budget("exchange_budget")
 
     def budget(self, name: str) -> tuple[BudgetLimit, ...]:

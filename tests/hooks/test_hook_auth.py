@@ -91,7 +91,7 @@ def test_wrong_client_secret_is_an_auth_error_without_secrets(simulator, connect
 
 
 def test_wrong_jwt_is_an_auth_error(simulator, connect):
-    hook = connect(simulator, jwt="not-the-right-jwt-assertion")
+    hook = connect(simulator, jwt_token="not-the-right-jwt-assertion")
     with pytest.raises(RingCXAuthError) as info:
         hook.tokens.token()
     assert "not-the-right-jwt-assertion" not in str(info.value)

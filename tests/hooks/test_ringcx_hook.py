@@ -90,7 +90,7 @@ def test_no_secret_in_logs_output_reprs_or_errors(simulator, monkeypatch, caplog
         monkeypatch.setenv("AIRFLOW_CONN_RINGCX_DEFAULT", json.dumps(data))
         return RingCXHook(budget_dir=str(tmp_path))
 
-    for overrides in ({"password": wrong_secret}, {"jwt": wrong_jwt}):
+    for overrides in ({"password": wrong_secret}, {"jwt_token": wrong_jwt}):
         hook = hook_with(**overrides)
         with pytest.raises(RingCXAuthError) as info:
             list(hook.iter_interaction_metadata(*past_hour()))

@@ -18,7 +18,7 @@ API_TOKEN = "aws80:settings-test-permanent-token"
 
 
 def make(extra: dict | None = None, login: str | None = "client-id", password: str | None = SECRET):
-    base = {"jwt": JWT, "rc_account_id": "980634004", "sub_account_id": "99999999"}
+    base = {"jwt_token": JWT, "rc_account_id": "980634004", "sub_account_id": "99999999"}
     conn = Connection(
         conn_id="ringcx_test",
         conn_type="ringcx",
@@ -68,18 +68,16 @@ def test_budget_and_margin_fields_are_not_masked_as_secrets():
     """Airflow masks extras whose name contains "token"; our non-secret knobs must not be named so."""
     from airflow.sdk._shared.secrets_masker import should_hide_value_for_key
 
-    s = make({"token_budget": "4/60"})  # older name still read
-    assert s.exchange_budget == (BudgetLimit(4, 60),)
-    assert make({"exchange_budget": "3/60", "token_budget": "4/60"}).exchange_budget == (BudgetLimit(3, 60),)
+    assert make({"exchange_budget": "3/60"}).exchange_budget == (BudgetLimit(3, 60),)
     from airflow_provider_ringcx.provider_info import CONNECTION_FIELDS
 
     for name in CONNECTION_FIELDS:
         assert should_hide_value_for_key(name) == (name in ("jwt_token", "api_token")), name
 
 
-def test_jwt_token_is_the_form_field_and_jwt_is_still_read():
-    assert make({"jwt": None, "jwt_token": "eyJ.other-jwt.sig"}).jwt == "eyJ.other-jwt.sig"
-    assert make().jwt == JWT  # base connection uses the older "jwt" name
+def test_jwt_is_read_from_the_jwt_token_field():
+    assert make({"jwt_token": "eyJ.other-jwt.sig"}).jwt == "eyJ.other-jwt.sig"
+    assert make().jwt == JWT
 
 
 def test_repr_and_masker_hide_secrets():
@@ -108,7 +106,7 @@ def test_repr_and_masker_hide_secrets():
         ({"rc_account_id": ""}, "rc_account_id", "RingCentral account UID"),
         ({"api_url": "ringcx.ringcentral.com"}, "api_url", "http(s) base URL"),
         ({"auth_mode": "oauth"}, "auth_mode", "'jwt' or 'token'"),
-        ({"jwt": ""}, "jwt_token", "JWT credential"),
+        ({"jwt_token": ""}, "jwt_token", "JWT credential"),
         ({"auth_mode": "token"}, "api_token", "permanent RingCX API token"),
         ({"read_timeout": "-1"}, "read_timeout", "0.001..3600"),
         ({"retry_attempts": "0"}, "retry_attempts", "1..100"),
