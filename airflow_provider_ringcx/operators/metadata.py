@@ -1,0 +1,219 @@
+"""RingCXInteractionMetadataOperator: "fetch metadata window" -> batches of segment refs + window manifest."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta, timezone
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+from airflow.sdk import BaseOperator, conf
+
+from airflow_provider_ringcx.exceptions import RingCXConfigError, RingCXWindowNotReadyError
+from airflow_provider_ringcx.models import SegmentRef, parse_timestamp
+from airflow_provider_ringcx.s3.keys import manifest_key as default_manifest_key
+from airflow_provider_ringcx.s3.manifest import fetch_window_manifest
+from airflow_provider_ringcx.s3.options import S3WriteOptions
+from airflow_provider_ringcx.triggers.window import WindowReadyTrigger
+from airflow_provider_ringcx.windows import DEFAULT_LAG, Window, archive_window, parse_lag
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+    from airflow_provider_ringcx.hooks.ringcx import RingCXHook
+
+
+class RingCXInteractionMetadataOperator(BaseOperator):
+    """List one window's RingCX segments, write the window manifest to S3, return batches of refs.
+
+    The window is ``[data_interval_start - lag, data_interval_end - lag)``, or ``[window_start,
+    window_end)`` when both are given. It may be queried once its end is ``lag`` old; before that the
+    task fails with :class:`~airflow_provider_ringcx.exceptions.RingCXWindowNotReadyError` saying when it
+    will be ready, or, with ``deferrable=True``, defers on
+    :class:`~airflow_provider_ringcx.triggers.window.WindowReadyTrigger` until then (no worker slot held).
+
+    Every metadata row (with or without a recording, and rows that failed to parse, with the reason) is
+    written to the window manifest, JSON Lines at
+    ``{prefix}/_manifests/sub_account={id}/window={START}_{END}.jsonl`` (see
+    :mod:`airflow_provider_ringcx.s3.manifest`). The manifest is written once (``If-None-Match: *``) and
+    never replaced: when it already exists (a retry, a re-run, a concurrent run) RingCX is not queried
+    again and the batches are rebuilt from it, so retries spend no metadata budget and every run of a
+    window maps the same batches.
+
+    **XCom**: the return value is a list of batches, each a list of compact
+    :class:`~airflow_provider_ringcx.models.SegmentRef` dicts for the segments with ``hasRecording``
+    (about 250 bytes each with RingCX's long ids: ~25 KB per batch of 100, and each mapped download task
+    receives only its own batch). A 15-minute window of a busy contact centre (a few thousand segments)
+    gives a few dozen batches, far below Airflow's 1024 map-length cap; the batch size is raised
+    automatically so that a window never yields more than ``max_batches`` (default 1000) batches.
+    The manifest key and counts are pushed under the XCom keys ``manifest_key``, ``window`` and ``counts``.
+
+    :param bucket: S3 bucket of the archive. (templated)
+    :param prefix: key prefix of the archive. (templated)
+    :param window_start: explicit window start (ISO-8601 or aware datetime), overrides the data interval.
+        (templated)
+    :param window_end: explicit window end. (templated)
+    :param lag: settle lag, a ``timedelta`` or minutes; default 15, never under 5. (templated)
+    :param batch_size: segment refs per batch (default 100). (templated)
+    :param max_batches: most batches per window (default 1000, under the 1024 map-length cap).
+    :param manifest_key: explicit manifest key (e.g. for a late-arrival rescan that must not reuse the
+        window's original manifest). (templated)
+    :param ringcx_conn_id: the ``ringcx`` connection.
+    :param aws_conn_id: the ``aws`` connection (AWS, MinIO or any S3-compatible endpoint).
+    :param server_side_encryption: ``AES256`` or ``aws:kms`` for the manifest.
+    :param kms_key_id: KMS key for ``aws:kms``.
+    :param deferrable: defer until the window is ready instead of failing.
+
+    Example::
+
+        fetch = RingCXInteractionMetadataOperator(
+            task_id="fetch_metadata_window",
+            bucket="call-archive",
+            prefix="ringcx",
+            pool="ringcx_metadata",
+        )
+        RingCXRecordingsToS3Operator.partial(
+            task_id="download_segments",
+            bucket="call-archive",
+            manifest_key="{{ ti.xcom_pull(task_ids='fetch_metadata_window', key='manifest_key') }}",
+        ).expand(batch=fetch.output)
+    """
+
+    template_fields: Sequence[str] = (
+        "window_start",
+        "window_end",
+        "bucket",
+        "prefix",
+        "lag",
+        "batch_size",
+        "manifest_key",
+        "ringcx_conn_id",
+        "aws_conn_id",
+    )
+    ui_color = "#ff8800"
+
+    def __init__(
+        self,
+        *,
+        bucket: str,
+        prefix: str = "ringcx",
+        window_start: datetime | str | None = None,
+        window_end: datetime | str | None = None,
+        lag: timedelta | float | str = DEFAULT_LAG,
+        batch_size: int | str = 100,
+        max_batches: int = 1000,
+        manifest_key: str | None = None,
+        ringcx_conn_id: str = "ringcx_default",
+        aws_conn_id: str | None = "aws_default",
+        server_side_encryption: str | None = None,
+        kms_key_id: str | None = None,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if not (isinstance(lag, str) and "{{" in lag):
+            parse_lag(lag, name="lag")  # fail at parse time for a lag under 5 minutes
+        if not 1 <= int(max_batches) <= 1024:
+            raise RingCXConfigError(f"max_batches={max_batches}: use 1..1024 (Airflow's max_map_length)")
+        self.bucket = bucket
+        self.prefix = prefix
+        self.window_start = window_start
+        self.window_end = window_end
+        self.lag = lag
+        self.batch_size = batch_size
+        self.max_batches = int(max_batches)
+        self.manifest_key = manifest_key
+        self.ringcx_conn_id = ringcx_conn_id
+        self.aws_conn_id = aws_conn_id
+        self.options = S3WriteOptions(server_side_encryption=server_side_encryption, kms_key_id=kms_key_id)
+        self.deferrable = deferrable
+
+    @cached_property
+    def hook(self) -> RingCXHook:
+        """The RingCX hook (created on first use, never at DAG parse time)."""
+        from airflow_provider_ringcx.hooks.ringcx import RingCXHook
+
+        return RingCXHook(ringcx_conn_id=self.ringcx_conn_id)
+
+    @cached_property
+    def s3_hook(self) -> S3Hook:
+        """The Amazon provider's S3 hook for ``aws_conn_id``."""
+        return S3Hook(aws_conn_id=self.aws_conn_id)
+
+    def execute(self, context: Context) -> list[list[SegmentRef]]:
+        window = self.resolve_window(context)
+        ready_at = window.end + parse_lag(self.lag, name="lag")
+        if datetime.now(timezone.utc) < ready_at:
+            if self.deferrable:
+                self.log.info("window %s is not ready; deferring until %s", window.key, ready_at.isoformat())
+                self.defer(
+                    trigger=WindowReadyTrigger(
+                        ready_at=ready_at, window_start=window.start, window_end=window.end
+                    ),
+                    method_name="execute_complete",
+                )
+            raise RingCXWindowNotReadyError(
+                f"window {window.key} ends at {window.end.isoformat()} and can be queried only once it is "
+                f"{self.lag} old, at {ready_at.isoformat()}; retry after that time or use deferrable=True",
+                ready_at=ready_at,
+            )
+        return self.fetch(window, context)
+
+    def execute_complete(
+        self, context: Context, event: dict[str, Any] | None = None
+    ) -> list[list[SegmentRef]]:
+        """Resume after :class:`WindowReadyTrigger` fired."""
+        if not event or event.get("status") != "ready":
+            raise RingCXConfigError(f"unexpected trigger event {event!r}")
+        return self.fetch(self.resolve_window(context), context)
+
+    def resolve_window(self, context: Context | dict[str, Any]) -> Window:
+        """The window of this run: explicit bounds, else the data interval shifted back by the lag."""
+        lag = parse_lag(self.lag, name="lag")
+        if self.window_start or self.window_end:
+            return Window(_when(self.window_start, "window_start"), _when(self.window_end, "window_end"))
+        start, end = context.get("data_interval_start"), context.get("data_interval_end")
+        if start is None or end is None:
+            raise RingCXConfigError(
+                "the run has no data interval: pass window_start and window_end, or schedule the DAG with a "
+                "timetable that has intervals (CronTriggerTimetable(..., interval=...))"
+            )
+        return archive_window(start, end, lag)
+
+    def fetch(self, window: Window, context: Context | dict[str, Any]) -> list[list[SegmentRef]]:
+        """Write (or reuse) the window manifest and return its batches."""
+        sub_account = str(self.hook.settings.sub_account_id)
+        key = self.manifest_key or default_manifest_key(self.prefix, sub_account, window.start, window.end)
+        batches, counts = fetch_window_manifest(
+            hook=self.hook,
+            client=self.s3_hook.get_conn(),
+            bucket=self.bucket,
+            key=key,
+            start=window.start,
+            end=window.end,
+            sub_account_id=sub_account,
+            batch_size=int(self.batch_size),
+            max_batches=self.max_batches,
+            extra_args=self.options.extra_args(),
+            log=self.log,
+        )
+        ti = context.get("ti")
+        if ti is not None:
+            ti.xcom_push(key="manifest_key", value=key)
+            ti.xcom_push(key="window", value=window.as_dict())
+            ti.xcom_push(key="counts", value=counts)
+        return batches
+
+
+def _when(value: datetime | str | None, name: str) -> datetime:
+    moment: datetime | None
+    try:
+        moment = value if isinstance(value, datetime) else parse_timestamp(value)
+    except ValueError:
+        moment = None
+    if moment is None:
+        raise RingCXConfigError(f"{name}={value!r} is not an ISO-8601 timestamp; both bounds are needed")
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc)

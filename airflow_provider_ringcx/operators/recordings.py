@@ -1,0 +1,262 @@
+"""RingCXRecordingsToS3Operator: "download segments" - stream one batch of recordings into S3, verified."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
+
+from airflow_provider_ringcx.exceptions import RingCXConfigError
+from airflow_provider_ringcx.models import SegmentRef
+from airflow_provider_ringcx.s3.batch import BatchArchiver, summarize
+from airflow_provider_ringcx.s3.keys import DEFAULT_KEY_TEMPLATE, validate_key_template
+from airflow_provider_ringcx.s3.landing import LandingConfig, SegmentLander
+from airflow_provider_ringcx.s3.manifest import read_rows
+from airflow_provider_ringcx.s3.options import S3WriteOptions
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+    from airflow_provider_ringcx.hooks.ringcx import RingCXHook
+
+MiB = 1024 * 1024
+
+
+class RingCXSegmentsFailedError(AirflowException):
+    """Some segments of the batch failed for a retryable reason; an Airflow retry redoes only those."""
+
+
+class RingCXRecordingsToS3Operator(BaseOperator):
+    """Archive one batch of RingCX recordings into S3, each verified, with a chain-of-custody sidecar.
+
+    Map it over the batches of the metadata operator
+    (:class:`~airflow_provider_ringcx.operators.metadata.RingCXInteractionMetadataOperator`)
+    with ``.partial(...).expand(batch=fetch.output)``. For each segment (``max_workers`` at a time, within
+    the hook's download budget) it skips what is already archived (object + sidecar with matching sha256 and
+    size: no download), streams the WAV from RingCX into S3 (one checksummed PutObject up to
+    ``single_part_threshold``, else a multipart upload aborted on any mismatch), confirms the size with a
+    HEAD and writes the sidecar ``{...}/{segmentId}.json``. See :mod:`airflow_provider_ringcx.s3.landing`.
+
+    Outcomes per segment: ``archived``, ``already_archived``, ``forbidden`` (403), ``missing`` (404),
+    ``failed`` (with the reason). The return value (XCom, a few KB) is
+    ``{"segments", "counts": {outcome: n}, "retryable_failures", "bytes_archived", "bytes_downloaded",
+    "not_archived": [{"dialog_id", "segment_id", "outcome", "reason", "retryable"}] (at most 50),
+    "not_archived_truncated"}``; it is also pushed under the key ``summary`` before the task fails.
+
+    After trying every segment, the task fails with :class:`RingCXSegmentsFailedError` (Airflow retries
+    it; the archived segments are then ``already_archived``) if any segment failed for a retryable
+    reason, and with ``AirflowFailException`` (no retry) if failures are only non-retryable, or when
+    ``fail_on_forbidden`` applies. ``fail_on_missing`` fails it retryably (a 404 may be a recording that
+    is not processed yet).
+
+    :param batch: the segment refs to archive (one element of the metadata operator's XCom).
+    :param bucket: the archive bucket. (templated)
+    :param prefix: key prefix. (templated)
+    :param key_template: WAV key template (see :mod:`airflow_provider_ringcx.s3.keys`). (templated)
+    :param manifest_key: the window manifest, source of each segment's full vendor row for the sidecar.
+        (templated)
+    :param ringcx_conn_id: the ``ringcx`` connection.
+    :param aws_conn_id: the ``aws`` connection.
+    :param server_side_encryption: ``AES256`` or ``aws:kms``. (templated)
+    :param kms_key_id: KMS key id or ARN for ``aws:kms``. (templated)
+    :param storage_class: S3 storage class. (templated)
+    :param tags: object tags, a dict. (templated)
+    :param object_lock_mode: ``GOVERNANCE`` or ``COMPLIANCE``. (templated)
+    :param object_lock_retention_days: retain-until = segment end + this many days. (templated)
+    :param object_lock_legal_hold: put a legal hold on every object.
+    :param max_workers: segments downloaded concurrently (default 4).
+    :param segment_attempts: tries per segment for retryable failures (default 3).
+    :param retry_backoff: first in-task backoff in seconds (doubles each attempt).
+    :param single_part_threshold: largest Content-Length sent as a single PutObject (default 16 MiB).
+    :param multipart_chunksize: multipart part size (default 8 MiB).
+    :param fail_on_forbidden: fail the task if a recording is forbidden (403). Default False.
+    :param fail_on_missing: fail the task if a recording is missing (404). Default False.
+
+    Example::
+
+        RingCXRecordingsToS3Operator.partial(
+            task_id="download_segments",
+            bucket="call-archive",
+            manifest_key="{{ ti.xcom_pull(task_ids='fetch_metadata_window', key='manifest_key') }}",
+            server_side_encryption="aws:kms",
+            kms_key_id="alias/call-archive",
+            object_lock_mode="COMPLIANCE",
+            object_lock_retention_days=2555,
+            pool="ringcx_downloads",
+        ).expand(batch=fetch.output)
+    """
+
+    template_fields: Sequence[str] = (
+        "bucket",
+        "prefix",
+        "key_template",
+        "manifest_key",
+        "ringcx_conn_id",
+        "aws_conn_id",
+        "server_side_encryption",
+        "kms_key_id",
+        "storage_class",
+        "tags",
+        "object_lock_mode",
+        "object_lock_retention_days",
+    )
+    template_fields_renderers = {"tags": "json"}
+    ui_color = "#ffb266"
+
+    def __init__(
+        self,
+        *,
+        batch: Sequence[Mapping[str, Any]],
+        bucket: str,
+        prefix: str = "ringcx",
+        key_template: str = DEFAULT_KEY_TEMPLATE,
+        manifest_key: str | None = None,
+        ringcx_conn_id: str = "ringcx_default",
+        aws_conn_id: str | None = "aws_default",
+        server_side_encryption: str | None = None,
+        kms_key_id: str | None = None,
+        storage_class: str | None = None,
+        tags: Mapping[str, str] | None = None,
+        object_lock_mode: str | None = None,
+        object_lock_retention_days: int | str | None = None,
+        object_lock_legal_hold: bool = False,
+        max_workers: int = 4,
+        segment_attempts: int = 3,
+        retry_backoff: float = 2.0,
+        single_part_threshold: int = 16 * MiB,
+        multipart_chunksize: int = 8 * MiB,
+        fail_on_forbidden: bool = False,
+        fail_on_missing: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if "{{" not in key_template:
+            validate_key_template(key_template)
+        self.batch = batch
+        self.bucket = bucket
+        self.prefix = prefix
+        self.key_template = key_template
+        self.manifest_key = manifest_key
+        self.ringcx_conn_id = ringcx_conn_id
+        self.aws_conn_id = aws_conn_id
+        self.server_side_encryption = server_side_encryption
+        self.kms_key_id = kms_key_id
+        self.storage_class = storage_class
+        self.tags = tags
+        self.object_lock_mode = object_lock_mode
+        self.object_lock_retention_days = object_lock_retention_days
+        self.object_lock_legal_hold = object_lock_legal_hold
+        self.max_workers = max_workers
+        self.segment_attempts = segment_attempts
+        self.retry_backoff = retry_backoff
+        self.single_part_threshold = single_part_threshold
+        self.multipart_chunksize = multipart_chunksize
+        self.fail_on_forbidden = fail_on_forbidden
+        self.fail_on_missing = fail_on_missing
+
+    @cached_property
+    def hook(self) -> RingCXHook:
+        """The RingCX hook (created on first use, never at DAG parse time)."""
+        from airflow_provider_ringcx.hooks.ringcx import RingCXHook
+
+        return RingCXHook(ringcx_conn_id=self.ringcx_conn_id)
+
+    @cached_property
+    def s3_hook(self) -> S3Hook:
+        """The Amazon provider's S3 hook for ``aws_conn_id``."""
+        return S3Hook(aws_conn_id=self.aws_conn_id)
+
+    def write_options(self) -> S3WriteOptions:
+        """The compliance options, validated (raises RingCXConfigError naming the bad one)."""
+        days = self.object_lock_retention_days
+        return S3WriteOptions(
+            server_side_encryption=self.server_side_encryption or None,
+            kms_key_id=self.kms_key_id or None,
+            storage_class=self.storage_class or None,
+            tags=dict(self.tags or {}),
+            object_lock_mode=self.object_lock_mode or None,
+            object_lock_retention_days=int(days) if days not in (None, "") else None,
+            object_lock_legal_hold=bool(self.object_lock_legal_hold),
+        )
+
+    def landing_config(self, options: S3WriteOptions) -> LandingConfig:
+        """Where and how this task's recordings land."""
+        return LandingConfig(
+            bucket=self.bucket,
+            sub_account_id=str(self.hook.settings.sub_account_id),
+            prefix=self.prefix,
+            key_template=self.key_template,
+            options=options,
+            manifest_key=self.manifest_key or None,
+            single_part_threshold=int(self.single_part_threshold),
+            multipart_chunksize=int(self.multipart_chunksize),
+        )
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        refs = validate_batch(self.batch)
+        client = self.s3_hook.get_conn()
+        options = self.write_options()
+        options.check_bucket(client, self.bucket)  # once per task, before any download
+        config = self.landing_config(options)
+        rows = read_rows(client, self.bucket, self.manifest_key, refs) if self.manifest_key else {}
+        lander = SegmentLander(hook=self.hook, client=client, config=config, rows=rows)
+        archiver = BatchArchiver(
+            lander,
+            max_workers=self.max_workers,
+            attempts=self.segment_attempts,
+            backoff=self.retry_backoff,
+            logger=self.log,
+        )
+        summary = summarize(archiver.run(refs))
+        self.log.info("batch summary: %s", summary["counts"])
+        ti = context.get("ti")
+        if ti is not None:
+            ti.xcom_push(key="summary", value=summary)
+        self.raise_for_outcomes(summary)
+        return summary
+
+    def raise_for_outcomes(self, summary: Mapping[str, Any]) -> None:
+        """Fail the task according to the outcomes (see the class docstring)."""
+        counts = summary["counts"]
+        failed, retryable = counts.get("failed", 0), summary.get("retryable_failures", 0)
+        if retryable or (self.fail_on_missing and counts.get("missing")):
+            raise RingCXSegmentsFailedError(
+                f"{retryable} segment(s) failed retryably and {counts.get('missing', 0)} are missing "
+                f"out of {summary['segments']}; an Airflow retry redoes only those: "
+                f"{summary['not_archived'][:5]}"
+            )
+        if failed or (self.fail_on_forbidden and counts.get("forbidden")):
+            raise AirflowFailException(
+                f"{failed} segment(s) failed for a non-retryable reason and {counts.get('forbidden', 0)} are "
+                f"forbidden out of {summary['segments']}: {summary['not_archived'][:5]}"
+            )
+
+
+def validate_batch(batch: Any) -> list[SegmentRef]:
+    """Check a batch (from XCom) and return it as refs.
+
+    :raises RingCXConfigError: not a list of refs with ``dialog_id`` and ``segment_id``.
+    """
+    if isinstance(batch, (str, bytes)) or not isinstance(batch, Sequence):
+        raise RingCXConfigError(
+            f"batch must be a list of segment refs (one element of the metadata task's XCom), got "
+            f"{type(batch).__name__}"
+        )
+    refs: list[SegmentRef] = []
+    for index, item in enumerate(batch):
+        if not isinstance(item, Mapping) or not item.get("dialog_id") or not item.get("segment_id"):
+            raise RingCXConfigError(f"batch item {index} is not a segment ref with dialog_id and segment_id")
+        refs.append(
+            SegmentRef(
+                dialog_id=str(item["dialog_id"]),
+                segment_id=str(item["segment_id"]),
+                start=item.get("start"),
+                end=item.get("end"),
+                duration_ms=item.get("duration_ms"),
+            )
+        )
+    return refs

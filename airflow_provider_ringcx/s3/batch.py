@@ -1,0 +1,212 @@
+"""Archive a batch of segments: a small thread pool, in-task retries, outcomes, progress and a summary.
+
+Each segment ends with exactly one outcome:
+
+- ``archived``: downloaded, verified and written (object + sidecar) by this run;
+- ``already_archived``: object and sidecar already in S3 with matching sha256 and size (nothing downloaded);
+- ``forbidden``: RingCX answered 403 for the recording;
+- ``missing``: RingCX answered 404 (unknown, or not processed yet);
+- ``failed``: anything else, with the reason and whether a retry may succeed.
+
+Retryable failures (5xx, resets, truncated bodies, S3 throttling...) are retried in-task a few times with
+exponential backoff (tenacity) before they count as ``failed``; each attempt starts with the idempotency
+check, so a retry after a concurrent success downloads nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from boto3.exceptions import Boto3Error
+from botocore.exceptions import BotoCoreError, ClientError
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
+
+from airflow_provider_ringcx.exceptions import RingCXError, RingCXForbiddenError, RingCXNotFoundError
+from airflow_provider_ringcx.models import SegmentRef
+from airflow_provider_ringcx.s3.landing import Landed, SegmentLander
+
+OUTCOMES = ("archived", "already_archived", "forbidden", "missing", "failed")
+#: At most this many not-archived segments are listed in the XCom summary (the counts stay exact).
+MAX_LISTED = 50
+_REASON_CHARS = 300
+_RETRYABLE_S3_CODES = {"SlowDown", "RequestTimeout", "InternalError", "ServiceUnavailable", "Throttling"}
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SegmentOutcome:
+    """What happened to one segment."""
+
+    dialog_id: str
+    segment_id: str
+    outcome: str
+    reason: str = ""
+    retryable: bool = False
+    key: str | None = None
+    size: int = 0
+    downloaded: int = 0
+    attempts: int = 1
+
+    def as_dict(self) -> dict[str, Any]:
+        """The compact XCom form (not-archived segments only are listed)."""
+        return {
+            "dialog_id": self.dialog_id,
+            "segment_id": self.segment_id,
+            "outcome": self.outcome,
+            "reason": self.reason[:_REASON_CHARS],
+            "retryable": self.retryable,
+        }
+
+
+def is_retryable(err: BaseException) -> bool:
+    """Whether another attempt may succeed: RingCX transient errors, S3 5xx/throttling, network errors."""
+    if isinstance(err, RingCXError):
+        return bool(err.retryable)
+    if isinstance(err, ClientError):
+        status = err.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+        code = err.response.get("Error", {}).get("Code", "")
+        return status >= 500 or status in (408, 409, 429) or code in _RETRYABLE_S3_CODES
+    if isinstance(err, (BotoCoreError, Boto3Error, ConnectionError, TimeoutError)):
+        return True
+    try:
+        import requests
+
+        return isinstance(err, requests.RequestException)
+    except ImportError:  # pragma: no cover
+        return False
+
+
+def _reason(err: BaseException) -> str:
+    text = str(err) or type(err).__name__
+    return f"{type(err).__name__}: {text}"[:_REASON_CHARS]
+
+
+class BatchArchiver:
+    """Run :class:`SegmentLander` over a batch with ``max_workers`` threads.
+
+    :param attempts: tries per segment for retryable failures (1 = no in-task retry).
+    :param backoff: first backoff in seconds (doubled each attempt, capped at 30 s).
+    """
+
+    def __init__(
+        self,
+        lander: SegmentLander,
+        *,
+        max_workers: int = 4,
+        attempts: int = 3,
+        backoff: float = 1.0,
+        logger: logging.Logger | Any = None,
+    ) -> None:
+        self.lander = lander
+        self.max_workers = max(1, int(max_workers))
+        self.attempts = max(1, int(attempts))
+        self.backoff = max(0.0, float(backoff))
+        self.log = logger or log
+        self._progress = threading.Lock()
+        self._done = 0
+        self._bytes = 0
+        self._started = 0.0
+
+    def run(self, batch: Sequence[SegmentRef]) -> list[SegmentOutcome]:
+        """Archive every segment of ``batch``; return one outcome per segment, in batch order."""
+        total = len(batch)
+        self._done, self._bytes, self._started = 0, 0, time.monotonic()
+        with ThreadPoolExecutor(max_workers=min(self.max_workers, max(total, 1))) as pool:
+            return list(pool.map(lambda ref: self._one(ref, total), batch))
+
+    def _one(self, ref: SegmentRef, total: int) -> SegmentOutcome:
+        dialog_id, segment_id = str(ref["dialog_id"]), str(ref["segment_id"])
+        attempts = 0
+
+        def attempt() -> Landed:
+            nonlocal attempts
+            attempts += 1
+            return self.lander.land(ref)
+
+        retrying = Retrying(
+            stop=stop_after_attempt(self.attempts),
+            wait=wait_exponential(multiplier=self.backoff, max=30)
+            if self.backoff
+            else wait_exponential(0, 0),
+            retry=retry_if_exception(is_retryable),
+            reraise=True,
+            before_sleep=self._before_sleep(dialog_id, segment_id),
+        )
+        try:
+            landed = retrying(attempt)
+            outcome = SegmentOutcome(
+                dialog_id,
+                segment_id,
+                landed.outcome,
+                key=landed.key,
+                size=landed.size,
+                downloaded=landed.downloaded,
+                attempts=attempts,
+            )
+        except RingCXForbiddenError as err:
+            outcome = SegmentOutcome(dialog_id, segment_id, "forbidden", _reason(err), attempts=attempts)
+        except RingCXNotFoundError as err:
+            outcome = SegmentOutcome(dialog_id, segment_id, "missing", _reason(err), attempts=attempts)
+        except Exception as err:
+            outcome = SegmentOutcome(
+                dialog_id, segment_id, "failed", _reason(err), retryable=is_retryable(err), attempts=attempts
+            )
+        self._report(outcome, total)
+        return outcome
+
+    def _before_sleep(self, dialog_id: str, segment_id: str) -> Callable[[Any], None]:
+        def hook(state: Any) -> None:
+            err = state.outcome.exception() if state.outcome else None
+            self.log.warning(
+                "segment %s/%s attempt %d failed (%s); retrying",
+                dialog_id,
+                segment_id,
+                state.attempt_number,
+                _reason(err) if err else "?",
+            )
+
+        return hook
+
+    def _report(self, outcome: SegmentOutcome, total: int) -> None:
+        with self._progress:
+            self._done += 1
+            self._bytes += outcome.downloaded
+            done, megabytes = self._done, self._bytes / 1e6
+            elapsed = max(time.monotonic() - self._started, 1e-6)
+        self.log.info(
+            "[%d/%d] %s %s/%s%s | %.1f MB downloaded, %.2f MB/s",
+            done,
+            total,
+            outcome.outcome,
+            outcome.dialog_id,
+            outcome.segment_id,
+            f" ({outcome.reason})" if outcome.reason else "",
+            megabytes,
+            megabytes / elapsed,
+        )
+
+
+def summarize(outcomes: Sequence[SegmentOutcome], *, max_listed: int = MAX_LISTED) -> dict[str, Any]:
+    """The compact XCom summary of a batch: counts, bytes and the (capped) list of not-archived segments."""
+    counts = Counter({name: 0 for name in OUTCOMES})
+    counts.update(outcome.outcome for outcome in outcomes)
+    problems = [outcome for outcome in outcomes if outcome.outcome not in ("archived", "already_archived")]
+    return {
+        "segments": len(outcomes),
+        "counts": dict(counts),
+        "retryable_failures": sum(
+            1 for outcome in outcomes if outcome.outcome == "failed" and outcome.retryable
+        ),
+        "bytes_archived": sum(outcome.size for outcome in outcomes if outcome.outcome == "archived"),
+        "bytes_downloaded": sum(outcome.downloaded for outcome in outcomes),
+        "not_archived": [outcome.as_dict() for outcome in problems[:max_listed]],
+        "not_archived_truncated": max(0, len(problems) - max_listed),
+    }

@@ -1,0 +1,181 @@
+"""S3 keys: injective ID sanitising and key template rendering.
+
+Every identifier that reaches a key (dialog id, segment id, sub-account id) goes through :func:`safe_id`:
+
+- every byte of its UTF-8 form outside ``[A-Za-z0-9._-]`` is percent-encoded (``%2F`` for ``/``, ``%25``
+  for ``%`` itself, ``%7E`` for ``~``, control characters and unicode byte by byte), so the result never
+  holds a ``/`` and cannot escape the prefix;
+- an id that is exactly ``.`` or ``..`` is encoded whole (``%2E``, ``%2E%2E``), so no key segment is a
+  dot-segment that a client or a sync tool might collapse;
+- an encoded id longer than :data:`MAX_ID_LENGTH` is cut and suffixed with ``~`` plus 32 hex digits of the
+  SHA-256 of the raw id. ``~`` is always encoded elsewhere, so a shortened id never equals the encoding of
+  another id.
+
+Percent-encoding is injective (it can be decoded), and the shortened form is distinguishable from every
+plain encoding, so two distinct ids never share a key (short of a 128-bit hash collision).
+
+Key templates use ``str.format`` field names only (no attribute access, indexing or format specs) from
+:data:`KEY_FIELDS`, must contain ``{dialog_id}`` and ``{segment_id}``, and must end with ``.wav``; the
+sidecar key is the WAV key with ``.json`` instead.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import string
+from datetime import datetime, timezone
+
+from airflow_provider_ringcx.exceptions import RingCXConfigError
+
+#: The default WAV key template (Hive-style partitions by the segment's start, UTC).
+DEFAULT_KEY_TEMPLATE = (
+    "{prefix}/sub_account={sub_account_id}/year={year}/month={month}/day={day}/hour={hour}/"
+    "{dialog_id}/{segment_id}.wav"
+)
+#: Fields a key template may use.
+KEY_FIELDS = frozenset(
+    {"prefix", "sub_account_id", "year", "month", "day", "hour", "minute", "date", "dialog_id", "segment_id"}
+)
+#: Longest sanitised id in a key segment (S3 keys are limited to 1024 bytes in all).
+MAX_ID_LENGTH = 180
+_HASH_HEX = 32
+_SAFE = frozenset(string.ascii_letters + string.digits + "._-")
+_S3_KEY_LIMIT = 1024
+
+
+def safe_id(value: str, *, max_length: int = MAX_ID_LENGTH) -> str:
+    """Return an injective, path-safe form of an identifier for one S3 key segment.
+
+    :param value: the raw identifier as the vendor sent it.
+    :param max_length: longest result; longer encodings are cut and suffixed with ``~`` + a hash.
+    :raises RingCXConfigError: the identifier is empty.
+    """
+    if not isinstance(value, str) or value == "":
+        raise RingCXConfigError(f"an identifier used in an S3 key is empty or not a string: {value!r}")
+    if value in {".", ".."}:
+        return "%2E" * len(value)
+    encoded = "".join(
+        char if char in _SAFE else "".join(f"%{byte:02X}" for byte in char.encode("utf-8", "surrogatepass"))
+        for char in value
+    )
+    if len(encoded) <= max_length:
+        return encoded
+    digest = hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()[:_HASH_HEX]
+    head = encoded[: max_length - _HASH_HEX - 1]
+    cut = head.rfind("%")
+    if cut >= len(head) - 2:  # do not leave half an escape at the end
+        head = head[:cut]
+    return f"{head}~{digest}"
+
+
+def normalize_prefix(prefix: str | None) -> str:
+    """Strip slashes around a prefix and refuse empty, ``.`` or ``..`` segments in it.
+
+    :param prefix: the configured prefix (``""`` or ``None`` for the bucket root).
+    :raises RingCXConfigError: the prefix has a dot-segment or an empty segment.
+    """
+    text = (prefix or "").strip("/")
+    if not text:
+        return ""
+    for part in text.split("/"):
+        if part in {"", ".", ".."}:
+            raise RingCXConfigError(
+                f"S3 prefix {prefix!r} has an empty, '.' or '..' segment; use a plain path such as 'ringcx'"
+            )
+    return text
+
+
+def validate_key_template(template: str) -> str:
+    """Check a WAV key template and return it.
+
+    :raises RingCXConfigError: an unknown or complex field, a missing id field, or no ``.wav`` ending.
+    """
+    fields: set[str] = set()
+    try:
+        parsed = list(string.Formatter().parse(template))
+    except ValueError as err:
+        raise RingCXConfigError(f"key template {template!r} is not a valid format string: {err}")
+    for _literal, name, spec, conversion in parsed:
+        if name is None:
+            continue
+        if name not in KEY_FIELDS or spec or conversion:
+            raise RingCXConfigError(
+                f"key template {template!r} uses {{{name}}}; allowed fields are plain "
+                f"{', '.join(sorted(KEY_FIELDS))}"
+            )
+        fields.add(name)
+    missing = {"dialog_id", "segment_id"} - fields
+    if missing:
+        raise RingCXConfigError(
+            f"key template {template!r} lacks {sorted(missing)}: every segment needs its own key"
+        )
+    if not template.endswith(".wav"):
+        raise RingCXConfigError(f"key template {template!r} must end with '.wav' (the sidecar uses '.json')")
+    return template
+
+
+def recording_key(
+    *,
+    template: str,
+    prefix: str | None,
+    sub_account_id: str,
+    dialog_id: str,
+    segment_id: str,
+    when: datetime,
+) -> str:
+    """Render the WAV key of one segment.
+
+    :param template: a template accepted by :func:`validate_key_template`.
+    :param prefix: the key prefix; its slashes are normalised.
+    :param when: the segment's start (UTC partitions are derived from it).
+    :raises RingCXConfigError: the template is invalid or the key exceeds S3's 1024-byte limit.
+    """
+    validate_key_template(template)
+    moment = when.astimezone(timezone.utc)
+    key = template.format(
+        prefix=normalize_prefix(prefix),
+        sub_account_id=safe_id(sub_account_id),
+        year=f"{moment.year:04d}",
+        month=f"{moment.month:02d}",
+        day=f"{moment.day:02d}",
+        hour=f"{moment.hour:02d}",
+        minute=f"{moment.minute:02d}",
+        date=moment.strftime("%Y-%m-%d"),
+        dialog_id=safe_id(dialog_id),
+        segment_id=safe_id(segment_id),
+    ).lstrip("/")
+    if len(key.encode("utf-8")) > _S3_KEY_LIMIT:
+        raise RingCXConfigError(f"S3 key for segment {dialog_id!r}/{segment_id!r} exceeds 1024 bytes: {key}")
+    return key
+
+
+def sidecar_key(wav_key: str) -> str:
+    """The sidecar JSON key of a WAV key (``.wav`` replaced by ``.json``)."""
+    return wav_key[: -len(".wav")] + ".json" if wav_key.endswith(".wav") else wav_key + ".json"
+
+
+def window_stamp(moment: datetime) -> str:
+    """Format a window bound for keys: ``20260302T1400Z`` (seconds kept when non-zero)."""
+    moment = moment.astimezone(timezone.utc)
+    return moment.strftime("%Y%m%dT%H%M%SZ" if moment.second or moment.microsecond else "%Y%m%dT%H%MZ")
+
+
+def _window_key(kind: str, prefix: str | None, sub_account_id: str, start: datetime, end: datetime) -> str:
+    base = normalize_prefix(prefix)
+    parts = [
+        base,
+        kind,
+        f"sub_account={safe_id(sub_account_id)}",
+        f"window={window_stamp(start)}_{window_stamp(end)}",
+    ]
+    return "/".join(part for part in parts if part)
+
+
+def manifest_key(prefix: str | None, sub_account_id: str, start: datetime, end: datetime) -> str:
+    """The window manifest key: ``{prefix}/_manifests/sub_account={id}/window={START}_{END}.jsonl``."""
+    return _window_key("_manifests", prefix, sub_account_id, start, end) + ".jsonl"
+
+
+def report_key(prefix: str | None, sub_account_id: str, start: datetime, end: datetime) -> str:
+    """The window report key (issue 5): ``{prefix}/_reports/sub_account={id}/window={START}_{END}.json``."""
+    return _window_key("_reports", prefix, sub_account_id, start, end) + ".json"

@@ -1,0 +1,382 @@
+"""Land one recording in S3: idempotency check, streaming upload, verification, sidecar.
+
+:class:`SegmentLander` runs one attempt for one segment (:meth:`SegmentLander.land`):
+
+1. **Idempotency**: HEAD the WAV key and GET its sidecar. When both exist and the sidecar's ``sha256`` and
+   ``size`` match what S3 holds (object metadata ``sha256`` or the ``sha256`` tag, and ContentLength), the
+   segment is ``already_archived`` and nothing is downloaded.
+2. **Upload**, straight from the hook's verifying :class:`RecordingStream` (which raises at end of stream
+   if the bytes do not match Content-Length or the WAV data size), hashed as it passes:
+
+   - known Content-Length <= ``single_part_threshold`` (default 16 MiB): the body is read into a bounded
+     buffer, then sent as ONE PutObject with ``ChecksumSHA256`` (S3 verifies the whole object),
+     ``Metadata={"sha256": ...}`` and ``If-None-Match: *``. A 412 means a concurrent run wrote the key
+     first: its ``sha256`` is compared with ours instead of writing a duplicate;
+   - larger or unknown length: ``upload_fileobj`` with a ``TransferConfig`` streams a multipart upload to
+     the final key with ``ChecksumAlgorithm=SHA256`` (S3 verifies each part; memory stays at a few
+     parts). If the reader raises, s3transfer aborts the upload, so no object appears at the key. The
+     completion carries ``If-None-Match: *`` (added by a request hook, since s3transfer does not pass it)
+     when the key was absent. The whole-object SHA-256 (a multipart checksum is a checksum of parts) goes
+     to the ``sha256`` object tag, which changes no version and is allowed under Object Lock.
+
+3. **Verification**: HEAD confirms the size, and the full-object ``ChecksumSHA256`` where S3 returns one.
+4. **Sidecar** (:mod:`~airflow_provider_ringcx.s3.sidecar`), written last: a sidecar exists only for a
+   verified object.
+
+Objects are written with the compliance options of :class:`~airflow_provider_ringcx.s3.options.S3WriteOptions`
+(SSE, storage class, tags, Object Lock retention until segment end + N days, legal hold); locked writes
+always carry a SHA-256 checksum header, as S3 requires.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from boto3.s3.transfer import TransferConfig
+from botocore.exceptions import ClientError
+
+from airflow_provider_ringcx import __version__
+from airflow_provider_ringcx.exceptions import RingCXBadPayloadError, RingCXError, RingCXTransientError
+from airflow_provider_ringcx.models import SegmentRef, parse_timestamp
+from airflow_provider_ringcx.s3.keys import DEFAULT_KEY_TEMPLATE, recording_key, sidecar_key
+from airflow_provider_ringcx.s3.options import S3WriteOptions
+from airflow_provider_ringcx.s3.writeonce import b64_sha256, is_precondition_failed
+
+MiB = 1024 * 1024
+_READ_SIZE = 1 * MiB
+
+
+@dataclass(frozen=True)
+class LandingConfig:
+    """Where and how recordings land.
+
+    :param single_part_threshold: largest known Content-Length sent as one PutObject (buffered).
+    :param multipart_chunksize: part size of streamed multipart uploads (>= 5 MiB).
+    :param transfer_concurrency: s3transfer threads per upload (parts in flight = memory per upload).
+    """
+
+    bucket: str
+    sub_account_id: str
+    prefix: str = "ringcx"
+    key_template: str = DEFAULT_KEY_TEMPLATE
+    options: S3WriteOptions = field(default_factory=S3WriteOptions)
+    manifest_key: str | None = None
+    single_part_threshold: int = 16 * MiB
+    multipart_chunksize: int = 8 * MiB
+    transfer_concurrency: int = 2
+
+
+@dataclass
+class Landed:
+    """The result of one successful attempt (``archived`` or ``already_archived``)."""
+
+    outcome: str
+    key: str
+    size: int
+    downloaded: int = 0
+    sha256: str | None = None
+    version_id: str | None = None
+
+
+def segment_keys(ref: Mapping[str, Any], config: LandingConfig) -> tuple[str, str]:
+    """The WAV and sidecar keys of a segment ref (partitioned by its start, else its end)."""
+    when = parse_timestamp(ref.get("start")) or parse_timestamp(ref.get("end"))
+    if when is None:
+        raise RingCXError(  # not retryable: the listing itself lacks the times
+            f"segment {ref.get('dialog_id')!r}/{ref.get('segment_id')!r} has neither a start nor an end "
+            "time; "
+            "its S3 partition cannot be chosen (report the metadata row to RingCentral support)"
+        )
+    wav = recording_key(
+        template=config.key_template,
+        prefix=config.prefix,
+        sub_account_id=config.sub_account_id,
+        dialog_id=str(ref["dialog_id"]),
+        segment_id=str(ref["segment_id"]),
+        when=when,
+    )
+    return wav, sidecar_key(wav)
+
+
+class HashingReader:
+    """A file-like wrapper that hashes and counts every byte read (what S3 receives is what we hash)."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+        self.sha256 = hashlib.sha256()
+        self.size = 0
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._stream.read(size)
+        self.sha256.update(data)
+        self.size += len(data)
+        return data
+
+    def readable(self) -> bool:
+        return True
+
+
+def _status(err: ClientError) -> int | None:
+    return err.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+
+
+class SegmentLander:
+    """Lands segments of one batch; thread-safe (one boto3 client and one hook shared by the pool).
+
+    :param hook: a RingCXHook (``stream_recording``, ``recording_path``).
+    :param client: a boto3 S3 client.
+    :param rows: vendor metadata rows by ``(dialog_id, segment_id)`` (from the window manifest).
+    """
+
+    def __init__(
+        self, *, hook: Any, client: Any, config: LandingConfig, rows: Mapping[tuple[str, str], Mapping] | None
+    ) -> None:
+        self.hook = hook
+        self.client = client
+        self.config = config
+        self.rows = rows or {}
+        self._create_only: set[str] = set()
+        self._lock = threading.Lock()
+        # Build the hook's lazy parts (settings, session, token manager) here, once, before worker threads
+        # share it: a lazily created part must not be created twice by racing threads.
+        for part in ("settings", "downloads"):
+            getattr(hook, part, None)
+        client.meta.events.register("before-parameter-build.s3.CompleteMultipartUpload", self._if_none_match)
+
+    def _if_none_match(self, params: dict[str, Any], **_: Any) -> None:
+        with self._lock:
+            if params.get("Key") in self._create_only:
+                params.setdefault("IfNoneMatch", "*")
+
+    # --- one attempt -------------------------------------------------------------------------------
+    def land(self, ref: SegmentRef) -> Landed:
+        """Archive one segment (one attempt). Raises the hook's typed errors or botocore errors."""
+        key, side_key = segment_keys(ref, self.config)
+        head = self._head(key)
+        if head is not None:
+            done = self._verified_existing(key, side_key, head)
+            if done is not None:
+                return done
+        lock_args = self.config.options.extra_args(segment_end=parse_timestamp(ref.get("end")))
+        with self.hook.stream_recording(str(ref["dialog_id"]), str(ref["segment_id"])) as stream:
+            reader = HashingReader(stream)
+            length = getattr(stream, "content_length", None)
+            checksum: str | None
+            if length is not None and length <= self.config.single_part_threshold:
+                upload = "put"
+                version_id, checksum = self._put_small(reader, key, head, lock_args)
+            else:
+                upload = "multipart"
+                version_id, checksum = self._put_streamed(reader, key, head, lock_args)
+            sha = reader.sha256.hexdigest()
+            self._check_stream_digest(stream, sha, key)
+            self._verify_upload(key, reader.size, checksum if upload == "put" else None)
+            sidecar = self._sidecar(ref, stream, reader, key, version_id, upload, checksum, lock_args)
+        self._put_json(side_key, sidecar, lock_args)
+        return Landed("archived", key, reader.size, downloaded=reader.size, sha256=sha, version_id=version_id)
+
+    def _head(self, key: str) -> dict | None:
+        try:
+            return dict(self.client.head_object(Bucket=self.config.bucket, Key=key, ChecksumMode="ENABLED"))
+        except ClientError as err:
+            if _status(err) == 404:
+                return None
+            raise
+
+    def stored_sha256(self, key: str, head: Mapping[str, Any]) -> str | None:
+        """The whole-object SHA-256 S3 holds: metadata ``sha256``, else the ``sha256`` tag."""
+        metadata = {name.lower(): value for name, value in (head.get("Metadata") or {}).items()}
+        if metadata.get("sha256"):
+            return str(metadata["sha256"]).lower()
+        tags = self.client.get_object_tagging(Bucket=self.config.bucket, Key=key).get("TagSet", [])
+        return next((str(t["Value"]).lower() for t in tags if t.get("Key") == "sha256"), None)
+
+    def _verified_existing(self, key: str, side_key: str, head: Mapping[str, Any]) -> Landed | None:
+        try:
+            body = self.client.get_object(Bucket=self.config.bucket, Key=side_key)["Body"].read()
+            sidecar = json.loads(body)
+        except ClientError as err:
+            if _status(err) == 404:
+                return None
+            raise
+        except ValueError:
+            return None
+        stored = self.stored_sha256(key, head)
+        size = int(head.get("ContentLength", -1))
+        if (
+            isinstance(sidecar, Mapping)
+            and stored
+            and sidecar.get("sha256") == stored
+            and sidecar.get("size") == size
+        ):
+            return Landed("already_archived", key, size, sha256=stored, version_id=head.get("VersionId"))
+        return None
+
+    # --- uploads -------------------------------------------------------------------------------------
+    def _put_small(
+        self, reader: HashingReader, key: str, head: Mapping[str, Any] | None, lock_args: dict
+    ) -> tuple[str | None, str]:
+        """Buffer (bounded) and PutObject once; returns (version id, base64 ChecksumSHA256)."""
+        limit = self.config.single_part_threshold
+        buffer = bytearray()
+        while chunk := reader.read(_READ_SIZE):
+            buffer += chunk
+            if len(buffer) > limit:
+                raise RingCXBadPayloadError(
+                    f"recording body for s3://{self.config.bucket}/{key} exceeds its Content-Length; retry"
+                )
+        body = bytes(buffer)
+        sha_hex = reader.sha256.hexdigest()
+        checksum = b64_sha256(body)
+        if head is not None and self.stored_sha256(key, head) == sha_hex:
+            return head.get("VersionId"), checksum  # same bytes already there (sidecar was missing)
+        args = {
+            **lock_args,
+            "Metadata": {"sha256": sha_hex, "provider-version": __version__},
+            "Tagging": _with_tag(lock_args.get("Tagging"), sha_hex),
+        }
+        if head is None:
+            args["IfNoneMatch"] = "*"
+        try:
+            response = self.client.put_object(
+                Bucket=self.config.bucket,
+                Key=key,
+                Body=body,
+                ContentType="audio/wav",
+                ChecksumAlgorithm="SHA256",  # x-amz-sdk-checksum-algorithm: Object Lock needs it
+                ChecksumSHA256=checksum,
+                **args,
+            )
+        except ClientError as err:
+            if not is_precondition_failed(err):
+                raise
+            return self._concurrent_winner(key, sha_hex), checksum
+        return response.get("VersionId"), checksum
+
+    def _put_streamed(
+        self, reader: HashingReader, key: str, head: Mapping[str, Any] | None, lock_args: dict
+    ) -> tuple[str | None, str | None]:
+        """Multipart-stream to the final key; the sha256 tag is added once the digest is known."""
+        config = TransferConfig(
+            multipart_threshold=self.config.single_part_threshold,
+            multipart_chunksize=self.config.multipart_chunksize,
+            max_concurrency=self.config.transfer_concurrency,
+        )
+        extra = {
+            **lock_args,
+            "ContentType": "audio/wav",
+            "ChecksumAlgorithm": "SHA256",
+            "Metadata": {"provider-version": __version__},
+        }
+        if head is None:
+            with self._lock:
+                self._create_only.add(key)
+        try:
+            self.client.upload_fileobj(reader, self.config.bucket, key, ExtraArgs=extra, Config=config)
+        except ClientError as err:
+            if not is_precondition_failed(err):
+                raise
+            return self._concurrent_winner(key, reader.sha256.hexdigest()), None
+        finally:
+            with self._lock:
+                self._create_only.discard(key)
+        sha_hex = reader.sha256.hexdigest()
+        tags = dict(self.config.options.tags)
+        tags["sha256"] = sha_hex
+        response = self.client.put_object_tagging(
+            Bucket=self.config.bucket,
+            Key=key,
+            Tagging={"TagSet": [{"Key": k, "Value": v} for k, v in tags.items()]},
+        )
+        return response.get("VersionId"), None
+
+    def _concurrent_winner(self, key: str, sha_hex: str) -> str | None:
+        """A concurrent run created the key first: accept it only if it holds the same bytes."""
+        head = self._head(key)
+        if head is not None and self.stored_sha256(key, head) == sha_hex:
+            return head.get("VersionId")
+        raise RingCXTransientError(
+            f"s3://{self.config.bucket}/{key} was created concurrently by another run and is not verified "
+            "yet; it will be checked again on retry"
+        )
+
+    # --- verification and sidecar --------------------------------------------------------------------
+    @staticmethod
+    def _check_stream_digest(stream: Any, sha_hex: str, key: str) -> None:
+        if getattr(stream, "complete", True) is False:
+            raise RingCXTransientError(f"the upload to {key} ended before the end of the recording; retry")
+        theirs = getattr(stream, "sha256_hex", None)
+        if theirs and theirs != sha_hex:  # pragma: no cover - would mean a bug in the reader
+            raise RingCXBadPayloadError(f"SHA-256 of the bytes sent to {key} differs from the download's")
+
+    def _verify_upload(self, key: str, size: int, checksum: str | None) -> None:
+        head = self._head(key)
+        if head is None or int(head.get("ContentLength", -1)) != size:
+            found = None if head is None else head.get("ContentLength")
+            raise RingCXTransientError(
+                f"after upload, s3://{self.config.bucket}/{key} has size {found}, expected {size}; retry"
+            )
+        stored = head.get("ChecksumSHA256")
+        if checksum and stored and "-" not in str(stored) and stored != checksum:
+            raise RingCXTransientError(
+                f"after upload, s3://{self.config.bucket}/{key} has ChecksumSHA256 {stored}, "
+                f"expected {checksum}"
+            )
+
+    def _sidecar(
+        self,
+        ref: SegmentRef,
+        stream: Any,
+        reader: HashingReader,
+        key: str,
+        version_id: str | None,
+        upload: str,
+        checksum: str | None,
+        lock_args: Mapping[str, Any],
+    ) -> dict[str, Any]:
+        from airflow_provider_ringcx.s3.sidecar import build_sidecar
+
+        dialog_id, segment_id = str(ref["dialog_id"]), str(ref["segment_id"])
+        path_of = getattr(self.hook, "recording_path", None)
+        return build_sidecar(
+            ref=ref,
+            sub_account_id=self.config.sub_account_id,
+            row=self.rows.get((dialog_id, segment_id)),
+            sha256_hex=reader.sha256.hexdigest(),
+            size=reader.size,
+            wav=getattr(stream, "wav", None),
+            source_path=path_of(dialog_id, segment_id) if callable(path_of) else "",
+            content_length=getattr(stream, "content_length", None),
+            content_type=getattr(stream, "content_type", None),
+            bucket=self.config.bucket,
+            key=key,
+            version_id=version_id,
+            upload=upload,
+            checksum_sha256=checksum,
+            manifest_key=self.config.manifest_key,
+            lock=lock_args,
+            retrieved_at=datetime.now(timezone.utc),
+        )
+
+    def _put_json(self, key: str, document: Mapping[str, Any], lock_args: Mapping[str, Any]) -> None:
+        body = json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False, default=str).encode()
+        self.client.put_object(
+            Bucket=self.config.bucket,
+            Key=key,
+            Body=body,
+            ContentType="application/json",
+            ChecksumAlgorithm="SHA256",  # x-amz-sdk-checksum-algorithm: Object Lock needs it
+            ChecksumSHA256=base64.b64encode(hashlib.sha256(body).digest()).decode(),
+            **lock_args,
+        )
+
+
+def _with_tag(tagging: str | None, sha_hex: str) -> str:
+    return f"{tagging}&sha256={sha_hex}" if tagging else f"sha256={sha_hex}"

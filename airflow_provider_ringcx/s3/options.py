@@ -1,0 +1,120 @@
+"""Compliance options of every object this provider writes: encryption, storage class, tags, Object Lock."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+from urllib.parse import urlencode
+
+from airflow_provider_ringcx.exceptions import RingCXConfigError, RingCXObjectLockError
+
+SSE_MODES = ("AES256", "aws:kms", "aws:kms:dsse")
+LOCK_MODES = ("GOVERNANCE", "COMPLIANCE")
+
+
+@dataclass(frozen=True)
+class S3WriteOptions:
+    """How objects are written.
+
+    :param server_side_encryption: ``AES256`` or ``aws:kms`` (``aws:kms:dsse`` also accepted); ``None``
+        leaves the bucket default.
+    :param kms_key_id: KMS key id or ARN (only with ``aws:kms``).
+    :param storage_class: e.g. ``STANDARD_IA``, ``GLACIER_IR``; ``None`` for the bucket default.
+    :param tags: object tags (key -> value), also applied to sidecars.
+    :param object_lock_mode: ``GOVERNANCE`` or ``COMPLIANCE``; ``None`` for no per-object retention.
+    :param object_lock_retention_days: retain-until = segment end + this many days.
+    :param object_lock_legal_hold: place a legal hold on every object.
+    """
+
+    server_side_encryption: str | None = None
+    kms_key_id: str | None = None
+    storage_class: str | None = None
+    tags: Mapping[str, str] = field(default_factory=dict)
+    object_lock_mode: str | None = None
+    object_lock_retention_days: int | None = None
+    object_lock_legal_hold: bool = False
+
+    def __post_init__(self) -> None:
+        sse = self.server_side_encryption or None
+        if sse is not None and sse not in SSE_MODES:
+            raise RingCXConfigError(f"server_side_encryption={sse!r}: use one of {', '.join(SSE_MODES)}")
+        if self.kms_key_id and not (sse or "").startswith("aws:kms"):
+            raise RingCXConfigError("kms_key_id is set but server_side_encryption is not 'aws:kms'")
+        mode = (self.object_lock_mode or "").upper() or None
+        if mode is not None and mode not in LOCK_MODES:
+            raise RingCXConfigError(
+                f"object_lock_mode={self.object_lock_mode!r}: use GOVERNANCE or COMPLIANCE"
+            )
+        days = self.object_lock_retention_days
+        if mode is not None and (days is None or int(days) <= 0):
+            raise RingCXConfigError(
+                f"object_lock_mode={mode} needs object_lock_retention_days > 0 (e.g. 2555 for 7 years)"
+            )
+        if mode is None and days:
+            raise RingCXConfigError("object_lock_retention_days is set but object_lock_mode is not")
+        for name, value in dict(self.tags).items():
+            if not isinstance(name, str) or not isinstance(value, str):
+                raise RingCXConfigError(f"tag {name!r}: tag keys and values must be strings")
+            if name.lower() == "sha256":
+                raise RingCXConfigError("tag 'sha256' is reserved: it holds each recording's checksum")
+        object.__setattr__(self, "server_side_encryption", sse)
+        object.__setattr__(self, "object_lock_mode", mode)
+        object.__setattr__(self, "object_lock_retention_days", int(days) if days else None)
+        object.__setattr__(self, "tags", dict(self.tags))
+
+    @property
+    def locking(self) -> bool:
+        """Whether any Object Lock setting (retention or legal hold) is requested."""
+        return self.object_lock_mode is not None or self.object_lock_legal_hold
+
+    def retain_until(self, segment_end: datetime | None) -> datetime | None:
+        """The retain-until date for a segment that ended at ``segment_end`` (now when unknown)."""
+        if self.object_lock_mode is None or self.object_lock_retention_days is None:
+            return None
+        base = segment_end or datetime.now(timezone.utc)
+        return base.astimezone(timezone.utc) + timedelta(days=self.object_lock_retention_days)
+
+    def extra_args(
+        self, *, segment_end: datetime | None = None, tags: Mapping[str, str] | None = None
+    ) -> dict:
+        """PutObject / CreateMultipartUpload arguments (SSE, class, tagging, lock)."""
+        args: dict[str, Any] = {}
+        if self.server_side_encryption:
+            args["ServerSideEncryption"] = self.server_side_encryption
+        if self.kms_key_id:
+            args["SSEKMSKeyId"] = self.kms_key_id
+        if self.storage_class:
+            args["StorageClass"] = self.storage_class
+        all_tags = {**self.tags, **(tags or {})}
+        if all_tags:
+            args["Tagging"] = urlencode(all_tags)
+        until = self.retain_until(segment_end)
+        if until is not None:
+            args["ObjectLockMode"] = self.object_lock_mode
+            args["ObjectLockRetainUntilDate"] = until
+        if self.object_lock_legal_hold:
+            args["ObjectLockLegalHoldStatus"] = "ON"
+        return args
+
+    def check_bucket(self, client: Any, bucket: str) -> None:
+        """Fail clearly when locking is asked for and the bucket has no Object Lock (one call per task).
+
+        :raises RingCXObjectLockError: the bucket is not Object-Lock enabled.
+        """
+        if not self.locking:
+            return
+        try:
+            config = client.get_object_lock_configuration(Bucket=bucket).get("ObjectLockConfiguration", {})
+        except client.exceptions.ClientError as err:
+            code = err.response.get("Error", {}).get("Code", "")
+            if code not in {"ObjectLockConfigurationNotFoundError", "NoSuchObjectLockConfiguration"}:
+                raise
+            config = {}
+        if config.get("ObjectLockEnabled") != "Enabled":
+            raise RingCXObjectLockError(
+                f"Object Lock was requested (mode={self.object_lock_mode}, legal hold="
+                f"{self.object_lock_legal_hold}) but bucket {bucket!r} is not Object-Lock enabled; "
+                "create the bucket with Object Lock enabled or remove the object_lock_* options"
+            )

@@ -1,0 +1,74 @@
+"""Compliance options: validation, the arguments they produce, and the Object Lock bucket check (moto)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+import pytest
+
+from airflow_provider_ringcx.exceptions import RingCXConfigError, RingCXObjectLockError
+from airflow_provider_ringcx.s3.options import S3WriteOptions
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"server_side_encryption": "aes"}, "server_side_encryption"),
+        ({"kms_key_id": "k"}, "kms_key_id"),
+        ({"server_side_encryption": "AES256", "kms_key_id": "k"}, "kms_key_id"),
+        ({"object_lock_mode": "FOREVER", "object_lock_retention_days": 1}, "GOVERNANCE or COMPLIANCE"),
+        ({"object_lock_mode": "COMPLIANCE"}, "retention_days"),
+        ({"object_lock_retention_days": 30}, "object_lock_mode"),
+        ({"tags": {"sha256": "x"}}, "reserved"),
+        ({"tags": {"a": 1}}, "strings"),
+    ],
+)
+def test_invalid_options_are_refused(kwargs: dict[str, Any], message: str) -> None:
+    with pytest.raises(RingCXConfigError, match=message):
+        S3WriteOptions(**kwargs)
+
+
+def test_extra_args_carry_every_option() -> None:
+    options = S3WriteOptions(
+        server_side_encryption="aws:kms",
+        kms_key_id="alias/archive",
+        storage_class="STANDARD_IA",
+        tags={"team": "compliance", "data class": "pci"},
+        object_lock_mode="compliance",
+        object_lock_retention_days=10,
+        object_lock_legal_hold=True,
+    )
+    end = datetime(2026, 3, 2, 14, 1, 40, tzinfo=timezone.utc)
+    args = options.extra_args(segment_end=end)
+    assert args == {
+        "ServerSideEncryption": "aws:kms",
+        "SSEKMSKeyId": "alias/archive",
+        "StorageClass": "STANDARD_IA",
+        "Tagging": "team=compliance&data+class=pci",
+        "ObjectLockMode": "COMPLIANCE",
+        "ObjectLockRetainUntilDate": datetime(2026, 3, 12, 14, 1, 40, tzinfo=timezone.utc),
+        "ObjectLockLegalHoldStatus": "ON",
+    }
+
+
+def test_no_options_give_no_arguments() -> None:
+    assert S3WriteOptions().extra_args() == {}
+    assert not S3WriteOptions().locking
+
+
+def test_lock_check_refuses_a_bucket_without_object_lock(s3_client: Any, bucket: str) -> None:
+    options = S3WriteOptions(object_lock_mode="GOVERNANCE", object_lock_retention_days=1)
+    with pytest.raises(RingCXObjectLockError, match=f"bucket {bucket!r} is not Object-Lock enabled"):
+        options.check_bucket(s3_client, bucket)
+    with pytest.raises(RingCXObjectLockError):
+        S3WriteOptions(object_lock_legal_hold=True).check_bucket(s3_client, bucket)
+
+
+def test_lock_check_accepts_a_locked_bucket_and_skips_when_not_locking(
+    s3_client: Any, locked_bucket: str, bucket: str
+) -> None:
+    S3WriteOptions(object_lock_mode="COMPLIANCE", object_lock_retention_days=1).check_bucket(
+        s3_client, locked_bucket
+    )
+    S3WriteOptions().check_bucket(s3_client, bucket)  # no call needed, no error
