@@ -22,7 +22,7 @@ CONNECTION_FIELDS: dict[str, dict[str, Any]] = {
         default="jwt",
     ),
     # named "jwt_token" (not "jwt") so that Airflow's API and UI redact it: they hide extras by key name, and
-    # only names containing e.g. "token" or "secret" count as sensitive. The hook still reads "jwt".
+    # only names containing e.g. "token" or "secret" count as sensitive.
     "jwt_token": _field(
         "RingCentral JWT", "JWT credential of the RingCentral user (auth mode jwt).", format="password"
     ),
@@ -122,6 +122,10 @@ PROVIDER_INFO: dict[str, Any] = {
             "integration-name": "RingCentral RingCX",
             "python-modules": ["airflow_provider_ringcx.triggers.window"],
         }
+    ],
+    "extra-links": [
+        "airflow_provider_ringcx.links.RingCXS3PrefixLink",
+        "airflow_provider_ringcx.links.RingCXReportLink",
     ],
     "integrations": [
         {

@@ -20,4 +20,5 @@ os.environ.setdefault("RINGCX_BUDGET_DIR", tempfile.mkdtemp(prefix="ringcx-budge
 pytest_plugins = [
     "tests.fixtures.s3",
     "tests.fixtures.simulator",
+    "tests.fixtures.airflow_dag",
 ]

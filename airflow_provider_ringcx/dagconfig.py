@@ -1,0 +1,221 @@
+"""Settings of the example DAG ``ringcx_recordings_to_s3``: params, Variables, environment, timetable, pools.
+
+Two kinds of setting:
+
+- **Parse-time** (the schedule, start date, catchup, ``max_active_runs``, retries) shape the DAG itself, so
+  they can only come from the environment (``RINGCX_SCHEDULE``...). Reading ``os.environ`` touches no DB.
+- **Run-time** settings (bucket, prefix, lag, batch size, compliance options...) are DAG params whose
+  default is ``None``, meaning "not given for this run". They are resolved when the run starts, in this
+  order: the run's params (trigger form, ``--conf``, backfill conf), then the Airflow Variable
+  ``ringcx_<name>``, then the environment variable ``RINGCX_<NAME>``, then the built-in default. Variables
+  are read only inside a running task, never at parse time.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from airflow_provider_ringcx.exceptions import RingCXConfigError
+from airflow_provider_ringcx.windows import parse_lag
+
+DAG_ID = "ringcx_recordings_to_s3"
+#: Asset updated once per archived window; ``extra`` carries the report's counts (see README).
+ASSET_NAME = "ringcx_recordings_archive"
+ASSET_URI = "ringcx://recordings-archive"
+
+#: Pools and their sizes. Metadata: one request at a time per sub-account fits the 2/60 s + 9/15 min budget
+#: (a second slot would only wait on the shared budget while holding a worker). Downloads: each task runs a
+#: few download threads paced by the shared 120/60 s budget; 4 tasks keep the budget busy without queueing
+#: workers behind it.
+POOLS: dict[str, tuple[int, str]] = {
+    "ringcx_metadata": (1, "RingCX interaction-metadata calls (budget 2/60 s and 9/15 min per sub-account)"),
+    "ringcx_downloads": (4, "RingCX recording downloads (budget 120/60 s per sub-account)"),
+}
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One run-time setting: its param name, Variable, environment variable, default and JSON type."""
+
+    name: str
+    default: Any
+    kind: str  # "string" | "integer" | "boolean" | "object" | "array"
+    description: str
+
+    @property
+    def variable(self) -> str:
+        return f"ringcx_{self.name}"
+
+    @property
+    def env(self) -> str:
+        return f"RINGCX_{self.name.upper()}"
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("ringcx_conn_id", "ringcx_default", "string", "RingCX connection id."),
+    Setting("aws_conn_id", "aws_default", "string", "Amazon (S3) connection id."),
+    Setting("bucket", None, "string", "Target S3 bucket (required)."),
+    Setting("prefix", "ringcx", "string", "Key prefix inside the bucket."),
+    Setting("lag_minutes", 15, "integer", "Settle lag: a run archives its data interval shifted back by it."),
+    Setting("batch_size", 100, "integer", "Segments per mapped download task."),
+    Setting("rescan_lookback_minutes", 1440, "integer", "Re-list the window this far back (late arrivals)."),
+    Setting("key_template", None, "string", "WAV key template (default: Hive-style by segment start)."),
+    Setting("server_side_encryption", None, "string", "AES256 or aws:kms."),
+    Setting("kms_key_id", None, "string", "KMS key id or ARN (with aws:kms)."),
+    Setting("storage_class", None, "string", "S3 storage class, e.g. STANDARD_IA."),
+    Setting("tags", {}, "object", "Object tags as a JSON object."),
+    Setting("object_lock_mode", None, "string", "Object Lock mode: GOVERNANCE or COMPLIANCE."),
+    Setting("object_lock_retention_days", None, "integer", "Retain-until = segment end + these days."),
+    Setting("object_lock_legal_hold", False, "boolean", "Place a legal hold on every object."),
+    Setting("fail_on_forbidden", False, "boolean", "Fail the download task on 403 (else reported)."),
+    Setting("fail_on_missing", False, "boolean", "Fail the download task on 404 (else reported)."),
+    Setting("verify_content", False, "boolean", "Report re-reads every object and re-hashes it."),
+    Setting(
+        "allow_unarchived",
+        [],
+        "array",
+        'Statuses that do not fail the report, e.g. ["forbidden"] (default: none; all must be archived).',
+    ),
+)
+SETTINGS_BY_NAME = {setting.name: setting for setting in SETTINGS}
+
+
+def _convert(setting: Setting, value: Any, source: str) -> Any:
+    if value is None:
+        return None
+    try:
+        if setting.kind == "integer":
+            return int(value)
+        if setting.kind == "boolean":
+            if isinstance(value, bool):
+                return value
+            text = str(value).strip().lower()
+            if text not in {"true", "false", "1", "0", "yes", "no", "on", "off", ""}:
+                raise ValueError(text)
+            return text in {"true", "1", "yes", "on"}
+        if setting.kind in ("object", "array"):
+            parsed = json.loads(value) if isinstance(value, str) else value
+            expected = dict if setting.kind == "object" else list
+            if not isinstance(parsed, expected):
+                raise ValueError(f"not a JSON {setting.kind}")
+            return parsed
+        text = str(value)
+        return text if text != "" else None
+    except (TypeError, ValueError) as err:
+        raise RingCXConfigError(
+            f"setting {setting.name} from {source} = {value!r} is not a valid {setting.kind} ({err}); "
+            f"fix the {source}"
+        ) from None
+
+
+def resolve_settings(
+    params: Mapping[str, Any],
+    get_variable: Callable[[str], str | None],
+    environ: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """Resolve every run-time setting (params > Variable ``ringcx_<name>`` > env ``RINGCX_<NAME>`` > default).
+
+    :param params: the run's params (``None`` values fall through).
+    :param get_variable: returns a Variable's value or ``None`` (e.g. ``Variable.get(name, None)``).
+    :raises RingCXConfigError: a value of the wrong type, no bucket, a lag under 5 minutes, a bad batch size.
+    """
+    environ = os.environ if environ is None else environ
+    resolved: dict[str, Any] = {}
+    for setting in SETTINGS:
+        candidates = (
+            (params.get(setting.name), f"param {setting.name}"),
+            (get_variable(setting.variable), f"Variable {setting.variable}"),
+            (environ.get(setting.env), f"environment variable {setting.env}"),
+        )
+        value = setting.default
+        for candidate, source in candidates:
+            converted = _convert(setting, candidate, source)
+            if converted is not None:
+                value = converted
+                break
+        resolved[setting.name] = value
+    if not resolved["bucket"]:
+        raise RingCXConfigError(
+            "no S3 bucket configured: set the DAG param 'bucket', the Variable ringcx_bucket or the "
+            "environment variable RINGCX_BUCKET"
+        )
+    parse_lag(resolved["lag_minutes"])
+    if not 1 <= resolved["batch_size"] <= 5000:
+        raise RingCXConfigError(f"batch_size={resolved['batch_size']} must be within 1..5000 (default 200)")
+    if resolved["rescan_lookback_minutes"] < 0:
+        raise RingCXConfigError("rescan_lookback_minutes must be >= 0 (0 disables the late-arrival rescan)")
+    return resolved
+
+
+# --- parse-time settings (environment only) -----------------------------------------------------------
+
+
+def env_flag(name: str, default: bool, environ: Mapping[str, str] | None = None) -> bool:
+    environ = os.environ if environ is None else environ
+    value = environ.get(name)
+    return default if value in (None, "") else value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def env_int(name: str, default: int, environ: Mapping[str, str] | None = None) -> int:
+    environ = os.environ if environ is None else environ
+    value = environ.get(name)
+    if value in (None, ""):
+        return default
+    try:
+        return int(str(value))
+    except ValueError:
+        raise RingCXConfigError(f"environment variable {name}={value!r} is not an integer") from None
+
+
+def start_date(environ: Mapping[str, str] | None = None) -> datetime:
+    """``RINGCX_START_DATE`` (ISO-8601; naive means UTC), default 2026-01-01T00:00Z: catchup starts here."""
+    environ = os.environ if environ is None else environ
+    text = environ.get("RINGCX_START_DATE") or "2026-01-01T00:00:00+00:00"
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise RingCXConfigError(f"RINGCX_START_DATE={text!r} is not ISO-8601, e.g. 2026-03-01T00:00Z")
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+def build_timetable(environ: Mapping[str, str] | None = None) -> Any:
+    """The DAG's ``CronTriggerTimetable`` from ``RINGCX_SCHEDULE`` (cron, default ``*/15 * * * *``),
+    ``RINGCX_SCHEDULE_TZ`` (default UTC) and ``RINGCX_INTERVAL_MINUTES`` (default 15).
+
+    The data interval of every run is ``[run_after - interval, run_after)``; windows tile only if the cron
+    fires exactly every ``interval``. Both are checked on a sample of fire times. A local time zone is only
+    accepted for intervals of an hour or less: a daily cron in local time fires 23 or 25 hours apart on DST
+    days, which a fixed interval cannot tile.
+
+    :raises RingCXConfigError: the cron does not fire every ``interval``, or a long interval in local time.
+    """
+    from airflow.sdk import CronTriggerTimetable
+    from croniter import croniter
+
+    environ = os.environ if environ is None else environ
+    cron = environ.get("RINGCX_SCHEDULE") or "*/15 * * * *"
+    tz = environ.get("RINGCX_SCHEDULE_TZ") or "UTC"
+    interval = timedelta(minutes=env_int("RINGCX_INTERVAL_MINUTES", 15, environ))
+    if tz != "UTC" and interval > timedelta(hours=1):
+        raise RingCXConfigError(
+            f"RINGCX_SCHEDULE_TZ={tz} with a {interval} interval: DST days are 23 or 25 hours long in local "
+            "time, so fixed intervals would leave gaps or overlaps; use RINGCX_SCHEDULE_TZ=UTC"
+        )
+    if interval <= timedelta(0):
+        raise RingCXConfigError("RINGCX_INTERVAL_MINUTES must be > 0")
+    fires = croniter(cron, datetime(2026, 1, 5, tzinfo=timezone.utc))
+    times = [fires.get_next(datetime) for _ in range(8)]
+    steps = {later - earlier for earlier, later in itertools.pairwise(times)}
+    if steps != {interval}:
+        raise RingCXConfigError(
+            f"RINGCX_SCHEDULE={cron!r} does not fire every {interval} (steps seen: "
+            f"{sorted(str(step) for step in steps)}); windows would not tile. Set RINGCX_INTERVAL_MINUTES to "
+            "the cron's period, or use a cron that fires at a fixed period"
+        )
+    return CronTriggerTimetable(cron, timezone=tz, interval=interval)

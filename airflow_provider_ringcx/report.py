@@ -1,0 +1,359 @@
+"""Window reconciliation: the manifest of expected segments against what S3 actually holds.
+
+For every segment the window's manifest expects, the object must exist at its key and its sidecar must hold
+a SHA-256 that agrees with the object's stored checksum (object metadata or tag) and a size that agrees with
+the object's. With ``verify_content`` the object's bytes are read back and hashed too. Every segment that is
+not archived gets a status and a reason: the outcome the download task recorded (403 forbidden, 404 missing,
+a failure) or, failing that, what S3 shows (object or sidecar absent, checksum mismatch).
+
+The report is JSON at ``{prefix}/_reports/sub_account={id}/window={START}_{END}.json``; it is rewritten by a
+re-run of the same window (it describes the latest reconciliation, the manifest stays write-once).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from airflow_provider_ringcx import __version__
+from airflow_provider_ringcx.s3 import keys
+from airflow_provider_ringcx.windows import Window
+
+REPORT_VERSION = 1
+#: Statuses of a reconciled segment; only ``archived`` counts as archived.
+ARCHIVED = "archived"
+NOT_ARCHIVED_STATUSES = (
+    "forbidden",
+    "missing",
+    "failed",
+    "object_missing",
+    "sidecar_missing",
+    "sidecar_invalid",
+    "checksum_mismatch",
+    "size_mismatch",
+    "content_mismatch",
+)
+_NOT_FOUND = {"404", "NoSuchKey", "NotFound"}
+
+
+def report_key(prefix: str | None, sub_account_id: str, window: Window) -> str:
+    """``{prefix}/_reports/sub_account={id}/window={START}_{END}.json`` (``prefix`` may be empty)."""
+    return keys.report_key(prefix, sub_account_id, window.start, window.end)
+
+
+@dataclass(frozen=True)
+class ExpectedSegment:
+    """A segment the manifest lists with a recording, and where it must be in S3."""
+
+    dialog_id: str
+    segment_id: str
+    key: str
+    sidecar_key: str
+
+    @property
+    def ident(self) -> tuple[str, str]:
+        return (self.dialog_id, self.segment_id)
+
+
+@dataclass
+class SegmentCheck:
+    """The reconciled state of one expected segment."""
+
+    dialog_id: str
+    segment_id: str
+    key: str
+    status: str
+    reason: str = ""
+    size: int | None = None
+    sha256: str | None = None
+    content_verified: bool = False
+
+    @property
+    def archived(self) -> bool:
+        return self.status == ARCHIVED
+
+
+@dataclass
+class Reconciliation:
+    """Every check of a window plus the counts derived from them."""
+
+    checks: list[SegmentCheck] = field(default_factory=list)
+
+    @property
+    def archived(self) -> list[SegmentCheck]:
+        return [check for check in self.checks if check.archived]
+
+    @property
+    def not_archived(self) -> list[SegmentCheck]:
+        return [check for check in self.checks if not check.archived]
+
+    def counts(self) -> dict[str, Any]:
+        archived = self.archived
+        return {
+            "expected": len(self.checks),
+            "archived": len(archived),
+            "not_archived": len(self.checks) - len(archived),
+            "sha256_verified": len(archived),
+            "content_verified": sum(1 for check in archived if check.content_verified),
+            "bytes": sum(check.size or 0 for check in archived),
+            "by_status": dict(sorted(Counter(check.status for check in self.checks).items())),
+        }
+
+
+def _error_code(err: Exception) -> str:
+    response = getattr(err, "response", None) or {}
+    error = response.get("Error", {}) if isinstance(response, Mapping) else {}
+    return str(error.get("Code", ""))
+
+
+def _stored_sha256(s3: Any, bucket: str, key: str, head: Mapping[str, Any]) -> str | None:
+    """The SHA-256 S3 holds for an object: user metadata ``sha256``, else the ``sha256`` object tag."""
+    metadata = {name.lower(): value for name, value in (head.get("Metadata") or {}).items()}
+    if metadata.get("sha256"):
+        return str(metadata["sha256"]).lower()
+    try:
+        tags = s3.get_object_tagging(Bucket=bucket, Key=key).get("TagSet", [])
+    except Exception:  # a store without tagging support simply has no tag
+        return None
+    for tag in tags:
+        if tag.get("Key", "").lower() == "sha256":
+            return str(tag.get("Value", "")).lower()
+    return None
+
+
+def _hash_object(s3: Any, bucket: str, key: str) -> tuple[str, int]:
+    body = s3.get_object(Bucket=bucket, Key=key)["Body"]
+    digest = hashlib.sha256()
+    size = 0
+    for chunk in iter(lambda: body.read(1024 * 1024), b""):
+        digest.update(chunk)
+        size += len(chunk)
+    return digest.hexdigest(), size
+
+
+def check_segment(
+    s3: Any,
+    bucket: str,
+    segment: ExpectedSegment,
+    *,
+    verify_content: bool = False,
+    outcome: Mapping[str, Any] | None = None,
+) -> SegmentCheck:
+    """Reconcile one expected segment against S3.
+
+    :param outcome: what the download task recorded for it (``{"outcome": ..., "reason": ...}``); used as
+        the reason when the segment is not in S3.
+    """
+    check = SegmentCheck(segment.dialog_id, segment.segment_id, segment.key, status=ARCHIVED)
+    try:
+        head = s3.head_object(Bucket=bucket, Key=segment.key)
+    except Exception as err:
+        if _error_code(err) not in _NOT_FOUND:
+            raise
+        recorded = (outcome or {}).get("outcome")
+        if recorded in ("forbidden", "missing", "failed"):
+            check.status = str(recorded)
+            check.reason = str((outcome or {}).get("reason") or recorded)
+        else:
+            check.status = "object_missing"
+            check.reason = (
+                "no object at the key and no download outcome recorded for it (the download task did not "
+                "reach it: see the download task's log, then re-run the window)"
+            )
+        return check
+    check.size = int(head.get("ContentLength", 0))
+    try:
+        sidecar = json.loads(s3.get_object(Bucket=bucket, Key=segment.sidecar_key)["Body"].read())
+    except Exception as err:
+        if _error_code(err) in _NOT_FOUND:
+            check.status, check.reason = "sidecar_missing", f"no sidecar at {segment.sidecar_key}"
+            return check
+        if isinstance(err, ValueError):
+            check.status, check.reason = "sidecar_invalid", f"sidecar {segment.sidecar_key} is not JSON"
+            return check
+        raise
+    sidecar_sha = str(sidecar.get("sha256") or "").lower() if isinstance(sidecar, Mapping) else ""
+    if not sidecar_sha:
+        check.status, check.reason = "sidecar_invalid", f"sidecar {segment.sidecar_key} has no sha256"
+        return check
+    check.sha256 = sidecar_sha
+    sidecar_size = sidecar.get("size")
+    if sidecar_size is not None and int(sidecar_size) != check.size:
+        check.status = "size_mismatch"
+        check.reason = f"object is {check.size} bytes, sidecar says {sidecar_size}"
+        return check
+    stored = _stored_sha256(s3, bucket, segment.key, head)
+    if stored is not None and stored != sidecar_sha:
+        check.status = "checksum_mismatch"
+        check.reason = f"object checksum {stored} differs from sidecar sha256 {sidecar_sha}"
+        return check
+    if verify_content or stored is None:
+        actual, size = _hash_object(s3, bucket, segment.key)
+        if actual != sidecar_sha or size != check.size:
+            check.status = "content_mismatch"
+            check.reason = f"object bytes hash to {actual} ({size} bytes), sidecar says {sidecar_sha}"
+            return check
+        check.content_verified = True
+    return check
+
+
+def reconcile(
+    s3: Any,
+    bucket: str,
+    expected: Iterable[ExpectedSegment],
+    *,
+    outcomes: Mapping[tuple[str, str], Mapping[str, Any]] | None = None,
+    verify_content: bool = False,
+    workers: int = 8,
+) -> Reconciliation:
+    """Check every expected segment (concurrently, ``workers`` S3 requests at a time)."""
+    outcomes = outcomes or {}
+    segments = list(expected)
+
+    def one(segment: ExpectedSegment) -> SegmentCheck:
+        return check_segment(
+            s3, bucket, segment, verify_content=verify_content, outcome=outcomes.get(segment.ident)
+        )
+
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        checks = list(pool.map(one, segments))
+    return Reconciliation(checks)
+
+
+def outcomes_from_summaries(summaries: Iterable[Any]) -> dict[tuple[str, str], dict[str, Any]]:
+    """Collect per-segment outcomes from download summaries (XCom values; ``None`` for skipped tasks).
+
+    A summary lists non-archived segments under ``not_archived`` (``problems``/``failures`` also read) as
+    dicts with ``dialog_id``, ``segment_id``, ``outcome`` and ``reason``; anything else is ignored.
+    """
+    found: dict[tuple[str, str], dict[str, Any]] = {}
+    for summary in summaries:
+        if not isinstance(summary, Mapping):
+            continue
+        for name in ("not_archived", "problems", "failures"):
+            items = summary.get(name)
+            for item in items if isinstance(items, list) else ():
+                if isinstance(item, Mapping) and item.get("dialog_id") and item.get("segment_id"):
+                    found[(str(item["dialog_id"]), str(item["segment_id"]))] = dict(item)
+    return found
+
+
+def summary_counts(summaries: Iterable[Any]) -> dict[str, int]:
+    """Add up download summaries (mapped XComs; ``None`` skipped): per-outcome counts and byte totals."""
+    total: Counter[str] = Counter()
+    for summary in summaries:
+        if not isinstance(summary, Mapping):
+            continue
+        counts = summary.get("counts", summary)
+        top = {
+            name: summary.get(name) for name in ("bytes_archived", "bytes_downloaded", "retryable_failures")
+        }
+        for name, value in [*(counts.items() if isinstance(counts, Mapping) else ()), *top.items()]:
+            if isinstance(value, int) and not isinstance(value, bool):
+                total[str(name)] += value
+    return dict(sorted(total.items()))
+
+
+@dataclass
+class RescanResult:
+    """What the late-arrival rescan of an earlier window found."""
+
+    window: Window
+    manifest_key: str | None
+    listed: int
+    late: list[SegmentCheck]
+
+    def as_dict(self) -> dict[str, Any]:
+        archived = [check for check in self.late if check.archived]
+        return {
+            "window": self.window.as_dict(),
+            "manifest_key": self.manifest_key,
+            "listed": self.listed,
+            "late": len(self.late),
+            "late_archived": len(archived),
+            "late_bytes": sum(check.size or 0 for check in archived),
+            "late_segments": [_check_dict(check) for check in self.late],
+        }
+
+
+def _check_dict(check: SegmentCheck) -> dict[str, Any]:
+    data = asdict(check)
+    return {name: value for name, value in data.items() if value not in (None, "")}
+
+
+def build_report(
+    *,
+    window: Window,
+    sub_account_id: str,
+    bucket: str,
+    manifest_key: str,
+    key: str,
+    reconciliation: Reconciliation,
+    download_counts: Mapping[str, int] | None = None,
+    rescan: RescanResult | None = None,
+    run: Mapping[str, Any] | None = None,
+    verify_content: bool = False,
+    extra_counts: Mapping[str, int] | None = None,
+) -> dict[str, Any]:
+    """Assemble the completeness report of a window (a JSON-serialisable dict)."""
+    counts = {**reconciliation.counts(), **dict(extra_counts or {})}
+    if rescan is not None:
+        counts["late_found"] = len(rescan.late)
+        counts["late_archived"] = sum(1 for check in rescan.late if check.archived)
+    late_missing = [check for check in (rescan.late if rescan else []) if not check.archived]
+    return {
+        "report_version": REPORT_VERSION,
+        "generated_at": datetime.now(timezone.utc).isoformat().replace("+00:00", "Z"),
+        "provider_version": __version__,
+        "run": dict(run or {}),
+        "sub_account_id": sub_account_id,
+        "window": window.as_dict(),
+        "bucket": bucket,
+        "manifest_key": manifest_key,
+        "report_key": key,
+        "verification": "content" if verify_content else "sidecar+checksum",
+        "complete": not reconciliation.not_archived and not late_missing,
+        "counts": counts,
+        "download_outcomes": dict(download_counts or {}),
+        "not_archived": [_check_dict(check) for check in reconciliation.not_archived],
+        "rescan": rescan.as_dict() if rescan is not None else None,
+    }
+
+
+def write_report(s3: Any, bucket: str, key: str, report: Mapping[str, Any]) -> None:
+    """PUT the report (with a SHA-256 checksum, which Object Lock buckets require)."""
+    body = json.dumps(report, indent=2, sort_keys=True).encode()
+    s3.put_object(
+        Bucket=bucket,
+        Key=key,
+        Body=body,
+        ContentType="application/json",
+        ChecksumAlgorithm="SHA256",
+    )
+
+
+def xcom_counts(report: Mapping[str, Any]) -> dict[str, Any]:
+    """The compact XCom value and Asset-event extra of a report: counts, where it lies, completeness."""
+    counts = {name: value for name, value in report["counts"].items() if not isinstance(value, Mapping)}
+    return {
+        **counts,
+        "complete": report["complete"],
+        "window": report["window"]["key"],
+        "sub_account_id": report["sub_account_id"],
+        "bucket": report["bucket"],
+        "report_key": report["report_key"],
+    }
+
+
+def late_segments(
+    original: Sequence[ExpectedSegment], rescanned: Sequence[ExpectedSegment]
+) -> list[ExpectedSegment]:
+    """Segments the rescan listed that the window's original manifest did not expect."""
+    known = {segment.ident for segment in original}
+    return [segment for segment in rescanned if segment.ident not in known]

@@ -1,0 +1,181 @@
+"""Pure helpers for archive windows: lag shifting, rescan windows, tiling checks and labels.
+
+An Airflow run covers the data interval ``[data_interval_start, data_interval_end)``. The window archived by
+that run is the same interval shifted back by the settle *lag*, ``[start - lag, end - lag)``, because the
+vendor only lists a segment once its recording is processed. Shifting every interval by the same lag keeps
+the tiling of the timetable: consecutive data intervals that meet end-to-start give consecutive windows that
+meet end-to-start, whatever the run type (scheduled, manual with a data interval, backfill).
+
+Nothing here touches Airflow, the network or the clock, so the DAG, the operators and the tests share it.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from airflow_provider_ringcx.exceptions import RingCXConfigError
+
+#: The vendor rejects metadata windows that end less than 5 minutes ago; a lag below that never works.
+MIN_LAG = timedelta(minutes=5)
+#: Product default: recordings are processed about 15 minutes after a segment ends.
+DEFAULT_LAG = timedelta(minutes=15)
+#: Compact UTC timestamp used in manifest and report keys, e.g. ``20260302T1400Z``.
+KEY_TIMESTAMP_FORMAT = "%Y%m%dT%H%MZ"
+_DASH = "\u2013"  # en dash, as in "14:15-14:30" labels
+
+
+def _utc(value: datetime, name: str) -> datetime:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise RingCXConfigError(f"{name} {value.isoformat()} has no time zone; pass an aware datetime")
+    value = value.astimezone(timezone.utc)
+    # A plain datetime, even for pendulum input: pendulum arithmetic on a stdlib tzinfo can drop the zone.
+    return datetime(
+        value.year, value.month, value.day, value.hour, value.minute, value.second, value.microsecond,
+        tzinfo=timezone.utc,
+    )  # fmt: skip
+
+
+def key_timestamp(value: datetime) -> str:
+    """Format an aware datetime as the compact UTC form used in S3 keys (``20260302T1400Z``).
+
+    Seconds are appended (``20260302T140030Z``) only when they are not zero (same as
+    :func:`airflow_provider_ringcx.s3.keys.window_stamp`).
+    """
+    value = _utc(value, "timestamp")
+    if value.second or value.microsecond:
+        return value.strftime("%Y%m%dT%H%M%SZ")
+    return value.strftime(KEY_TIMESTAMP_FORMAT)
+
+
+@dataclass(frozen=True, order=True)
+class Window:
+    """A half-open UTC time window ``[start, end)`` of segment end times."""
+
+    start: datetime
+    end: datetime
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "start", _utc(self.start, "window start"))
+        object.__setattr__(self, "end", _utc(self.end, "window end"))
+        if self.end <= self.start:
+            raise RingCXConfigError(
+                f"window end {self.end.isoformat()} is not after its start {self.start.isoformat()}"
+            )
+
+    @property
+    def key(self) -> str:
+        """``20260302T1400Z_20260302T1415Z``: the window's part of manifest and report keys."""
+        return f"{key_timestamp(self.start)}_{key_timestamp(self.end)}"
+
+    @property
+    def duration(self) -> timedelta:
+        return self.end - self.start
+
+    def shift(self, delta: timedelta) -> Window:
+        """The same window moved by ``delta`` (negative moves it back in time)."""
+        return Window(self.start + delta, self.end + delta)
+
+    def label(self) -> str:
+        """A short human label, ``14:15-14:30`` (the date is added when the window spans days)."""
+        if self.start.date() == (self.end - timedelta(microseconds=1)).date():
+            return f"{self.start:%H:%M}{_DASH}{self.end:%H:%M}"
+        return f"{self.start:%Y-%m-%d %H:%M}{_DASH}{self.end:%Y-%m-%d %H:%M}"
+
+    def as_dict(self) -> dict[str, str]:
+        """ISO-8601 UTC strings, for XCom and reports."""
+        return {"start": _iso(self.start), "end": _iso(self.end), "key": self.key}
+
+
+def _iso(value: datetime) -> str:
+    return value.isoformat().replace("+00:00", "Z")
+
+
+def parse_lag(value: Any, *, name: str = "lag_minutes") -> timedelta:
+    """Read a lag given in minutes (int, float, numeric string or timedelta) and check it is >= 5 minutes.
+
+    :raises RingCXConfigError: not a number, or under the vendor's 5-minute minimum.
+    """
+    if isinstance(value, timedelta):
+        lag = value
+    else:
+        try:
+            lag = timedelta(minutes=float(value))
+        except (TypeError, ValueError):
+            raise RingCXConfigError(f"{name}={value!r} is not a number of minutes; use e.g. 15") from None
+    if lag < MIN_LAG:
+        raise RingCXConfigError(
+            f"{name}={lag.total_seconds() / 60:g} minutes is under the 5-minute minimum: RingCX rejects "
+            "metadata windows that end less than 5 minutes ago; use 15 (the default) or more"
+        )
+    return lag
+
+
+def archive_window(data_interval_start: datetime, data_interval_end: datetime, lag: timedelta) -> Window:
+    """The window a run archives: its data interval shifted back by ``lag``.
+
+    :param data_interval_start: the run's ``data_interval_start`` (aware).
+    :param data_interval_end: the run's ``data_interval_end`` (aware).
+    :param lag: the settle lag, at least :data:`MIN_LAG`.
+    :raises RingCXConfigError: a zero-width data interval (a plain cron schedule) or a lag under 5 minutes.
+    """
+    parse_lag(lag)
+    if data_interval_end <= data_interval_start:
+        raise RingCXConfigError(
+            f"the run's data interval [{data_interval_start.isoformat()}, {data_interval_end.isoformat()}) "
+            "is empty: schedule the DAG with CronTriggerTimetable(..., interval=timedelta(minutes=15)) "
+            "rather than a plain cron string, or trigger it with an explicit data interval"
+        )
+    return Window(data_interval_start, data_interval_end).shift(-lag)
+
+
+def rescan_window(window: Window, lookback: timedelta) -> Window | None:
+    """The earlier window re-listed for late arrivals: ``window`` moved back by ``lookback``.
+
+    :param lookback: how far back to look (e.g. 24 h); zero disables the rescan (returns ``None``).
+    :raises RingCXConfigError: a negative look-back, or one shorter than the window (it would overlap).
+    """
+    if not lookback:
+        return None
+    if lookback < window.duration:
+        raise RingCXConfigError(
+            f"rescan look-back {lookback} is shorter than the window ({window.duration}); it must reach a "
+            "window that an earlier run already archived (e.g. 1440 minutes), or 0 to disable the rescan"
+        )
+    return window.shift(-lookback)
+
+
+def tiling_problems(windows: Iterable[Window]) -> list[str]:
+    """Describe every gap and overlap between consecutive windows (sorted by start); empty when they tile."""
+    ordered = sorted(windows)
+    problems: list[str] = []
+    for before, after in itertools.pairwise(ordered):
+        if after.start > before.end:
+            problems.append(f"gap between {before.key} and {after.key}: {after.start - before.end}")
+        elif after.start < before.end:
+            problems.append(f"overlap between {before.key} and {after.key}: {before.end - after.start}")
+    return problems
+
+
+def batch_label(index: int, count: int | None, batch: Sequence[Mapping[str, Any]] | None) -> str:
+    """Grid label of a mapped download task, e.g. ``batch 3/12 · 14:15-14:20`` (with an en dash).
+
+    :param index: the 0-based map index.
+    :param count: the number of batches, if known.
+    :param batch: the batch's segment refs (``end`` ISO strings); the label spans the earliest and the
+        latest segment end, which is what windows are cut on.
+    """
+    text = f"batch {index + 1}/{count}" if count else f"batch {index + 1}"
+    ends = sorted(str(ref["end"]) for ref in batch or () if isinstance(ref, Mapping) and ref.get("end"))
+    if ends:
+        text += f" · {_hhmm(ends[0])}{_DASH}{_hhmm(ends[-1])}"
+    return text
+
+
+def _hhmm(iso: str) -> str:
+    # "2026-03-02T14:01:40Z" -> "14:01"
+    time_part = iso.split("T", 1)[-1]
+    return time_part[:5]

@@ -1,0 +1,320 @@
+"""A local stack for the demo, ``make airflow`` and the end-to-end tests.
+
+It starts the RingCX simulator and moto's S3 server as child processes on free loopback ports, creates the
+archive bucket (Object Lock enabled), prepares an Airflow home inside the repository (SQLite, migrated,
+with the ``ringcx_default``/``aws_default`` connections and the pools) and stops everything it started by
+PID. Nothing here is part of the provider package.
+
+``python scripts/stack.py setup`` is the in-environment step (migrate, connections, pools); the
+:class:`Stack` runs it with the right environment.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+S3_KEY, S3_SECRET, REGION = "demo-key", "demo-secret", "us-east-1"  # moto accepts anything; not secrets
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def wait_http(url: str, timeout: float = 60.0, proc: subprocess.Popen | None = None) -> None:
+    """Poll ``url`` until it answers (any status below 500)."""
+    import requests
+
+    deadline = time.monotonic() + timeout
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"process {proc.args!r} exited with {proc.returncode} before {url} answered")
+        try:
+            if requests.get(url, timeout=2).status_code < 500:
+                return
+        except requests.RequestException as err:
+            last = err
+        time.sleep(0.2)
+    raise TimeoutError(f"{url} did not answer within {timeout:.0f} s ({last})")
+
+
+class Stack:
+    """Simulator + S3 server + an Airflow home, wired together.
+
+    :param home: the Airflow home (wiped and recreated by :meth:`prepare_home`).
+    :param sim_args: extra simulator options (``--calls-per-hour 120`` ...).
+    :param ringcx_extra: overrides of the ``ringcx_default`` connection's extras (e.g. budgets).
+    """
+
+    def __init__(
+        self,
+        home: Path,
+        *,
+        bucket: str = "ringcx-archive",
+        prefix: str = "ringcx",
+        sim_args: list[str] | None = None,
+        ringcx_extra: Mapping[str, Any] | None = None,
+        airflow_env: Mapping[str, str] | None = None,
+    ) -> None:
+        self.home = Path(home)
+        self.bucket = bucket
+        self.prefix = prefix
+        self.sim_args = list(sim_args or [])
+        self.ringcx_extra = dict(ringcx_extra or {})
+        self.extra_env = dict(airflow_env or {})
+        self.procs: list[subprocess.Popen] = []
+        self._logs: list[IO[bytes]] = []
+        self.sim_url = ""
+        self.s3_url = ""
+        # One JWT signing secret for all Airflow processes (else workers get "Invalid auth token").
+        self.jwt_secret = secrets.token_urlsafe(32)
+
+    # --- processes -------------------------------------------------------------------------------------
+    def spawn(self, name: str, argv: list[str], env: Mapping[str, str] | None = None) -> subprocess.Popen:
+        """Start a child in its own process group, output to ``<home>/logs/<name>.log``."""
+        (self.home / "logs").mkdir(parents=True, exist_ok=True)
+        log = open(self.home / "logs" / f"{name}.log", "ab")  # noqa: SIM115 - closed in stop()
+        self._logs.append(log)
+        proc = subprocess.Popen(
+            argv, stdout=log, stderr=subprocess.STDOUT, env=dict(env or os.environ), start_new_session=True
+        )
+        self.procs.append(proc)
+        return proc
+
+    def start_services(self) -> Stack:
+        """Start the simulator and the S3 server; create the bucket (Object Lock enabled)."""
+        self.home.mkdir(parents=True, exist_ok=True)
+        sim_port, s3_port = free_port(), free_port()
+        sim_argv = [sys.executable, "-m", "airflow_provider_ringcx.simulator", "--host", "127.0.0.1"]
+        sim = self.spawn("simulator", [*sim_argv, "--port", str(sim_port), *self.sim_args])
+        s3 = self.spawn("s3", [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(s3_port)])
+        self.sim_url, self.s3_url = f"http://127.0.0.1:{sim_port}", f"http://127.0.0.1:{s3_port}"
+        wait_http(f"{self.sim_url}/_sim/health", proc=sim)
+        wait_http(f"{self.s3_url}/", proc=s3)
+        self.s3_client().create_bucket(Bucket=self.bucket, ObjectLockEnabledForBucket=True)
+        return self
+
+    def s3_client(self) -> Any:
+        import boto3
+
+        return boto3.client(
+            "s3",
+            endpoint_url=self.s3_url,
+            aws_access_key_id=S3_KEY,
+            aws_secret_access_key=S3_SECRET,
+            region_name=REGION,
+        )
+
+    def stop(self, timeout: float = 20.0) -> None:
+        """SIGINT every child we started (by PID, newest first), then SIGKILL what is still alive."""
+        for proc in reversed(self.procs):
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGINT)
+        deadline = time.monotonic() + timeout
+        for proc in reversed(self.procs):
+            try:
+                proc.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(5)
+        self.procs.clear()
+        for log in self._logs:
+            log.close()
+        self._logs.clear()
+
+    # --- Airflow -------------------------------------------------------------------------------------
+    def connections(self) -> dict[str, str]:
+        """Connection JSON by conn id: the simulator's test credentials and the S3 server."""
+        sim_extra = {
+            "auth_mode": "jwt",
+            "jwt_token": "sim-jwt-assertion",
+            "platform_url": self.sim_url,
+            "api_url": self.sim_url,
+            "rc_account_id": "980634004",
+            "sub_account_id": "99999999",
+            "timezone": "UTC",
+            **self.ringcx_extra,
+        }
+        ringcx = {"conn_type": "ringcx", "login": "sim-client-id", "password": "sim-client-secret"}
+        aws = {
+            "conn_type": "aws",
+            "login": S3_KEY,
+            "password": S3_SECRET,
+            "extra": {
+                "region_name": REGION,
+                "endpoint_url": self.s3_url,
+                "config_kwargs": {"s3": {"addressing_style": "path"}},
+            },
+        }
+        return {
+            "ringcx_default": json.dumps({**ringcx, "extra": sim_extra}),
+            "aws_default": json.dumps(aws),
+        }
+
+    def env(self) -> dict[str, str]:
+        """The environment of every Airflow process of this stack."""
+        env = {key: value for key, value in os.environ.items() if not key.startswith("AIRFLOW")}
+        env.update(
+            PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}",
+            AIRFLOW_HOME=str(self.home),
+            AIRFLOW__CORE__DAGS_FOLDER=str(REPO / "dags"),
+            AIRFLOW__CORE__LOAD_EXAMPLES="False",
+            AIRFLOW__CORE__EXECUTOR="LocalExecutor",
+            AIRFLOW__CORE__PARALLELISM="4",
+            AIRFLOW__CORE__TEST_CONNECTION="Enabled",
+            AIRFLOW__API_AUTH__JWT_SECRET=self.jwt_secret,
+            AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=f"sqlite:///{self.home / 'airflow.db'}",
+            RINGCX_BUCKET=self.bucket,
+            RINGCX_PREFIX=self.prefix,
+            RINGCX_BUDGET_DIR=str(self.home / "budgets"),
+            AWS_ACCESS_KEY_ID=S3_KEY,
+            AWS_SECRET_ACCESS_KEY=S3_SECRET,
+            AWS_DEFAULT_REGION=REGION,
+            RINGCX_STACK_CONNECTIONS=json.dumps(self.connections()),
+        )
+        env.update(self.extra_env)
+        return env
+
+    def prepare_home(self) -> None:
+        """Migrate the SQLite metadata DB and create the connections and pools (one child process)."""
+        for name in ("airflow.db", "airflow.cfg", "budgets"):
+            path = self.home / name
+            if path.is_dir():
+                shutil.rmtree(path)
+            elif path.exists():
+                path.unlink()
+        (self.home / "logs").mkdir(parents=True, exist_ok=True)
+        with open(self.home / "logs" / "setup.log", "ab") as log:
+            subprocess.run(
+                [sys.executable, __file__, "setup"],
+                env=self.env(),
+                check=True,
+                timeout=300,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+
+    def airflow(self, *args: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess:
+        """Run an ``airflow`` CLI command in this stack's environment, output captured."""
+        return subprocess.run(
+            [str(BIN / "airflow"), *args],
+            env=self.env(),
+            check=check,
+            timeout=timeout,
+            capture_output=True,
+            text=True,
+        )
+
+    def start_airflow(
+        self, port: int | None = None, timeout: float = 120.0, *, standalone: bool = True
+    ) -> str:
+        """Start Airflow; return the API server's URL. Stop it with :meth:`stop` (SIGINT, as Ctrl-C would).
+
+        :param standalone: ``airflow standalone`` (scheduler, dag-processor, API server, triggerer in one
+            command), else separate ``api-server``, ``scheduler`` and ``dag-processor`` processes (no
+            triggerer; less CPU on a small machine).
+        """
+        if port is None:
+            port = 8080 if port_is_free(8080) else free_port()
+        url = f"http://127.0.0.1:{port}"
+        self.extra_env.update(
+            AIRFLOW__API__PORT=str(port),
+            AIRFLOW__API__HOST="127.0.0.1",
+            AIRFLOW__API__BASE_URL=url,
+            AIRFLOW__CORE__EXECUTION_API_SERVER_URL=f"{url}/execution/",
+        )
+        airflow = str(BIN / "airflow")
+        if standalone:
+            proc = self.spawn("standalone", [airflow, "standalone"], env=self.env())
+        else:
+            proc = self.spawn("api-server", [airflow, "api-server", "--port", str(port)], env=self.env())
+            for component in ("scheduler", "dag-processor"):
+                self.spawn(component, [airflow, component], env=self.env())
+        wait_http(f"{url}/api/v2/version", timeout=timeout, proc=proc)
+        return url
+
+    @property
+    def password_file(self) -> Path:
+        """Where ``airflow standalone`` writes the generated admin password."""
+        return self.home / "simple_auth_manager_passwords.json.generated"
+
+    def api_token(self, url: str, timeout: float = 60.0) -> str:
+        """A JWT for the REST API, from the admin password ``airflow standalone`` generated."""
+        import requests
+
+        deadline = time.monotonic() + timeout
+        while not self.password_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        password = json.loads(self.password_file.read_text())["admin"]
+        response = requests.post(
+            f"{url}/auth/token", json={"username": "admin", "password": password}, timeout=30
+        )
+        response.raise_for_status()
+        return str(response.json()["access_token"])
+
+    @contextmanager
+    def running(self) -> Iterator[Stack]:
+        try:
+            yield self.start_services()
+        finally:
+            self.stop()
+
+
+def setup_airflow_home() -> None:
+    """Inside the stack's environment: migrate the DB, then upsert the connections and pools."""
+    from airflow.models import Connection, Pool
+    from airflow.utils import db
+    from airflow.utils.session import create_session
+
+    from airflow_provider_ringcx.dagconfig import POOLS
+
+    db.initdb()
+    connections = json.loads(os.environ["RINGCX_STACK_CONNECTIONS"])
+    with create_session() as session:
+        for conn_id, value in connections.items():
+            session.query(Connection).filter(Connection.conn_id == conn_id).delete()
+            data = json.loads(value)
+            session.add(
+                Connection(
+                    conn_id=conn_id,
+                    conn_type=data["conn_type"],
+                    login=data.get("login"),
+                    password=data.get("password"),
+                    extra=json.dumps(data.get("extra") or {}),
+                )
+            )
+    for name, (slots, description) in POOLS.items():
+        Pool.create_or_update_pool(name, slots, description, include_deferred=False)
+    print(f"airflow home ready: connections {sorted(connections)}, pools {sorted(POOLS)}")
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] == ["setup"]:
+        setup_airflow_home()
+    else:
+        sys.exit("usage: python scripts/stack.py setup  (run by Stack.prepare_home)")
