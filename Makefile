@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export AIRFLOW__CORE__LOAD_EXAMPLES := False
 
-.PHONY: help install lint typecheck test test-fast demo airflow soak bench test-ui simulator clean constraints
+.PHONY: help install lint typecheck test test-fast demo airflow soak bench test-ui chromium simulator clean constraints
 
 help:
 	@echo "make demo      - run the example DAG against the simulator and a local S3 server, print what landed"
@@ -43,16 +43,34 @@ test-fast: lint typecheck
 	$(BIN)/pytest -m "not e2e"
 
 demo: $(STAMP)
-	$(BIN)/python -m airflow_provider_ringcx.demo
+	$(BIN)/python scripts/demo.py
 
 airflow: $(STAMP)
-	$(BIN)/python -m airflow_provider_ringcx.demo --standalone
+	$(BIN)/python scripts/standalone.py
+
+# The browser test: Debian's chromium (apt-get, if missing) + the playwright package pinned in
+# constraints-ui.txt (it drives /usr/bin/chromium; no browser is downloaded). Screenshots: artifacts/ui/.
+CHROMIUM ?= /usr/bin/chromium
+UI_STAMP := $(VENV)/.installed-ui
+
+$(UI_STAMP): $(STAMP) constraints-ui.txt
+	VIRTUAL_ENV=$(abspath $(VENV)) $(BIN)/uv pip install --quiet --python $(BIN)/python \
+		-c constraints.txt -r constraints-ui.txt
+	touch $(UI_STAMP)
+
+chromium:
+	@test -x $(CHROMIUM) || { \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update && $$SUDO apt-get install -y --no-install-recommends chromium fonts-liberation; }
+
+test-ui: $(UI_STAMP) chromium
+	RINGCX_UI=1 RINGCX_UI_CHROMIUM=$(CHROMIUM) $(BIN)/pytest -m ui tests/ui -p no:cacheprovider
 
 soak: $(STAMP)
 	$(BIN)/pytest -m slow tests/reliability -p no:cacheprovider -s
 
 bench: $(STAMP)
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 simulator: $(STAMP)
 	$(BIN)/python -m airflow_provider_ringcx.simulator --host 127.0.0.1 --port 8765

@@ -15,6 +15,7 @@ a connection or a Variable at parse time.
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 from typing import Any
 
@@ -122,7 +123,8 @@ def report_window(run: dict[str, Any] | None = None, **context: Any) -> dict[str
         late_summaries=ti.xcom_pull(task_ids=["download_late_segments"], key="summary") or [],
         run_info={"dag_id": ti.dag_id, "run_id": ti.run_id, "try_number": ti.try_number},
     )
-    print(report_table(report))  # the log ends with the outcome table
+    # the log ends with the outcome table (a logger, not print: stdout is buffered and may arrive late)
+    logging.getLogger("airflow.task").info("%s", report_table(report))
     if not report["complete"]:
         raise AirflowFailException(pipeline.failure_message(report))
     context["outlet_events"][RECORDINGS_ARCHIVE].extra = xcom_counts(report)

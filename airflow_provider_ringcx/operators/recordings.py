@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -11,7 +12,15 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from airflow_provider_ringcx.exceptions import RingCXConfigError
-from airflow_provider_ringcx.models import SegmentRef
+from airflow_provider_ringcx.links import (
+    S3_LINK_XCOM_KEY,
+    RingCXS3PrefixLink,
+    S3Location,
+    partition_prefix,
+    push_location,
+)
+from airflow_provider_ringcx.models import SegmentRef, parse_timestamp
+from airflow_provider_ringcx.runinfo import batch_table
 from airflow_provider_ringcx.s3.batch import BatchArchiver, summarize
 from airflow_provider_ringcx.s3.keys import DEFAULT_KEY_TEMPLATE, validate_key_template
 from airflow_provider_ringcx.s3.landing import LandingConfig, SegmentLander
@@ -40,6 +49,10 @@ class RingCXRecordingsToS3Operator(BaseOperator):
     size: no download), streams the WAV from RingCX into S3 (one checksummed PutObject up to
     ``single_part_threshold``, else a multipart upload aborted on any mismatch), confirms the size with a
     HEAD and writes the sidecar ``{...}/{segmentId}.json``. See :mod:`airflow_provider_ringcx.s3.landing`.
+
+    The task log ends with a table of the outcomes and of the segments not archived, with their reasons
+    (:func:`airflow_provider_ringcx.runinfo.batch_table`). The extra link "S3 recordings"
+    (:class:`~airflow_provider_ringcx.links.RingCXS3PrefixLink`) opens the S3 prefix of the batch's window.
 
     Outcomes per segment: ``archived``, ``already_archived``, ``forbidden`` (403), ``missing`` (404),
     ``failed`` (with the reason). The return value (XCom, a few KB) is
@@ -106,6 +119,7 @@ class RingCXRecordingsToS3Operator(BaseOperator):
     )
     template_fields_renderers = {"tags": "json"}
     ui_color = "#ffb266"
+    operator_extra_links = (RingCXS3PrefixLink(),)
 
     def __init__(
         self,
@@ -202,6 +216,7 @@ class RingCXRecordingsToS3Operator(BaseOperator):
         options = self.write_options()
         options.check_bucket(client, self.bucket)  # once per task, before any download
         config = self.landing_config(options)
+        self.push_link(context, config, refs)
         rows = read_rows(client, self.bucket, self.manifest_key, refs) if self.manifest_key else {}
         lander = SegmentLander(hook=self.hook, client=client, config=config, rows=rows)
         archiver = BatchArchiver(
@@ -212,12 +227,28 @@ class RingCXRecordingsToS3Operator(BaseOperator):
             logger=self.log,
         )
         summary = summarize(archiver.run(refs))
-        self.log.info("batch summary: %s", summary["counts"])
         ti = context.get("ti")
         if ti is not None:
             ti.xcom_push(key="summary", value=summary)
+        self.log.info("%s", batch_table(summary))
         self.raise_for_outcomes(summary)
         return summary
+
+    def push_link(self, context: Context, config: LandingConfig, refs: Sequence[SegmentRef]) -> None:
+        """Push where this batch lands (its window's time partition) for the "S3 recordings" link."""
+        try:
+            starts = [when for when in (_partition_time(ref) for ref in refs) if when is not None]
+            prefix = partition_prefix(
+                template=config.key_template,
+                prefix=config.prefix,
+                sub_account_id=config.sub_account_id,
+                starts=starts,
+            )
+            location = S3Location.for_hook(self.s3_hook, self.bucket, prefix, is_prefix=True)
+        except Exception as err:  # the link is a convenience: never fail a batch over it
+            self.log.warning("no S3 link for this batch: %s", err)
+            return
+        push_location(context, S3_LINK_XCOM_KEY, location)
 
     def raise_for_outcomes(self, summary: Mapping[str, Any]) -> None:
         """Fail the task according to the outcomes (see the class docstring)."""
@@ -234,6 +265,14 @@ class RingCXRecordingsToS3Operator(BaseOperator):
                 f"{failed} segment(s) failed for a non-retryable reason and {counts.get('forbidden', 0)} are "
                 f"forbidden out of {summary['segments']}: {summary['not_archived'][:5]}"
             )
+
+
+def _partition_time(ref: Mapping[str, Any]) -> datetime | None:
+    """The time a segment's key is partitioned by (its start, else its end), as the lander does."""
+    try:
+        return parse_timestamp(ref.get("start")) or parse_timestamp(ref.get("end"))
+    except ValueError:
+        return None
 
 
 def validate_batch(batch: Any) -> list[SegmentRef]:

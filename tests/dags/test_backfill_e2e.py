@@ -29,7 +29,7 @@ FROM, TO = datetime(2026, 3, 2, 14, 15, tzinfo=UTC), datetime(2026, 3, 2, 15, 15
 LAG = timedelta(minutes=15)
 # Runs at 14:15 ... 15:15 cover the data intervals [14:00, 15:15); minus the lag: windows [13:45, 15:00).
 RANGE = Window(FROM - 2 * LAG, TO - LAG)
-FAST = {"metadata_budget": "off", "download_budget": "off", "token_budget": "off"}
+FAST = {"metadata_budget": "off", "download_budget": "off", "exchange_budget": "off"}
 
 
 def _poll(what: str, check: Any, timeout: float, interval: float = 1.0) -> Any:

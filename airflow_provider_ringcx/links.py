@@ -1,0 +1,216 @@
+"""Operator extra links: one click from a task in the Airflow UI to what it wrote in S3.
+
+- :class:`RingCXS3PrefixLink` ("S3 recordings"): from a download task to the S3 prefix its window's
+  recordings land under (the time partition of the key template, e.g. ``.../day=02/hour=14/``).
+- :class:`RingCXReportLink` ("Window report"): from the report task to the window's report object.
+
+For AWS the link opens the S3 console; for a custom endpoint (MinIO, moto, any S3-compatible store) it is
+the endpoint's own path-style URL (``{endpoint}/{bucket}?prefix=...`` for a prefix, which S3-compatible
+servers answer with a listing, ``{endpoint}/{bucket}/{key}`` for an object).
+
+Airflow 3 evaluates ``get_link`` on the worker when the task finishes (success or failure) and stores the
+URL in XCom for the UI. The task pushes what the link needs (:class:`S3Location`: bucket, key or prefix,
+endpoint, region, partition; no credentials) under :data:`S3_LINK_XCOM_KEY` or
+:data:`REPORT_LINK_XCOM_KEY` while it runs, as early as it can, so that a failed task still has its link.
+"""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, urlencode
+
+from airflow.sdk import BaseOperatorLink
+
+from airflow_provider_ringcx.s3.keys import normalize_prefix, safe_id
+
+if TYPE_CHECKING:
+    from airflow.sdk import BaseOperator
+    from airflow.sdk.types import TaskInstanceKey
+
+#: XCom key of the download task's :class:`S3Location` (its window's prefix).
+S3_LINK_XCOM_KEY = "ringcx_s3_link"
+#: XCom key of the report task's :class:`S3Location` (the report object).
+REPORT_LINK_XCOM_KEY = "ringcx_report_link"
+_AWS_DOMAINS = {"aws": "aws.amazon.com", "aws-cn": "amazonaws.cn", "aws-us-gov": "amazonaws-us-gov.com"}
+_ID_FIELDS = ("dialog_id", "segment_id")
+
+
+@dataclass(frozen=True)
+class S3Location:
+    """An S3 object or prefix and the store it lives in.
+
+    :param bucket: the bucket.
+    :param key: an object key, or a prefix (``is_prefix``); ``""`` is the bucket root.
+    :param is_prefix: whether ``key`` is a prefix (a "folder") rather than an object.
+    :param endpoint_url: the custom S3 endpoint (MinIO, moto...); ``None`` for AWS.
+    :param region: the bucket's region (AWS console links need it).
+    :param partition: the AWS partition (``aws``, ``aws-cn``, ``aws-us-gov``).
+    """
+
+    bucket: str
+    key: str
+    is_prefix: bool = False
+    endpoint_url: str | None = None
+    region: str | None = None
+    partition: str = "aws"
+
+    def as_dict(self) -> dict[str, Any]:
+        """The XCom form (small, no secrets)."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> S3Location:
+        """Read the XCom form back (unknown keys are ignored)."""
+        return cls(
+            bucket=str(data["bucket"]),
+            key=str(data.get("key") or ""),
+            is_prefix=bool(data.get("is_prefix")),
+            endpoint_url=data.get("endpoint_url") or None,
+            region=data.get("region") or None,
+            partition=str(data.get("partition") or "aws"),
+        )
+
+    @classmethod
+    def for_hook(cls, s3_hook: Any, bucket: str, key: str, *, is_prefix: bool = False) -> S3Location:
+        """Describe ``bucket``/``key`` in the store of an Amazon provider ``S3Hook``.
+
+        The endpoint is the connection's custom S3 endpoint (``endpoint_url`` or
+        ``service_config.s3.endpoint_url``), the region and partition those of the hook's client; reading
+        them makes no request.
+        """
+        endpoint = s3_hook.conn_config.get_service_endpoint_url("s3")
+        meta = s3_hook.get_conn().meta
+        return cls(
+            bucket=bucket,
+            key=key,
+            is_prefix=is_prefix,
+            endpoint_url=str(endpoint) if endpoint else None,
+            region=getattr(meta, "region_name", None),
+            partition=str(getattr(meta, "partition", None) or "aws"),
+        )
+
+    def url(self) -> str:
+        """The URL to open: the AWS console for AWS, the endpoint itself for a custom endpoint."""
+        if self.endpoint_url:
+            return self._endpoint_url()
+        return self._console_url()
+
+    def _endpoint_url(self) -> str:
+        base = f"{str(self.endpoint_url).rstrip('/')}/{quote(self.bucket, safe='')}"
+        if self.is_prefix:
+            return f"{base}?{urlencode({'prefix': self.key})}" if self.key else base
+        return f"{base}/{quote(self.key, safe='/=')}"
+
+    def _console_url(self) -> str:
+        domain = _AWS_DOMAINS.get(self.partition, _AWS_DOMAINS["aws"])
+        query: dict[str, str] = {}
+        if self.region:
+            query["region"] = self.region
+        if self.is_prefix:
+            path = f"s3/buckets/{quote(self.bucket, safe='')}"
+            if self.key:
+                query["prefix"] = self.key
+            query["showversions"] = "false"
+        else:
+            path = f"s3/object/{quote(self.bucket, safe='')}"
+            query["prefix"] = self.key
+        return f"https://console.{domain}/{path}?{urlencode(query, quote_via=quote)}"
+
+
+def partition_prefix(
+    *, template: str, prefix: str | None, sub_account_id: str, starts: Iterable[datetime]
+) -> str:
+    """The deepest S3 "folder" holding every listed segment's key: the common time partition.
+
+    The key template is cut before its first id field (``{dialog_id}``/``{segment_id}``) and rendered for
+    each segment start (UTC, as :func:`~airflow_provider_ringcx.s3.keys.recording_key` does); the result is
+    the longest prefix, ending with ``/``, that all renderings share. A 15-minute window inside one hour
+    gives ``{prefix}/sub_account={id}/year=Y/month=M/day=D/hour=H/``; one spanning midnight gives
+    ``{prefix}/sub_account={id}/``. Without segments: ``{prefix}/sub_account={id}/``-like base.
+
+    :param template: a WAV key template (validated elsewhere).
+    :param starts: the segments' start times (aware datetimes).
+    """
+    head = ""
+    for literal, name, _spec, _conversion in string.Formatter().parse(template):
+        head += literal.replace("{", "{{").replace("}", "}}")
+        if name is None:
+            continue
+        if name in _ID_FIELDS:
+            break
+        head += "{" + name + "}"
+    rendered = [_render(head, prefix, sub_account_id, moment) for moment in starts]
+    if not rendered:
+        base = normalize_prefix(prefix)
+        return f"{base}/sub_account={safe_id(sub_account_id)}/".lstrip("/")
+    common = rendered[0]
+    for other in rendered[1:]:
+        size = 0
+        while size < min(len(common), len(other)) and common[size] == other[size]:
+            size += 1
+        common = common[:size]
+    return common[: common.rfind("/") + 1]
+
+
+def _render(head: str, prefix: str | None, sub_account_id: str, when: datetime) -> str:
+    moment = when.astimezone(timezone.utc)
+    return head.format(
+        prefix=normalize_prefix(prefix),
+        sub_account_id=safe_id(sub_account_id),
+        year=f"{moment.year:04d}",
+        month=f"{moment.month:02d}",
+        day=f"{moment.day:02d}",
+        hour=f"{moment.hour:02d}",
+        minute=f"{moment.minute:02d}",
+        date=moment.strftime("%Y-%m-%d"),
+    ).lstrip("/")
+
+
+def push_location(context: Mapping[str, Any], key: str, location: S3Location) -> None:
+    """Push ``location`` under ``key`` for the link (no-op outside a task, e.g. in unit tests)."""
+    ti = context.get("ti")
+    if ti is not None:
+        ti.xcom_push(key=key, value=location.as_dict())
+
+
+class _S3LocationLink(BaseOperatorLink):
+    """A link built from an :class:`S3Location` the task pushed under :attr:`location_key`."""
+
+    location_key = ""
+
+    def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
+        from airflow.sdk.execution_time.xcom import XCom
+
+        value = XCom.get_value(ti_key=ti_key, key=self.location_key)
+        if not isinstance(value, Mapping) or not value.get("bucket"):
+            return ""  # the task stopped before it knew where it writes: no link
+        return S3Location.from_dict(value).url()
+
+
+class RingCXS3PrefixLink(_S3LocationLink):
+    """From a download task to the S3 prefix of its window's recordings."""
+
+    name = "S3 recordings"
+    location_key = S3_LINK_XCOM_KEY
+
+
+class RingCXReportLink(_S3LocationLink):
+    """From the report task to the window's report object in S3."""
+
+    name = "Window report"
+    location_key = REPORT_LINK_XCOM_KEY
+
+
+def attach_links(task: Any, *links: BaseOperatorLink) -> Any:
+    """Add extra links to a task made with ``@task`` (its operator class has none); returns ``task``.
+
+    Accepts the ``XComArg`` a decorated call returns or the operator itself. Airflow serializes the links
+    of each operator instance, and the worker, which parses the same DAG file, evaluates them.
+    """
+    operator = getattr(task, "operator", task)
+    operator.operator_extra_links = (*operator.operator_extra_links, *links)
+    return task
