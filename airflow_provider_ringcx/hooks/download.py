@@ -129,8 +129,13 @@ class RecordingStream(io.RawIOBase):
             size = len(self._pending)
         while len(self._pending) < size and self._fill():
             pass
-        out = bytes(self._pending[:size])
-        del self._pending[:size]
+        if len(self._pending) <= size:  # everything buffered goes out: one copy, no slice
+            out = bytes(self._pending)
+            self._pending.clear()
+        else:
+            with memoryview(self._pending) as view:
+                out = bytes(view[:size])  # one copy (a bytearray slice would copy twice)
+            del self._pending[:size]
         self._sha.update(out)
         self.bytes_read += len(out)
         if not self._pending and not self._eof and self._received == self.content_length:
@@ -155,6 +160,13 @@ class RecordingStream(io.RawIOBase):
         if not self.complete:
             raise RuntimeError(f"{self.what}: sha256 is only known once the whole body has been read")
         return self._sha.hexdigest()
+
+    @property
+    def sha256_digest(self) -> bytes:
+        """SHA-256 of the whole body as raw bytes (for ``ChecksumSHA256``); only once :attr:`complete`."""
+        if not self.complete:
+            raise RuntimeError(f"{self.what}: sha256 is only known once the whole body has been read")
+        return self._sha.digest()
 
     @property
     def size(self) -> int | None:

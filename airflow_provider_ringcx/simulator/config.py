@@ -142,6 +142,12 @@ class SimConfig:
     download_length: DownloadLength = _knob("content-length", "Send Content-Length, or stream chunked.")
     mp3_for_browsers: bool = _knob(True, "Answer a browser-like User-Agent with a small audio/mpeg body.")
     chunk_size: int = _knob(262144, "Bytes per streamed body chunk.")
+    stream_rate: float = _knob(
+        0.0, "WAN model: bytes per real second per recording body, each response paced alone (0 = unlimited)."
+    )
+    download_latency: float = _knob(
+        0.0, "WAN model: real seconds before a recording body's first byte (0 = none)."
+    )
     # --- faults ----------------------------------------------------------------------------------------
     fault_seed: int = _knob(0, "Seed of the probabilistic fault draws.")
     faults: tuple[dict[str, Any], ...] = _knob(
@@ -160,6 +166,8 @@ class SimConfig:
             choices = _choices(f)
             if choices and getattr(self, f.name) not in choices:
                 raise ValueError(f"{f.name}={getattr(self, f.name)!r}: choose one of {', '.join(choices)}")
+        if self.stream_rate < 0 or self.download_latency < 0:
+            raise ValueError("stream_rate and download_latency must be >= 0 (0 = off)")
         for name in ("time_scale", "duration_scale"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be > 0")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import AsyncIterator
 from urllib.parse import unquote
 
 from fastapi import APIRouter
@@ -130,6 +132,28 @@ async def recording(request: Request, rc_account_id: str, sub_account_id: str, r
     if config.download_length == "content-length":
         headers["Content-Length"] = str(audio.size)
     chunks = iterate(audio.iter_bytes(config.chunk_size))
+    if config.stream_rate or config.download_latency:
+        chunks = pace(chunks, config.stream_rate, config.download_latency)
     return StreamingResponse(
         disturb(chunks, rule, transport(request)), 200, headers=headers, media_type="audio/wav"
     )
+
+
+async def pace(chunks: AsyncIterator[bytes], rate: float, latency: float) -> AsyncIterator[bytes]:
+    """The WAN model: wait ``latency`` seconds, then release each chunk when its last byte would arrive
+    at ``rate`` bytes/s (0 = unlimited). Real seconds, not simulated ones (``time_scale`` does not apply).
+
+    ``asyncio.sleep``, not ``time.sleep``: the rate is per response, so concurrent downloads each get it,
+    as they would from the vendor over the internet (a blocking sleep would serialise every stream).
+    """
+    loop = asyncio.get_running_loop()
+    if latency > 0:
+        await asyncio.sleep(latency)
+    began, sent = loop.time(), 0
+    async for chunk in chunks:
+        sent += len(chunk)
+        if rate > 0:
+            delay = began + sent / rate - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+        yield chunk

@@ -31,10 +31,10 @@ def test_ringcx_conn_points_at_the_simulator(simulator, ringcx_conn):
     extra = conn["extra"]
     assert extra["platform_url"] == extra["api_url"] == simulator.url
     assert extra["auth_mode"] == "jwt"
-    assert extra["jwt"] == "sim-jwt-assertion"
+    assert extra["jwt_token"] == "sim-jwt-assertion"
     assert (extra["rc_account_id"], extra["sub_account_id"], extra["timezone"]) == (
         "980634004",
         "99999999",
         "UTC",
     )
-    assert extra["metadata_budget"] == extra["download_budget"] == extra["token_budget"] == "off"
+    assert extra["metadata_budget"] == extra["download_budget"] == extra["exchange_budget"] == "off"
