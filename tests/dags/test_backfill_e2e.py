@@ -29,6 +29,8 @@ FROM, TO = datetime(2026, 3, 2, 14, 15, tzinfo=UTC), datetime(2026, 3, 2, 15, 15
 LAG = timedelta(minutes=15)
 # Runs at 14:15 ... 15:15 cover the data intervals [14:00, 15:15); minus the lag: windows [13:45, 15:00).
 RANGE = Window(FROM - 2 * LAG, TO - LAG)
+# Budgets off on both sides: the simulator's knobs and the connection's pacing extras.
+SIM_BUDGETS_OFF = ["--metadata-budget", "off", "--download-budget", "off", "--token-budget", "off"]
 FAST = {"metadata_budget": "off", "download_budget": "off", "exchange_budget": "off"}
 
 
@@ -50,9 +52,7 @@ def _when(value: Any) -> datetime:
 
 @pytest.fixture
 def stack(tmp_path: Path) -> Any:
-    sim_args = ["--calls-per-hour", "40", "--duration-scale", "0.02", "--seed", "11"]
-    for knob in FAST:
-        sim_args += [f"--{knob.replace('_', '-')}", "off"]
+    sim_args = ["--calls-per-hour", "40", "--duration-scale", "0.02", "--seed", "11", *SIM_BUDGETS_OFF]
     env = {
         "RINGCX_START_DATE": "2030-01-01T00:00Z",  # no scheduled runs: only the backfill runs
         "RINGCX_CATCHUP": "false",
