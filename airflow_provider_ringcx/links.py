@@ -19,13 +19,13 @@ from __future__ import annotations
 import string
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
 from airflow.sdk import BaseOperatorLink
 
-from airflow_provider_ringcx.s3.keys import normalize_prefix, safe_id
+from airflow_provider_ringcx.s3.keys import normalize_prefix, partition_fields, safe_id
 
 if TYPE_CHECKING:
     from airflow.sdk import BaseOperator
@@ -157,17 +157,7 @@ def partition_prefix(
 
 
 def _render(head: str, prefix: str | None, sub_account_id: str, when: datetime) -> str:
-    moment = when.astimezone(timezone.utc)
-    return head.format(
-        prefix=normalize_prefix(prefix),
-        sub_account_id=safe_id(sub_account_id),
-        year=f"{moment.year:04d}",
-        month=f"{moment.month:02d}",
-        day=f"{moment.day:02d}",
-        hour=f"{moment.hour:02d}",
-        minute=f"{moment.minute:02d}",
-        date=moment.strftime("%Y-%m-%d"),
-    ).lstrip("/")
+    return head.format(**partition_fields(prefix, sub_account_id, when)).lstrip("/")
 
 
 def push_location(context: Mapping[str, Any], key: str, location: S3Location) -> None:

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow.providers.amazon.aws.hooks.s3 import S3Hook
-from airflow.sdk import BaseOperator, conf
+from airflow.sdk import conf
 
 from airflow_provider_ringcx.exceptions import RingCXConfigError, RingCXWindowNotReadyError
 from airflow_provider_ringcx.models import SegmentRef, parse_timestamp
+from airflow_provider_ringcx.operators.base import RingCXToS3BaseOperator
 from airflow_provider_ringcx.s3.keys import manifest_key as default_manifest_key
 from airflow_provider_ringcx.s3.manifest import fetch_window_manifest
 from airflow_provider_ringcx.s3.options import S3WriteOptions
@@ -21,10 +20,8 @@ from airflow_provider_ringcx.windows import DEFAULT_LAG, Window, archive_window,
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-    from airflow_provider_ringcx.hooks.ringcx import RingCXHook
 
-
-class RingCXInteractionMetadataOperator(BaseOperator):
+class RingCXInteractionMetadataOperator(RingCXToS3BaseOperator):
     """List one window's RingCX segments, write the window manifest to S3, return batches of refs.
 
     The window is ``[data_interval_start - lag, data_interval_end - lag)``, or ``[window_start,
@@ -128,18 +125,6 @@ class RingCXInteractionMetadataOperator(BaseOperator):
         self.aws_conn_id = aws_conn_id
         self.options = S3WriteOptions(server_side_encryption=server_side_encryption, kms_key_id=kms_key_id)
         self.deferrable = deferrable
-
-    @cached_property
-    def hook(self) -> RingCXHook:
-        """The RingCX hook (created on first use, never at DAG parse time)."""
-        from airflow_provider_ringcx.hooks.ringcx import RingCXHook
-
-        return RingCXHook(ringcx_conn_id=self.ringcx_conn_id)
-
-    @cached_property
-    def s3_hook(self) -> S3Hook:
-        """The Amazon provider's S3 hook for ``aws_conn_id``."""
-        return S3Hook(aws_conn_id=self.aws_conn_id)
 
     def execute(self, context: Context) -> list[list[SegmentRef]]:
         window = self.resolve_window(context)

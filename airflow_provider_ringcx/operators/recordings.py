@@ -4,11 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow.providers.amazon.aws.hooks.s3 import S3Hook
-from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from airflow_provider_ringcx.exceptions import RingCXConfigError
@@ -20,6 +17,7 @@ from airflow_provider_ringcx.links import (
     push_location,
 )
 from airflow_provider_ringcx.models import SegmentRef, parse_timestamp
+from airflow_provider_ringcx.operators.base import RingCXToS3BaseOperator
 from airflow_provider_ringcx.runinfo import batch_table
 from airflow_provider_ringcx.s3.batch import BatchArchiver, summarize
 from airflow_provider_ringcx.s3.keys import DEFAULT_KEY_TEMPLATE, validate_key_template
@@ -30,7 +28,6 @@ from airflow_provider_ringcx.s3.options import S3WriteOptions
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-    from airflow_provider_ringcx.hooks.ringcx import RingCXHook
 
 MiB = 1024 * 1024
 
@@ -39,7 +36,7 @@ class RingCXSegmentsFailedError(AirflowException):
     """Some segments of the batch failed for a retryable reason; an Airflow retry redoes only those."""
 
 
-class RingCXRecordingsToS3Operator(BaseOperator):
+class RingCXRecordingsToS3Operator(RingCXToS3BaseOperator):
     """Archive one batch of RingCX recordings into S3, each verified, with a chain-of-custody sidecar.
 
     Map it over the batches of the metadata operator
@@ -171,18 +168,6 @@ class RingCXRecordingsToS3Operator(BaseOperator):
         self.multipart_chunksize = multipart_chunksize
         self.fail_on_forbidden = fail_on_forbidden
         self.fail_on_missing = fail_on_missing
-
-    @cached_property
-    def hook(self) -> RingCXHook:
-        """The RingCX hook (created on first use, never at DAG parse time)."""
-        from airflow_provider_ringcx.hooks.ringcx import RingCXHook
-
-        return RingCXHook(ringcx_conn_id=self.ringcx_conn_id)
-
-    @cached_property
-    def s3_hook(self) -> S3Hook:
-        """The Amazon provider's S3 hook for ``aws_conn_id``."""
-        return S3Hook(aws_conn_id=self.aws_conn_id)
 
     def write_options(self) -> S3WriteOptions:
         """The compliance options, validated (raises RingCXConfigError naming the bad one)."""

@@ -114,6 +114,21 @@ def validate_key_template(template: str) -> str:
     return template
 
 
+def partition_fields(prefix: str | None, sub_account_id: str, when: datetime) -> dict[str, str]:
+    """The template fields other than the ids: prefix, sanitised sub-account and UTC time partitions."""
+    moment = when.astimezone(timezone.utc)
+    return {
+        "prefix": normalize_prefix(prefix),
+        "sub_account_id": safe_id(sub_account_id),
+        "year": f"{moment.year:04d}",
+        "month": f"{moment.month:02d}",
+        "day": f"{moment.day:02d}",
+        "hour": f"{moment.hour:02d}",
+        "minute": f"{moment.minute:02d}",
+        "date": moment.strftime("%Y-%m-%d"),
+    }
+
+
 def recording_key(
     *,
     template: str,
@@ -131,16 +146,8 @@ def recording_key(
     :raises RingCXConfigError: the template is invalid or the key exceeds S3's 1024-byte limit.
     """
     validate_key_template(template)
-    moment = when.astimezone(timezone.utc)
     key = template.format(
-        prefix=normalize_prefix(prefix),
-        sub_account_id=safe_id(sub_account_id),
-        year=f"{moment.year:04d}",
-        month=f"{moment.month:02d}",
-        day=f"{moment.day:02d}",
-        hour=f"{moment.hour:02d}",
-        minute=f"{moment.minute:02d}",
-        date=moment.strftime("%Y-%m-%d"),
+        **partition_fields(prefix, sub_account_id, when),
         dialog_id=safe_id(dialog_id),
         segment_id=safe_id(segment_id),
     ).lstrip("/")
