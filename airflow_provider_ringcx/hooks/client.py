@@ -299,7 +299,7 @@ class HttpClient:
     ) -> requests.Response:
         """:meth:`send` with a bearer token; a 401 gets one forced re-authentication and one retry.
 
-        :raises RingCXAuthError: the retry was answered 401 too.
+        :raises RingCXAuthError: the retry was answered 401 too (``retryable``: the token was new).
         """
         headers = dict(kwargs.pop("headers", None) or {})
         rejected: str | None = None
@@ -310,9 +310,14 @@ class HttpClient:
                 return self.send(method, url, headers=headers, **kwargs)
             except RingCXAuthError as err:
                 if round_ == 2:
-                    raise RingCXAuthError(
+                    # The credentials just minted this token, so its rejection is not a credentials
+                    # problem (wrong secrets fail in reauthenticate): a token expired or revoked again
+                    # under the request. Another attempt with a new token may succeed.
+                    failure = RingCXAuthError(
                         f"{err}; a freshly issued token was rejected as well", status_code=401
-                    ) from None
+                    )
+                    failure.retryable = True
+                    raise failure from None
                 rejected = token
                 log.info("RingCX answered 401; re-authenticating once and retrying")
             tokens.reauthenticate(rejected)

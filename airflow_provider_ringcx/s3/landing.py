@@ -45,9 +45,10 @@ from botocore.exceptions import ClientError
 from airflow_provider_ringcx import __version__
 from airflow_provider_ringcx.exceptions import RingCXBadPayloadError, RingCXError, RingCXTransientError
 from airflow_provider_ringcx.models import SegmentRef, parse_timestamp
+from airflow_provider_ringcx.s3.hashing import HashingReader
 from airflow_provider_ringcx.s3.keys import DEFAULT_KEY_TEMPLATE, recording_key, sidecar_key
 from airflow_provider_ringcx.s3.options import S3WriteOptions
-from airflow_provider_ringcx.s3.writeonce import b64_sha256, is_precondition_failed
+from airflow_provider_ringcx.s3.writeonce import is_precondition_failed
 
 MiB = 1024 * 1024
 _READ_SIZE = 1 * MiB
@@ -105,24 +106,6 @@ def segment_keys(ref: Mapping[str, Any], config: LandingConfig) -> tuple[str, st
     return wav, sidecar_key(wav)
 
 
-class HashingReader:
-    """A file-like wrapper that hashes and counts every byte read (what S3 receives is what we hash)."""
-
-    def __init__(self, stream: Any) -> None:
-        self._stream = stream
-        self.sha256 = hashlib.sha256()
-        self.size = 0
-
-    def read(self, size: int = -1) -> bytes:
-        data = self._stream.read(size)
-        self.sha256.update(data)
-        self.size += len(data)
-        return data
-
-    def readable(self) -> bool:
-        return True
-
-
 def _status(err: ClientError) -> int | None:
     return err.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
 
@@ -143,6 +126,7 @@ class SegmentLander:
         self.config = config
         self.rows = rows or {}
         self._create_only: set[str] = set()
+        self._replace: set[str] = set()  # keys holding other bytes: the next attempt may overwrite them
         self._lock = threading.Lock()
         # Build the hook's lazy parts (settings, session, token manager) here, once, before worker threads
         # share it: a lazily created part must not be created twice by racing threads.
@@ -175,7 +159,7 @@ class SegmentLander:
             else:
                 upload = "multipart"
                 version_id, checksum = self._put_streamed(reader, key, head, lock_args)
-            sha = reader.sha256.hexdigest()
+            sha = reader.hexdigest()
             self._check_stream_digest(stream, sha, key)
             self._verify_upload(key, reader.size, checksum if upload == "put" else None)
             sidecar = self._sidecar(ref, stream, reader, key, version_id, upload, checksum, lock_args)
@@ -233,8 +217,8 @@ class SegmentLander:
                     f"recording body for s3://{self.config.bucket}/{key} exceeds its Content-Length; retry"
                 )
         body = bytes(buffer)
-        sha_hex = reader.sha256.hexdigest()
-        checksum = b64_sha256(body)
+        digest = reader.digest()  # the stream's own SHA-256: the body is not hashed again
+        sha_hex, checksum = digest.hex(), base64.b64encode(digest).decode("ascii")
         if head is not None and self.stored_sha256(key, head) == sha_hex:
             return head.get("VersionId"), checksum  # same bytes already there (sidecar was missing)
         args = {
@@ -269,25 +253,35 @@ class SegmentLander:
             multipart_chunksize=self.config.multipart_chunksize,
             max_concurrency=self.config.transfer_concurrency,
         )
+        # s3transfer reads up to 10 parts ahead of a non-seekable stream (10 x 8 MiB): cap it at the parts
+        # in flight plus one, so memory per upload stays a few parts whatever the recording's size.
+        config.max_in_memory_upload_chunks = self.config.transfer_concurrency + 1
         extra = {
             **lock_args,
             "ContentType": "audio/wav",
             "ChecksumAlgorithm": "SHA256",
             "Metadata": {"provider-version": __version__},
         }
-        if head is None:
-            with self._lock:
+        # Create-only even when the key exists (an earlier attempt completed but its answer, tag or sidecar
+        # was lost): S3 refuses the completion (412) instead of adding a second version, and
+        # _concurrent_winner checks the bytes there. Only a key found holding other bytes is overwritten.
+        with self._lock:
+            if key not in self._replace:
                 self._create_only.add(key)
+            self._replace.discard(key)
         try:
             self.client.upload_fileobj(reader, self.config.bucket, key, ExtraArgs=extra, Config=config)
         except ClientError as err:
             if not is_precondition_failed(err):
                 raise
-            return self._concurrent_winner(key, reader.sha256.hexdigest()), None
+            return self._concurrent_winner(key, reader.hexdigest()), None
         finally:
             with self._lock:
                 self._create_only.discard(key)
-        sha_hex = reader.sha256.hexdigest()
+        return self._tag_sha256(key, reader.hexdigest()), None
+
+    def _tag_sha256(self, key: str, sha_hex: str) -> str | None:
+        """Tag the object with its whole-object SHA-256 (and the configured tags); returns the version."""
         tags = dict(self.config.options.tags)
         tags["sha256"] = sha_hex
         response = self.client.put_object_tagging(
@@ -295,13 +289,28 @@ class SegmentLander:
             Key=key,
             Tagging={"TagSet": [{"Key": k, "Value": v} for k, v in tags.items()]},
         )
-        return response.get("VersionId"), None
+        return response.get("VersionId")
+
+    def _hash_existing(self, key: str) -> str:
+        """SHA-256 of the object's bytes, read back from S3 (an untagged object of an earlier attempt)."""
+        body = self.client.get_object(Bucket=self.config.bucket, Key=key)["Body"]
+        digest = hashlib.sha256()
+        for chunk in iter(lambda: body.read(_READ_SIZE), b""):
+            digest.update(chunk)
+        return digest.hexdigest()
 
     def _concurrent_winner(self, key: str, sha_hex: str) -> str | None:
         """A concurrent run created the key first: accept it only if it holds the same bytes."""
         head = self._head(key)
-        if head is not None and self.stored_sha256(key, head) == sha_hex:
-            return head.get("VersionId")
+        if head is not None:
+            stored = self.stored_sha256(key, head)
+            if stored is None and self._hash_existing(key) == sha_hex:
+                self._tag_sha256(key, sha_hex)  # an earlier attempt completed it but never tagged it
+                stored = sha_hex
+            if stored == sha_hex:
+                return head.get("VersionId")
+        with self._lock:
+            self._replace.add(key)
         raise RingCXTransientError(
             f"s3://{self.config.bucket}/{key} was created concurrently by another run and is not verified "
             "yet; it will be checked again on retry"
@@ -349,7 +358,7 @@ class SegmentLander:
             ref=ref,
             sub_account_id=self.config.sub_account_id,
             row=self.rows.get((dialog_id, segment_id)),
-            sha256_hex=reader.sha256.hexdigest(),
+            sha256_hex=reader.hexdigest(),
             size=reader.size,
             wav=getattr(stream, "wav", None),
             source_path=path_of(dialog_id, segment_id) if callable(path_of) else "",
@@ -366,7 +375,23 @@ class SegmentLander:
         )
 
     def _put_json(self, key: str, document: Mapping[str, Any], lock_args: Mapping[str, Any]) -> None:
+        """Write the sidecar create-only: a concurrent run's sidecar for the same bytes is kept as is (no
+        second version under versioning/Object Lock); a sidecar that disagrees is replaced."""
         body = json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False, default=str).encode()
+        try:
+            self._put_json_body(key, body, lock_args, IfNoneMatch="*")
+        except ClientError as err:
+            if not is_precondition_failed(err):
+                raise
+            existing = self.client.get_object(Bucket=self.config.bucket, Key=key)["Body"].read()
+            try:
+                same = all(json.loads(existing).get(k) == document.get(k) for k in ("sha256", "size"))
+            except (ValueError, AttributeError):
+                same = False
+            if not same:
+                self._put_json_body(key, body, lock_args)
+
+    def _put_json_body(self, key: str, body: bytes, lock_args: Mapping[str, Any], **extra: Any) -> None:
         self.client.put_object(
             Bucket=self.config.bucket,
             Key=key,
@@ -375,6 +400,7 @@ class SegmentLander:
             ChecksumAlgorithm="SHA256",  # x-amz-sdk-checksum-algorithm: Object Lock needs it
             ChecksumSHA256=base64.b64encode(hashlib.sha256(body).digest()).decode(),
             **lock_args,
+            **extra,
         )
 
 
