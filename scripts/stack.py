@@ -114,9 +114,13 @@ class Stack:
         sim = self.spawn("simulator", [*sim_argv, "--port", str(sim_port), *self.sim_args])
         s3 = self.spawn("s3", [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(s3_port)])
         self.sim_url, self.s3_url = f"http://127.0.0.1:{sim_port}", f"http://127.0.0.1:{s3_port}"
-        wait_http(f"{self.sim_url}/_sim/health", proc=sim)
-        wait_http(f"{self.s3_url}/", proc=s3)
-        self.s3_client().create_bucket(Bucket=self.bucket, ObjectLockEnabledForBucket=True)
+        try:
+            wait_http(f"{self.sim_url}/_sim/health", proc=sim)
+            wait_http(f"{self.s3_url}/", proc=s3)
+            self.s3_client().create_bucket(Bucket=self.bucket, ObjectLockEnabledForBucket=True)
+        except BaseException:
+            self.stop()  # never leave a server behind when the other one failed to start
+            raise
         return self
 
     def s3_client(self) -> Any:

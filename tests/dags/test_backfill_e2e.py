@@ -87,7 +87,14 @@ def test_backfill_archives_every_window_exactly_once(stack: Stack) -> None:
         # each run also rescans the window before it: exercises the late-arrival branch across runs
         "dag_run_conf": {"rescan_lookback_minutes": 15},
     }
-    created = requests.post(f"{api}/backfills", headers=headers, json=body)
+
+    def create() -> tuple[requests.Response] | None:
+        # SQLite: while the scheduler holds the DB, the API answers 503 "Database is locked"; retry that.
+        # (A tuple, because a Response with an error status is falsy and would be polled again.)
+        response = requests.post(f"{api}/backfills", headers=headers, json=body, timeout=30)
+        return None if response.status_code == 503 else (response,)
+
+    (created,) = _poll("the backfill to be created", create, 90, interval=3)
     assert created.status_code == 200, created.text
     backfill_id = created.json()["id"]
 
