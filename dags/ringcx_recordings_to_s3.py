@@ -28,13 +28,6 @@ from airflow_provider_ringcx.operators.recordings import RingCXRecordingsToS3Ope
 
 RECORDINGS_ARCHIVE = Asset(name=dagconfig.ASSET_NAME, uri=dagconfig.ASSET_URI)
 
-_JSON_TYPES = {
-    "string": "string",
-    "integer": "integer",
-    "boolean": "boolean",
-    "object": "object",
-    "array": "array",
-}
 PARAMS = {
     s.name: Param(
         None,

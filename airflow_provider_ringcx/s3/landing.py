@@ -158,7 +158,7 @@ class SegmentLander:
                 version_id, checksum = self._put_small(reader, key, head, lock_args)
             else:
                 upload = "multipart"
-                version_id, checksum = self._put_streamed(reader, key, head, lock_args)
+                version_id, checksum = self._put_streamed(reader, key, lock_args)
             sha = reader.hexdigest()
             self._check_stream_digest(stream, sha, key)
             self._verify_upload(key, reader.size, checksum if upload == "put" else None)
@@ -245,7 +245,7 @@ class SegmentLander:
         return response.get("VersionId"), checksum
 
     def _put_streamed(
-        self, reader: HashingReader, key: str, head: Mapping[str, Any] | None, lock_args: dict
+        self, reader: HashingReader, key: str, lock_args: dict
     ) -> tuple[str | None, str | None]:
         """Multipart-stream to the final key; the sha256 tag is added once the digest is known."""
         config = TransferConfig(
