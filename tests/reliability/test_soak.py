@@ -41,7 +41,7 @@ def test_soak_simulated_day_with_random_faults(
 ) -> None:
     monkeypatch.setenv("RINGCX_BUDGET_DIR", str(tmp_path / "budgets"))
     sim = make_simulator(calls_per_hour=40, seed=2026, duration_scale=0.01, time_scale=60, fault_seed=6)
-    hours = int(os.environ.get("RINGCX_SOAK_HOURS", "24"))
+    hours = int(os.environ.get("RINGCX_SOAK_HOURS", "6"))
     monkeypatch.setenv("AIRFLOW_CONN_RINGCX_DEFAULT", ringcx_connection_json(sim, **FAST_RETRIES))
     sim.control.set_faults(FAULTS)
     pipe = Pipeline(bucket=versioned_bucket, retries=3, batch_size=20)
