@@ -153,16 +153,18 @@ with DAG(
 ) as dag:
     run = resolve_run()
 
+    # What the window's fetch and the late-arrival rescan share.
+    metadata_kwargs: dict[str, Any] = {
+        "bucket": run["bucket"],
+        "prefix": run["prefix"],
+        "lag": _LAG,
+        "batch_size": run["batch_size"],
+        "ringcx_conn_id": run["ringcx_conn_id"],
+        "aws_conn_id": run["aws_conn_id"],
+        "pool": "ringcx_metadata",
+    }
     fetch = RingCXInteractionMetadataOperator(
-        task_id="fetch_metadata_window",
-        bucket=run["bucket"],
-        prefix=run["prefix"],
-        lag=_LAG,
-        batch_size=run["batch_size"],
-        manifest_key=run["manifest_key"],
-        ringcx_conn_id=run["ringcx_conn_id"],
-        aws_conn_id=run["aws_conn_id"],
-        pool="ringcx_metadata",
+        task_id="fetch_metadata_window", manifest_key=run["manifest_key"], **metadata_kwargs
     )
     download = RingCXRecordingsToS3Operator.partial(
         task_id="download_segments",
@@ -172,16 +174,10 @@ with DAG(
 
     rescan_fetch = RingCXInteractionMetadataOperator(
         task_id="fetch_rescan_window",
-        bucket=run["bucket"],
-        prefix=run["prefix"],
         window_start=run["rescan_start"],
         window_end=run["rescan_end"],
-        lag=_LAG,
-        batch_size=run["batch_size"],
         manifest_key=run["rescan_manifest_key"],
-        ringcx_conn_id=run["ringcx_conn_id"],
-        aws_conn_id=run["aws_conn_id"],
-        pool="ringcx_metadata",
+        **metadata_kwargs,
     )
     rescan_enabled(run) >> rescan_fetch
     late_download = RingCXRecordingsToS3Operator.partial(
