@@ -4,8 +4,10 @@
 ``segmentID``, numeric ids, null ``segmentEvents``/``systemDisposition`` and v2 field names are accepted,
 and the raw row is kept whole (extra fields included) for the sidecar and the manifest.
 
-``SegmentRef`` is the compact form that goes through XCom: a few short fields per segment, so that a batch
-of a few hundred segments stays at a few tens of kilobytes.
+``SegmentRef`` is the compact form of one segment (a few short fields). ``ManifestBatch`` is what goes
+through XCom from the metadata task to each mapped download task: not the refs themselves but where they lie
+in the window manifest (a byte range), so the XCom stays a few hundred bytes per batch whatever the window's
+size.
 """
 
 from __future__ import annotations
@@ -37,6 +39,23 @@ class SegmentRef(TypedDict):
     start: str | None  # ISO-8601 UTC, e.g. "2026-03-02T14:01:40Z"
     end: str | None
     duration_ms: int | None
+
+
+class ManifestBatch(TypedDict):
+    """One batch of a window manifest, as it travels through XCom (about 500 bytes with RingCX's long ids).
+
+    The download task reads the batch's rows with one ranged GET of ``range`` (``[start, end)`` bytes) and
+    checks them against ``count``, ``first`` and ``last`` (``[dialog_id, segment_id]``). ``ends`` holds the
+    earliest and latest segment end (ISO-8601) for the task's label, or is empty.
+    """
+
+    manifest_key: str
+    index: int
+    count: int
+    range: list[int]
+    first: list[str]
+    last: list[str]
+    ends: list[str]
 
 
 def _first(item: Mapping[str, Any], names: tuple[str, ...]) -> Any:

@@ -27,7 +27,12 @@ from airflow_provider_ringcx.report import (
 )
 from airflow_provider_ringcx.s3 import keys
 from airflow_provider_ringcx.s3.landing import LandingConfig, segment_keys
-from airflow_provider_ringcx.s3.manifest import iter_manifest, manifest_exists
+from airflow_provider_ringcx.s3.manifest_reader import (
+    is_manifest_batch,
+    iter_manifest,
+    iter_refs,
+    manifest_exists,
+)
 from airflow_provider_ringcx.windows import Window, archive_window, batch_label, parse_lag, rescan_window
 
 #: Settings passed to every mapped download task (operator argument -> setting name).
@@ -98,15 +103,25 @@ def resolve_run(
 
 
 def download_kwargs(
-    run: Mapping[str, Any], batches: Sequence[Sequence[Mapping[str, Any]]], manifest_key: str
+    run: Mapping[str, Any],
+    batches: Sequence[Mapping[str, Any] | Sequence[Mapping[str, Any]]],
+    manifest_key: str,
 ) -> list[dict]:
-    """One ``expand_kwargs`` entry per batch: the batch plus the run's S3 and compliance settings."""
+    """One ``expand_kwargs`` entry per batch (a descriptor from the metadata task, or a list of refs) plus
+    the run's S3 and compliance settings."""
     common = {arg: run[name] for arg, name in _DOWNLOAD_ARGS.items() if run.get(name) is not None}
     if run.get("key_template"):
         common["key_template"] = run["key_template"]
     if not common.get("tags"):
         common.pop("tags", None)
-    return [{"batch": list(batch), "manifest_key": manifest_key, **common} for batch in batches or []]
+    return [
+        {
+            "batch": dict(batch) if is_manifest_batch(batch) else list(batch),
+            "manifest_key": manifest_key,
+            **common,
+        }
+        for batch in batches or []
+    ]
 
 
 def _landing(run: Mapping[str, Any]) -> LandingConfig:
@@ -145,17 +160,15 @@ def read_manifest(s3: Any, run: Mapping[str, Any], key: str) -> tuple[list[Expec
     return expected, stats
 
 
-def plan_late_downloads(
-    s3: Any, run: Mapping[str, Any], batches: Sequence[Sequence[Mapping[str, Any]]]
-) -> list[dict]:
-    """Keep, from the rescan's batches, the segments the earlier window's original manifest did not list."""
+def plan_late_downloads(s3: Any, run: Mapping[str, Any]) -> list[dict]:
+    """Batches of the segments the rescan's manifest lists and the earlier window's original one does not
+    (both manifests are streamed; only the late refs are kept)."""
     original, _ = read_manifest(s3, run, run["rescan_original_manifest_key"])
     known = {segment.ident for segment in original}
     late = [
         ref
-        for batch in batches or []
-        for ref in batch
-        if (str(ref["dialog_id"]), str(ref["segment_id"])) not in known
+        for ref in iter_refs(s3, run["bucket"], run["rescan_manifest_key"])
+        if (ref["dialog_id"], ref["segment_id"]) not in known
     ]
     size = int(run["batch_size"])
     regrouped = [late[i : i + size] for i in range(0, len(late), size)]

@@ -12,7 +12,7 @@ Nothing here touches Airflow, the network or the clock, so the DAG, the operator
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -160,16 +160,20 @@ def tiling_problems(windows: Iterable[Window]) -> list[str]:
     return problems
 
 
-def batch_label(index: int, count: int | None, batch: Sequence[Mapping[str, Any]] | None) -> str:
+def batch_label(index: int, count: int | None, batch: Any) -> str:
     """Grid label of a mapped download task, e.g. ``batch 3/12 · 14:15-14:20`` (with an en dash).
 
     :param index: the 0-based map index.
     :param count: the number of batches, if known.
-    :param batch: the batch's segment refs (``end`` ISO strings); the label spans the earliest and the
-        latest segment end, which is what windows are cut on.
+    :param batch: the batch: a descriptor with ``ends`` (earliest and latest segment end, ISO strings) or a
+        list of segment refs with ``end``; the label spans the earliest and the latest segment end, which is
+        what windows are cut on.
     """
     text = f"batch {index + 1}/{count}" if count else f"batch {index + 1}"
-    ends = sorted(str(ref["end"]) for ref in batch or () if isinstance(ref, Mapping) and ref.get("end"))
+    if isinstance(batch, Mapping):
+        ends = sorted(str(end) for end in batch.get("ends") or ())
+    else:
+        ends = sorted(str(ref["end"]) for ref in batch or () if isinstance(ref, Mapping) and ref.get("end"))
     if ends:
         text += f" · {_hhmm(ends[0])}{_DASH}{_hhmm(ends[-1])}"
     return text

@@ -66,8 +66,8 @@ def resolve_run(params: dict[str, Any] | None = None, **context: Any) -> dict[st
 
 
 @task
-def plan_downloads(batches: list[list[dict]] | None, run: dict[str, Any]) -> list[dict]:
-    """One mapped download task per batch (the batch plus the run's S3 and compliance settings)."""
+def plan_downloads(batches: list[dict] | None, run: dict[str, Any]) -> list[dict]:
+    """One mapped download task per batch (its descriptor plus the run's S3 and compliance settings)."""
     kwargs = pipeline.download_kwargs(run, batches or [], run["manifest_key"])
     get_current_context()["ti"].xcom_push(key="batch_count", value=len(kwargs))
     return kwargs
@@ -81,9 +81,12 @@ def rescan_enabled(run: dict[str, Any]) -> bool:
 
 
 @task
-def plan_late_downloads(batches: list[list[dict]] | None, run: dict[str, Any]) -> list[dict]:
-    """Map downloads over the segments the rescan found that the earlier window's manifest lacked."""
-    kwargs = pipeline.plan_late_downloads(_s3(run), run, batches or [])
+def plan_late_downloads(batches: list[dict] | None, run: dict[str, Any]) -> list[dict]:
+    """Map downloads over the segments the rescan found that the earlier window's manifest lacked.
+
+    ``batches`` (the rescan's descriptors) only orders this after the rescan: the late segments are read
+    from the two manifests."""
+    kwargs = pipeline.plan_late_downloads(_s3(run), run)
     get_current_context()["ti"].xcom_push(key="batch_count", value=len(kwargs))
     return kwargs
 

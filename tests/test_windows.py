@@ -171,6 +171,13 @@ def test_batch_label() -> None:
     batch = [{"end": "2026-03-02T14:17:02Z"}, {"end": "2026-03-02T14:15:40Z"}, {"end": None}]
     assert batch_label(2, 12, batch) == "batch 3/12 \u00b7 14:15\u201314:17"
     assert batch_label(0, None, []) == "batch 1"
+    descriptor = {
+        "manifest_key": "m",
+        "range": [0, 9],
+        "ends": ["2026-03-02T14:15:40Z", "2026-03-02T14:17:02Z"],
+    }
+    assert batch_label(2, 12, descriptor) == "batch 3/12 \u00b7 14:15\u201314:17"
+    assert batch_label(0, 1, {**descriptor, "ends": []}) == "batch 1/1"
 
 
 def test_gap_and_overlap_are_reported() -> None:

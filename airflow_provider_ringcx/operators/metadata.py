@@ -1,4 +1,4 @@
-"""RingCXInteractionMetadataOperator: "fetch metadata window" -> batches of segment refs + window manifest."""
+"""RingCXInteractionMetadataOperator: "fetch metadata window" -> window manifest + its batch descriptors."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import conf
 
 from airflow_provider_ringcx.exceptions import RingCXConfigError, RingCXWindowNotReadyError
-from airflow_provider_ringcx.models import SegmentRef, parse_timestamp
+from airflow_provider_ringcx.models import ManifestBatch, parse_timestamp
 from airflow_provider_ringcx.operators.base import RingCXToS3BaseOperator
 from airflow_provider_ringcx.s3.keys import manifest_key as default_manifest_key
 from airflow_provider_ringcx.s3.manifest import fetch_window_manifest
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 
 class RingCXInteractionMetadataOperator(RingCXToS3BaseOperator):
-    """List one window's RingCX segments, write the window manifest to S3, return batches of refs.
+    """List one window's RingCX segments, write the window manifest to S3, return its batches.
 
     The window is ``[data_interval_start - lag, data_interval_end - lag)``, or ``[window_start,
     window_end)`` when both are given. It may be queried once its end is ``lag`` old; before that the
@@ -38,12 +38,14 @@ class RingCXInteractionMetadataOperator(RingCXToS3BaseOperator):
     again and the batches are rebuilt from it, so retries spend no metadata budget and every run of a
     window maps the same batches.
 
-    **XCom**: the return value is a list of batches, each a list of compact
-    :class:`~airflow_provider_ringcx.models.SegmentRef` dicts for the segments with ``hasRecording``
-    (about 250 bytes each with RingCX's long ids: ~25 KB per batch of 100, and each mapped download task
-    receives only its own batch). A 15-minute window of a busy contact centre (a few thousand segments)
-    gives a few dozen batches, far below Airflow's 1024 map-length cap; the batch size is raised
-    automatically so that a window never yields more than ``max_batches`` (default 1000) batches.
+    **XCom**: the return value is a list of batch descriptors
+    (:class:`~airflow_provider_ringcx.models.ManifestBatch`, about 500 bytes each), one per batch of
+    ``batch_size`` segments with ``hasRecording``: the manifest key, the batch's byte range in the manifest,
+    its count and its first and last ids. Each mapped download task reads its own batch's rows from the
+    manifest with one ranged GET, so neither the XCom nor any task's memory grows with the window: a window
+    of 100,000 segments is 1,000 descriptors (~500 KB), not 25 MB of refs. The batch size is raised
+    automatically so that a window never yields more than ``max_batches`` (default 1000) batches, under
+    Airflow's 1024 map-length cap.
     The manifest key and counts are pushed under the XCom keys ``manifest_key``, ``window`` and ``counts``.
 
     :param bucket: S3 bucket of the archive. (templated)
@@ -73,7 +75,6 @@ class RingCXInteractionMetadataOperator(RingCXToS3BaseOperator):
         RingCXRecordingsToS3Operator.partial(
             task_id="download_segments",
             bucket="call-archive",
-            manifest_key="{{ ti.xcom_pull(task_ids='fetch_metadata_window', key='manifest_key') }}",
         ).expand(batch=fetch.output)
     """
 
@@ -126,7 +127,7 @@ class RingCXInteractionMetadataOperator(RingCXToS3BaseOperator):
         self.options = S3WriteOptions(server_side_encryption=server_side_encryption, kms_key_id=kms_key_id)
         self.deferrable = deferrable
 
-    def execute(self, context: Context) -> list[list[SegmentRef]]:
+    def execute(self, context: Context) -> list[ManifestBatch]:
         window = self.resolve_window(context)
         ready_at = window.end + parse_lag(self.lag, name="lag")
         if datetime.now(timezone.utc) < ready_at:
@@ -145,9 +146,7 @@ class RingCXInteractionMetadataOperator(RingCXToS3BaseOperator):
             )
         return self.fetch(window, context)
 
-    def execute_complete(
-        self, context: Context, event: dict[str, Any] | None = None
-    ) -> list[list[SegmentRef]]:
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> list[ManifestBatch]:
         """Resume after :class:`WindowReadyTrigger` fired."""
         if not event or event.get("status") != "ready":
             raise RingCXConfigError(f"unexpected trigger event {event!r}")
@@ -166,8 +165,8 @@ class RingCXInteractionMetadataOperator(RingCXToS3BaseOperator):
             )
         return archive_window(start, end, lag)
 
-    def fetch(self, window: Window, context: Context | dict[str, Any]) -> list[list[SegmentRef]]:
-        """Write (or reuse) the window manifest and return its batches."""
+    def fetch(self, window: Window, context: Context | dict[str, Any]) -> list[ManifestBatch]:
+        """Write (or reuse) the window manifest and return its batch descriptors."""
         sub_account = str(self.hook.settings.sub_account_id)
         key = self.manifest_key or default_manifest_key(self.prefix, sub_account, window.start, window.end)
         batches, counts = fetch_window_manifest(

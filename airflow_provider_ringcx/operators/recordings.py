@@ -22,7 +22,7 @@ from airflow_provider_ringcx.runinfo import batch_table
 from airflow_provider_ringcx.s3.batch import BatchArchiver, summarize
 from airflow_provider_ringcx.s3.keys import DEFAULT_KEY_TEMPLATE, validate_key_template
 from airflow_provider_ringcx.s3.landing import LandingConfig, SegmentLander
-from airflow_provider_ringcx.s3.manifest import read_rows
+from airflow_provider_ringcx.s3.manifest_reader import Ident, is_manifest_batch, load_batch, read_rows
 from airflow_provider_ringcx.s3.options import S3WriteOptions
 
 if TYPE_CHECKING:
@@ -41,7 +41,9 @@ class RingCXRecordingsToS3Operator(RingCXToS3BaseOperator):
 
     Map it over the batches of the metadata operator
     (:class:`~airflow_provider_ringcx.operators.metadata.RingCXInteractionMetadataOperator`)
-    with ``.partial(...).expand(batch=fetch.output)``. For each segment (``max_workers`` at a time, within
+    with ``.partial(...).expand(batch=fetch.output)``: each task gets a batch descriptor
+    (:class:`~airflow_provider_ringcx.models.ManifestBatch`) and reads its segments and their vendor rows
+    from the window manifest with one ranged GET. For each segment (``max_workers`` at a time, within
     the hook's download budget) it skips what is already archived (object + sidecar with matching sha256 and
     size: no download), streams the WAV from RingCX into S3 (one checksummed PutObject up to
     ``single_part_threshold``, else a multipart upload aborted on any mismatch), confirms the size with a
@@ -63,12 +65,13 @@ class RingCXRecordingsToS3Operator(RingCXToS3BaseOperator):
     ``fail_on_forbidden`` applies. ``fail_on_missing`` fails it retryably (a 404 may be a recording that
     is not processed yet).
 
-    :param batch: the segment refs to archive (one element of the metadata operator's XCom).
+    :param batch: what to archive: a batch descriptor (one element of the metadata operator's XCom), or an
+        explicit list of segment refs (``dialog_id``, ``segment_id``, optional ``start``/``end``).
     :param bucket: the archive bucket. (templated)
     :param prefix: key prefix. (templated)
     :param key_template: WAV key template (see :mod:`airflow_provider_ringcx.s3.keys`). (templated)
-    :param manifest_key: the window manifest, source of each segment's full vendor row for the sidecar.
-        (templated)
+    :param manifest_key: the window manifest, source of each segment's full vendor row for the sidecar;
+        defaults to the descriptor's. (templated)
     :param ringcx_conn_id: the ``ringcx`` connection.
     :param aws_conn_id: the ``aws`` connection.
     :param server_side_encryption: ``AES256`` or ``aws:kms``. (templated)
@@ -91,7 +94,6 @@ class RingCXRecordingsToS3Operator(RingCXToS3BaseOperator):
         RingCXRecordingsToS3Operator.partial(
             task_id="download_segments",
             bucket="call-archive",
-            manifest_key="{{ ti.xcom_pull(task_ids='fetch_metadata_window', key='manifest_key') }}",
             server_side_encryption="aws:kms",
             kms_key_id="alias/call-archive",
             object_lock_mode="COMPLIANCE",
@@ -121,7 +123,7 @@ class RingCXRecordingsToS3Operator(RingCXToS3BaseOperator):
     def __init__(
         self,
         *,
-        batch: Sequence[Mapping[str, Any]],
+        batch: Mapping[str, Any] | Sequence[Mapping[str, Any]],
         bucket: str,
         prefix: str = "ringcx",
         key_template: str = DEFAULT_KEY_TEMPLATE,
@@ -190,19 +192,32 @@ class RingCXRecordingsToS3Operator(RingCXToS3BaseOperator):
             prefix=self.prefix,
             key_template=self.key_template,
             options=options,
-            manifest_key=self.manifest_key or None,
+            manifest_key=self.manifest_key or self._descriptor_key(),
             single_part_threshold=int(self.single_part_threshold),
             multipart_chunksize=int(self.multipart_chunksize),
         )
 
-    def execute(self, context: Context) -> dict[str, Any]:
+    def _descriptor_key(self) -> str | None:
+        return str(self.batch["manifest_key"]) if is_manifest_batch(self.batch) else None
+
+    def load_batch(self, client: Any) -> tuple[list[SegmentRef], dict[Ident, dict]]:
+        """The batch's refs and their vendor rows: a descriptor's from its manifest byte range, an explicit
+        list's from ``manifest_key`` (if given)."""
+        if is_manifest_batch(self.batch):
+            return load_batch(client, self.bucket, self.batch)
         refs = validate_batch(self.batch)
+        rows = read_rows(client, self.bucket, self.manifest_key, refs) if self.manifest_key else {}
+        return refs, rows
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        if not is_manifest_batch(self.batch):
+            validate_batch(self.batch)  # a bad explicit batch fails before any S3 call
         client = self.s3_hook.get_conn()
         options = self.write_options()
         options.check_bucket(client, self.bucket)  # once per task, before any download
         config = self.landing_config(options)
+        refs, rows = self.load_batch(client)
         self.push_link(context, config, refs)
-        rows = read_rows(client, self.bucket, self.manifest_key, refs) if self.manifest_key else {}
         lander = SegmentLander(hook=self.hook, client=client, config=config, rows=rows)
         archiver = BatchArchiver(
             lander,
@@ -267,8 +282,8 @@ def validate_batch(batch: Any) -> list[SegmentRef]:
     """
     if isinstance(batch, (str, bytes)) or not isinstance(batch, Sequence):
         raise RingCXConfigError(
-            f"batch must be a list of segment refs (one element of the metadata task's XCom), got "
-            f"{type(batch).__name__}"
+            "batch must be a batch descriptor (one element of the metadata task's XCom: a mapping with "
+            f"manifest_key and range) or a list of segment refs, got {type(batch).__name__}"
         )
     refs: list[SegmentRef] = []
     for index, item in enumerate(batch):

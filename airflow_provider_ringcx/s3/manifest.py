@@ -11,11 +11,15 @@ Format ``ringcx-window-manifest/1`` (content type ``application/x-ndjson``), one
    - ``{"kind": "invalid", "reason", "raw"}`` for a row that could not be parsed (raw text excerpt);
 
 3. a summary (always last): ``{"kind": "summary", "rows", "segments", "with_recording", "invalid",
-   "batch_size", "batches": [{"index", "count", "first", "last", "range": [start_byte, end_byte]}]}``.
+   "batch_size", "batches": [{"index", "count", "first", "last", "range": [start_byte, end_byte],
+   "ends": [earliest_end, latest_end]}]}``.
 
 Why JSON Lines: a 100,000-row window is written as it streams from the hook (memory stays at one 8 MiB part,
 see :mod:`~airflow_provider_ringcx.s3.writeonce`) and read line by line; the summary's byte ranges let a
-download task fetch only its batch's rows with one ranged GET. Batches are consecutive runs of the segments
+download task fetch only its batch's rows with one ranged GET, so what goes through XCom is a small
+descriptor per batch (:class:`~airflow_provider_ringcx.models.ManifestBatch`), not the refs: the writer keeps
+only per-batch counters, and neither its memory nor the XCom grows with the window's row count. Reading is
+in :mod:`~airflow_provider_ringcx.s3.manifest_reader`. Batches are consecutive runs of the segments
 that have a recording, so each batch's rows occupy one contiguous byte range.
 
 The manifest is written with ``If-None-Match: *`` and never replaced: a retried or concurrent task finds it
@@ -26,36 +30,35 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
 
 from airflow_provider_ringcx import __version__
-from airflow_provider_ringcx.exceptions import RingCXBadPayloadError, RingCXError
-from airflow_provider_ringcx.models import SegmentRecord, SegmentRef, format_timestamp
+from airflow_provider_ringcx.models import ManifestBatch, SegmentRecord, format_timestamp
+from airflow_provider_ringcx.s3.manifest_reader import (
+    MANIFEST_FORMAT,
+    batches_from_summary,
+    manifest_exists,
+    read_summary,
+)
 from airflow_provider_ringcx.s3.writeonce import WriteOnceObject
 
-MANIFEST_FORMAT = "ringcx-window-manifest/1"
 MANIFEST_CONTENT_TYPE = "application/x-ndjson"
 #: Airflow's default ``[core] max_map_length``; batches are merged so that a window never needs more.
 MAX_MAP_LENGTH = 1024
-_TAIL_READ = 256 * 1024
-_READ_CHUNK = 1024 * 1024
 
 
 def _dumps(obj: Any) -> bytes:
     return (json.dumps(obj, separators=(",", ":"), ensure_ascii=False, default=str) + "\n").encode("utf-8")
 
 
-class ManifestError(RingCXError):
-    """A manifest in S3 is not a complete ``ringcx-window-manifest/1`` document."""
-
-
 class ManifestWriter:
-    """Stream one window's metadata into a write-once manifest and collect the batches of refs.
+    """Stream one window's metadata into a write-once manifest and plan its batches.
 
     Use :meth:`add` for each parsed row and :meth:`add_invalid` (the hook's ``on_invalid`` callback) for
     rows that failed to parse, then :meth:`finish`. An exception before ``finish`` aborts the upload.
+    Only per-batch counters and byte offsets are kept in memory, never the rows or refs.
 
     :param target: the write-once object (bucket, key, SSE options).
     :param header: extra header fields (window bounds, sub-account, query settings).
@@ -104,10 +107,15 @@ class ManifestWriter:
         if not record.has_recording:
             return
         self.with_recording += 1
-        if not self._batches or len(self._batches[-1]["refs"]) >= self.batch_size:
-            self._batches.append({"refs": [], "start": offset})
-        self._batches[-1]["refs"].append(ref)
-        self._batches[-1]["end"] = offset + len(line)
+        ident = [record.dialog_id, record.segment_id]
+        if not self._batches or self._batches[-1]["count"] >= self.batch_size:
+            self._batches.append({"count": 0, "start": offset, "first": ident, "ends": []})
+        batch = self._batches[-1]
+        batch["count"] += 1
+        batch["end"] = offset + len(line)
+        batch["last"] = ident
+        if ref["end"]:
+            batch["ends"] = _span(batch["ends"], [ref["end"]])
 
     def add_invalid(self, raw: str, error: Exception) -> None:
         """Write a row that could not be parsed, with the reason (signature of the hook's ``on_invalid``)."""
@@ -115,9 +123,9 @@ class ManifestWriter:
         self.rows += 1
         self.invalid += 1
 
-    def finish(self) -> tuple[bool, list[list[SegmentRef]]]:
+    def finish(self) -> tuple[bool, list[ManifestBatch]]:
         """Write the summary and commit. Return ``(written, batches)``; ``written`` is ``False`` if another
-        task created the manifest first (then read that one: :func:`read_batches`)."""
+        task created the manifest first (then use that one's batches)."""
         batches = _merge(self._batches, self.max_batches)
         summary = {
             "kind": "summary",
@@ -125,21 +133,28 @@ class ManifestWriter:
             "segments": self.segments,
             "with_recording": self.with_recording,
             "invalid": self.invalid,
-            "batch_size": max((len(b["refs"]) for b in batches), default=self.batch_size),
+            "batch_size": max((batch["count"] for batch in batches), default=self.batch_size),
             "batches": [
                 {
                     "index": index,
-                    "count": len(batch["refs"]),
-                    "first": _ref_key(batch["refs"][0]),
-                    "last": _ref_key(batch["refs"][-1]),
+                    "count": batch["count"],
+                    "first": batch["first"],
+                    "last": batch["last"],
                     "range": [batch["start"], batch["end"]],
+                    "ends": batch["ends"],
                 }
                 for index, batch in enumerate(batches)
             ],
         }
         self.target.write(_dumps(summary))
         written = self.target.commit()
-        return written, [batch["refs"] for batch in batches]
+        return written, batches_from_summary(self.target.key, summary)
+
+
+def _span(a: list[str], b: list[str]) -> list[str]:
+    """The earliest and latest of two ``[earliest, latest]`` spans of ISO-8601 UTC strings (sortable)."""
+    both = [*a, *b]
+    return [min(both), max(both)] if both else []
 
 
 def _merge(batches: list[dict[str, Any]], max_batches: int) -> list[dict[str, Any]]:
@@ -149,154 +164,20 @@ def _merge(batches: list[dict[str, Any]], max_batches: int) -> list[dict[str, An
     merged = []
     for i in range(0, len(batches), factor):
         group = batches[i : i + factor]
+        ends: list[str] = []
+        for batch in group:
+            ends = _span(ends, batch["ends"])
         merged.append(
             {
-                "refs": [ref for batch in group for ref in batch["refs"]],
+                "count": sum(batch["count"] for batch in group),
                 "start": group[0]["start"],
                 "end": group[-1]["end"],
+                "first": group[0]["first"],
+                "last": group[-1]["last"],
+                "ends": ends,
             }
         )
     return merged
-
-
-def _as_ref(ref: Mapping[str, Any]) -> SegmentRef:
-    return SegmentRef(
-        dialog_id=str(ref["dialog_id"]),
-        segment_id=str(ref["segment_id"]),
-        start=ref.get("start"),
-        end=ref.get("end"),
-        duration_ms=ref.get("duration_ms"),
-    )
-
-
-def _ref_key(ref: Mapping[str, Any]) -> list[str]:
-    return [str(ref["dialog_id"]), str(ref["segment_id"])]
-
-
-def manifest_exists(client: Any, bucket: str, key: str) -> bool:
-    """Whether the manifest object exists (one HEAD)."""
-    try:
-        client.head_object(Bucket=bucket, Key=key)
-    except client.exceptions.ClientError as err:
-        if err.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 404:
-            return False
-        raise
-    return True
-
-
-def iter_manifest(
-    client: Any, bucket: str, key: str, *, byte_range: Sequence[int] | None = None
-) -> Iterator[dict]:
-    """Yield the manifest's lines as dicts, streaming (optionally only ``[start, end)`` bytes).
-
-    :raises ManifestError: a line is not JSON.
-    """
-    kwargs: dict[str, Any] = {"Bucket": bucket, "Key": key}
-    if byte_range is not None:
-        kwargs["Range"] = f"bytes={byte_range[0]}-{byte_range[1] - 1}"
-    body = client.get_object(**kwargs)["Body"]
-    pending = b""
-    try:
-        for chunk in body.iter_chunks(_READ_CHUNK):
-            pending += chunk
-            *lines, pending = pending.split(b"\n")
-            for line in lines:
-                if line.strip():
-                    yield _loads(line, bucket, key)
-        if pending.strip():
-            yield _loads(pending, bucket, key)
-    finally:
-        body.close()
-
-
-def _loads(line: bytes, bucket: str, key: str) -> dict:
-    try:
-        value = json.loads(line)
-    except ValueError as err:
-        raise ManifestError(f"manifest s3://{bucket}/{key} has a line that is not JSON ({err})")
-    if not isinstance(value, dict):
-        raise ManifestError(f"manifest s3://{bucket}/{key} has a line that is not an object")
-    return value
-
-
-def read_summary(client: Any, bucket: str, key: str) -> dict:
-    """Return the manifest's summary line (read from the object's tail with a ranged GET).
-
-    :raises ManifestError: the last line is not a summary (the object is not a complete manifest).
-    """
-    size = _TAIL_READ
-    while True:
-        response = client.get_object(Bucket=bucket, Key=key, Range=f"bytes=-{size}")
-        data = response["Body"].read()
-        total = int(str(response.get("ContentRange", "/0")).rsplit("/", 1)[-1] or 0)
-        text = data.rstrip(b"\n")
-        whole = total <= len(data) or not response.get("ContentRange")
-        if b"\n" in text or whole:
-            summary = _loads(text.rsplit(b"\n", 1)[-1], bucket, key)
-            if summary.get("kind") != "summary":
-                raise ManifestError(
-                    f"manifest s3://{bucket}/{key} does not end with a summary line; it is incomplete or "
-                    "not a "
-                    f"{MANIFEST_FORMAT} document - delete it only if you are sure no task is writing it"
-                )
-            return summary
-        size *= 4
-
-
-def read_batches(client: Any, bucket: str, key: str) -> list[list[SegmentRef]]:
-    """Rebuild the batches of refs of an existing manifest (one streaming pass).
-
-    :raises ManifestError: the manifest is incomplete or its summary disagrees with its rows.
-    """
-    refs: list[SegmentRef] = []
-    summary: dict | None = None
-    for line in iter_manifest(client, bucket, key):
-        kind = line.get("kind")
-        if kind == "segment" and line.get("has_recording"):
-            refs.append(_as_ref(line["ref"]))
-        elif kind == "summary":
-            summary = line
-    if summary is None:
-        raise ManifestError(f"manifest s3://{bucket}/{key} has no summary line")
-    counts = [int(batch["count"]) for batch in summary["batches"]]
-    if sum(counts) != len(refs):
-        raise ManifestError(
-            f"manifest s3://{bucket}/{key}: summary lists {sum(counts)} recordings, rows hold {len(refs)}"
-        )
-    batches, start = [], 0
-    for count in counts:
-        batches.append(refs[start : start + count])
-        start += count
-    return batches
-
-
-def read_rows(
-    client: Any, bucket: str, key: str, refs: Sequence[Mapping[str, Any]]
-) -> dict[tuple[str, str], dict]:
-    """Return the vendor rows of ``refs`` by ``(dialog_id, segment_id)``.
-
-    Uses the summary's byte range of the batch that starts with ``refs[0]`` (one ranged GET), then a full
-    streaming scan for anything not found there. Refs absent from the manifest are absent from the result.
-    """
-    wanted = {(str(ref["dialog_id"]), str(ref["segment_id"])) for ref in refs}
-    found: dict[tuple[str, str], dict] = {}
-    if not wanted:
-        return found
-    ranges = []
-    try:
-        summary = read_summary(client, bucket, key)
-        first = _ref_key(refs[0])
-        ranges = [batch["range"] for batch in summary.get("batches", []) if batch.get("first") == first]
-    except (ManifestError, RingCXBadPayloadError):
-        ranges = []
-    for byte_range in [*ranges[:1], None]:
-        for line in iter_manifest(client, bucket, key, byte_range=byte_range):
-            pair = (str(line.get("dialog_id")), str(line.get("segment_id")))
-            if line.get("kind") == "segment" and pair in wanted:
-                found[pair] = line.get("row") or {}
-        if wanted <= found.keys():
-            break
-    return found
 
 
 def fetch_window_manifest(
@@ -312,7 +193,7 @@ def fetch_window_manifest(
     max_batches: int = 1000,
     extra_args: Mapping[str, Any] | None = None,
     log: Any = None,
-) -> tuple[list[list[SegmentRef]], dict[str, int]]:
+) -> tuple[list[ManifestBatch], dict[str, int]]:
     """Return the window's batches: from the existing manifest, else by querying RingCX and writing it.
 
     RingCX is queried only when no manifest exists at ``key``. If another task creates the manifest while
@@ -368,8 +249,8 @@ def fetch_window_manifest(
     return batches, counts
 
 
-def _reuse(client: Any, bucket: str, key: str) -> tuple[list[list[SegmentRef]], dict[str, int]]:
-    batches = read_batches(client, bucket, key)
+def _reuse(client: Any, bucket: str, key: str) -> tuple[list[ManifestBatch], dict[str, int]]:
     summary = read_summary(client, bucket, key)
+    batches = batches_from_summary(key, summary)
     counts = {name: int(summary.get(name, 0)) for name in ("rows", "segments", "with_recording", "invalid")}
     return batches, {**counts, "batches": len(batches), "reused": 1}

@@ -11,9 +11,9 @@ from airflow.sdk.exceptions import TaskDeferred
 
 from airflow_provider_ringcx.exceptions import RingCXConfigError, RingCXError, RingCXWindowNotReadyError
 from airflow_provider_ringcx.operators.metadata import RingCXInteractionMetadataOperator
-from airflow_provider_ringcx.s3.manifest import iter_manifest, read_summary
+from airflow_provider_ringcx.s3.manifest_reader import iter_manifest, read_summary
 from airflow_provider_ringcx.triggers.window import WindowReadyTrigger
-from tests.fixtures.s3 import list_keys
+from tests.fixtures.s3 import batch_refs, list_keys
 from tests.operators.conftest import context, fast_hook
 
 START = datetime(2026, 3, 2, 14, 15, tzinfo=timezone.utc)
@@ -57,18 +57,19 @@ def test_window_is_the_data_interval_shifted_by_the_lag(
         t for t in simulator.control.ground_truth(START - timedelta(minutes=15), START, sha256=False)
         if t["hasRecording"]
     ]  # fmt: skip
-    refs = [ref for batch in batches for ref in batch]
+    loaded = batch_refs(s3_client, bucket, batches)
+    refs = [ref for batch in loaded for ref in batch]
     assert {(r["dialog_id"], r["segment_id"]) for r in refs} == {
         (t["dialogId"], t["segmentId"]) for t in truth
     }
-    assert all(len(batch) <= 7 for batch in batches)
+    assert all(len(batch) == b["count"] <= 7 for batch, b in zip(loaded, batches))
     assert len(batches) == -(-len(refs) // 7)
     assert ctx["ti"].pushed["manifest_key"] == MANIFEST
     assert ctx["ti"].pushed["window"]["key"] == "20260302T1400Z_20260302T1415Z"
     assert ctx["ti"].pushed["counts"]["with_recording"] == len(refs)
     summary = read_summary(s3_client, bucket, MANIFEST)
     assert summary["with_recording"] == len(refs)
-    assert len(json.dumps(batches[0])) < 7 * 300  # compact refs: a few hundred bytes each at most
+    assert len(json.dumps(batches[0])) < 600  # a descriptor (key, byte range, ids), not the refs
 
 
 def test_manifest_holds_every_row_including_no_recording_and_unparseable(
@@ -90,7 +91,7 @@ def test_manifest_holds_every_row_including_no_recording_and_unparseable(
     assert len(invalid) == 1
     assert "not a time" in invalid[0]["raw"]
     assert invalid[0]["reason"]
-    refs = {ref["dialog_id"] for batch in batches for ref in batch}
+    refs = {ref["dialog_id"] for batch in batch_refs(s3_client, bucket, batches) for ref in batch}
     assert "d-norec" not in refs
     assert "d-bad" not in refs
     assert lines[0]["window_start"] == "2026-03-02T14:00:00Z"
@@ -127,7 +128,8 @@ def test_explicit_window_and_manifest_key_overrides(
     batches = op.execute(ctx)
     assert ctx["ti"].pushed["manifest_key"] == "ringcx/_manifests/rescan/window=x.jsonl"
     truth = simulator.control.ground_truth("2026-03-02T14:00:00Z", "2026-03-02T14:05:00Z", sha256=False)
-    assert sum(len(b) for b in batches) == sum(1 for t in truth if t["hasRecording"])
+    assert sum(b["count"] for b in batches) == sum(1 for t in truth if t["hasRecording"])
+    assert {b["manifest_key"] for b in batches} == {"ringcx/_manifests/rescan/window=x.jsonl"}
 
 
 def test_window_not_ready_fails_with_when(ringcx_conn: str, aws_conn: str, bucket: str) -> None:
@@ -155,7 +157,7 @@ def test_deferrable_defers_until_ready_then_resumes(
 
 
 def test_more_than_1024_segments_map_correctly(
-    make_simulator: Any, monkeypatch: Any, aws_conn: str, bucket: str
+    make_simulator: Any, monkeypatch: Any, aws_conn: str, s3_client: Any, bucket: str
 ) -> None:
     from tests.fixtures.simulator import ringcx_connection_json
 
@@ -171,10 +173,12 @@ def test_more_than_1024_segments_map_correctly(
     truth = [t for t in simulator.control.ground_truth(start, end, sha256=False) if t["hasRecording"]]
     assert len(truth) > 1024
     assert len(batches) < 1024  # batch size raised to stay under the map-length cap
-    flat = [(r["dialog_id"], r["segment_id"]) for batch in batches for r in batch]
+    flat = [
+        (r["dialog_id"], r["segment_id"]) for batch in batch_refs(s3_client, bucket, batches) for r in batch
+    ]
     assert len(flat) == len(set(flat)) == len(truth)  # every segment in exactly one batch
     assert set(flat) == {(t["dialogId"], t["segmentId"]) for t in truth}
-    assert max(len(json.dumps(batch)) for batch in batches) < 2 * 1024  # each mapped XCom stays tiny
+    assert max(len(json.dumps(batch)) for batch in batches) < 600  # each mapped XCom stays tiny
 
 
 @pytest.mark.parametrize("kind", ["reset", "malformed_json"])

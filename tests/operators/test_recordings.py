@@ -22,9 +22,9 @@ from airflow_provider_ringcx.operators.recordings import (
 )
 from airflow_provider_ringcx.s3.keys import DEFAULT_KEY_TEMPLATE
 from airflow_provider_ringcx.s3.landing import LandingConfig, segment_keys
-from airflow_provider_ringcx.s3.manifest import iter_manifest, read_batches
+from airflow_provider_ringcx.s3.manifest_reader import iter_manifest
 from airflow_provider_ringcx.s3.sidecar import SIDECAR_SCHEMA
-from tests.fixtures.s3 import list_keys
+from tests.fixtures.s3 import batch_refs, list_keys
 from tests.fixtures.simulator import ringcx_connection_json
 from tests.operators.conftest import context, fast_hook
 
@@ -38,7 +38,7 @@ def fetch(bucket: str, start: datetime, end: datetime, **kwargs: Any) -> tuple[l
 
 
 def download(
-    bucket: str, batch: list, manifest_key: str | None, **kwargs: Any
+    bucket: str, batch: Any, manifest_key: str | None, **kwargs: Any
 ) -> RingCXRecordingsToS3Operator:
     op = RingCXRecordingsToS3Operator(
         task_id="download", batch=batch, bucket=bucket, manifest_key=manifest_key, retry_backoff=0, **kwargs
@@ -80,7 +80,7 @@ def test_acceptance_two_hour_window_end_to_end(
     batches, manifest_key = fetch(
         bucket, start + timedelta(minutes=15), end + timedelta(minutes=15), batch_size=50
     )
-    assert len(json.dumps(batches)) < 300 * sum(len(b) for b in batches)  # ~250 bytes per ref
+    assert len(json.dumps(batches)) < 600 * len(batches)  # descriptors, not refs: a few hundred bytes each
     summaries = [download(bucket, batch, manifest_key).execute(context()) for batch in batches]
     total = {k: sum(s["counts"][k] for s in summaries) for k in summaries[0]["counts"]}
     truth = {
@@ -91,7 +91,7 @@ def test_acceptance_two_hour_window_end_to_end(
     assert total["archived"] == len(truth) > 60
     assert all(len(json.dumps(s)) < 2048 for s in summaries)  # compact XCom summaries
     config = LandingConfig(bucket=bucket, sub_account_id="99999999")
-    expected = [ref for batch in read_batches(s3_client, bucket, manifest_key) for ref in batch]
+    expected = [ref for batch in batch_refs(s3_client, bucket, batches) for ref in batch]
     assert {(r["dialog_id"], r["segment_id"]) for r in expected} == set(truth)
     lines = iter_manifest(s3_client, bucket, manifest_key)
     rows = {(x["dialog_id"], x["segment_id"]): x["row"] for x in lines if x["kind"] == "segment"}
@@ -117,11 +117,12 @@ def test_acceptance_two_hour_window_end_to_end(
 
 
 def test_retryable_failure_fails_the_task_and_the_retry_redoes_only_it(
-    simulator: Any, ringcx_conn: str, aws_conn: str, bucket: str
+    simulator: Any, ringcx_conn: str, aws_conn: str, s3_client: Any, bucket: str
 ) -> None:
     batches, manifest_key = fetch(bucket, WINDOW_END, WINDOW_END + timedelta(minutes=15), batch_size=500)
-    batch = batches[0]
-    victim = batch[3]["segment_id"]
+    batch = batches[0]  # the descriptor, as mapped from the metadata task's XCom
+    refs = batch_refs(s3_client, bucket, batches)[0]
+    victim = refs[3]["segment_id"]
     simulator.control.set_faults([{"route": "download", "kind": "status", "status": 503, "match": victim}])
     ctx = context()
     with pytest.raises(RingCXSegmentsFailedError, match="retry redoes only those") as info:
@@ -129,19 +130,19 @@ def test_retryable_failure_fails_the_task_and_the_retry_redoes_only_it(
     assert isinstance(info.value, AirflowException)
     summary = ctx["ti"].pushed["summary"]  # pushed before failing, for the report task
     assert summary["counts"]["failed"] == 1
-    assert summary["counts"]["archived"] == len(batch) - 1
+    assert summary["counts"]["archived"] == len(refs) - 1
     assert summary["not_archived"][0]["segment_id"] == victim
     assert summary["not_archived"][0]["retryable"]
     simulator.control.clear_faults()
     before = downloads(simulator)
     result = download(bucket, batch, manifest_key).execute(context())  # the Airflow retry
     assert result["counts"]["archived"] == 1
-    assert result["counts"]["already_archived"] == len(batch) - 1
+    assert result["counts"]["already_archived"] == len(refs) - 1
     assert downloads(simulator) == before + 1
 
 
 def test_forbidden_and_missing_are_reported_not_failed_by_default(
-    simulator: Any, ringcx_conn: str, aws_conn: str, bucket: str
+    simulator: Any, ringcx_conn: str, aws_conn: str, s3_client: Any, bucket: str
 ) -> None:
     simulator.control.add_segments(
         [
@@ -154,8 +155,9 @@ def test_forbidden_and_missing_are_reported_not_failed_by_default(
         ]
     )
     batches, manifest_key = fetch(bucket, WINDOW_END, WINDOW_END + timedelta(minutes=15), batch_size=500)
-    ghost = {**batches[0][0], "dialog_id": "d-404", "segment_id": "s-404"}
-    batch = [*batches[0][:3], ghost, next(r for r in batches[0] if r["dialog_id"] == "d-403")]
+    refs = batch_refs(s3_client, bucket, batches)[0]
+    ghost = {**refs[0], "dialog_id": "d-404", "segment_id": "s-404"}
+    batch = [*refs[:3], ghost, next(r for r in refs if r["dialog_id"] == "d-403")]  # an explicit ref list
     result = download(bucket, batch, manifest_key).execute(context())
     assert result["counts"] == {
         "archived": 3,
@@ -192,29 +194,31 @@ def test_locked_bucket_archives_with_retention(
     simulator: Any, ringcx_conn: str, aws_conn: str, locked_bucket: str, s3_client: Any
 ) -> None:
     batches, manifest_key = fetch(locked_bucket, WINDOW_END, WINDOW_END + timedelta(minutes=15))
+    refs = batch_refs(s3_client, locked_bucket, batches)[0]
     op = download(
         locked_bucket,
-        batches[0][:2],
+        refs[:2],
         manifest_key,
         object_lock_mode="GOVERNANCE",
         object_lock_retention_days="30",  # templated values arrive as strings
         tags={"case": "audit-1"},
     )
     assert op.execute(context())["counts"]["archived"] == 2
-    key, _ = segment_keys(batches[0][0], LandingConfig(bucket=locked_bucket, sub_account_id="99999999"))
+    key, _ = segment_keys(refs[0], LandingConfig(bucket=locked_bucket, sub_account_id="99999999"))
     head = s3_client.head_object(Bucket=locked_bucket, Key=key)
     assert head["ObjectLockMode"] == "GOVERNANCE"
     assert DEFAULT_KEY_TEMPLATE.startswith("{prefix}/sub_account=")
 
 
 def test_non_retryable_failure_fails_without_retry(
-    simulator: Any, ringcx_conn: str, aws_conn: str, bucket: str
+    simulator: Any, ringcx_conn: str, aws_conn: str, s3_client: Any, bucket: str
 ) -> None:
     batches, manifest_key = fetch(bucket, WINDOW_END, WINDOW_END + timedelta(minutes=15))
-    timeless = {**batches[0][0], "start": None, "end": None}  # no partition can be chosen for it
+    refs = batch_refs(s3_client, bucket, batches)[0]
+    timeless = {**refs[0], "start": None, "end": None}  # no partition can be chosen for it
     ctx = context()
     with pytest.raises(AirflowFailException, match="non-retryable"):
-        download(bucket, [timeless, batches[0][1]], manifest_key).execute(ctx)
+        download(bucket, [timeless, refs[1]], manifest_key).execute(ctx)
     summary = ctx["ti"].pushed["summary"]
     assert summary["counts"]["failed"] == 1
     assert summary["counts"]["archived"] == 1

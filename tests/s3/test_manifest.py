@@ -13,18 +13,20 @@ import pytest
 
 from airflow_provider_ringcx.exceptions import RingCXBadPayloadError
 from airflow_provider_ringcx.models import SegmentRecord
-from airflow_provider_ringcx.s3.manifest import (
+from airflow_provider_ringcx.s3.manifest import ManifestWriter
+from airflow_provider_ringcx.s3.manifest_reader import (
     MANIFEST_FORMAT,
     ManifestError,
-    ManifestWriter,
+    batches_from_summary,
     iter_manifest,
+    iter_refs,
+    load_batch,
     manifest_exists,
-    read_batches,
     read_rows,
     read_summary,
 )
 from airflow_provider_ringcx.s3.writeonce import MIN_PART_SIZE, WriteOnceObject
-from tests.fixtures.s3 import list_keys
+from tests.fixtures.s3 import batch_refs, list_keys
 
 KEY = "ringcx/_manifests/sub_account=1/window=20260302T1400Z_20260302T1415Z.jsonl"
 
@@ -61,8 +63,16 @@ def test_small_manifest_round_trip(s3_client: Any, bucket: str) -> None:
     written, batches = write(s3_client, bucket, rows)
     assert written
     assert manifest_exists(s3_client, bucket, KEY)
-    assert [len(batch) for batch in batches] == [2, 2, 2, 2]  # rows 3 and 7 have no recording
-    assert read_batches(s3_client, bucket, KEY) == batches
+    assert [batch["count"] for batch in batches] == [2, 2, 2, 2]  # rows 3 and 7 have no recording
+    assert batches_from_summary(KEY, read_summary(s3_client, bucket, KEY)) == batches
+    loaded = batch_refs(s3_client, bucket, batches)
+    assert [[ref["segment_id"] for ref in refs] for refs in loaded] == [
+        ["s-0", "s-1"], ["s-2", "s-4"], ["s-5", "s-6"], ["s-8", "s-9"],
+    ]  # fmt: skip
+    assert [ref for refs in loaded for ref in refs] == list(iter_refs(s3_client, bucket, KEY))
+    assert batches[1]["first"] == ["d-0", "s-2"] and batches[1]["last"] == ["d-1", "s-4"]
+    assert batches[0]["ends"] == ["2026-03-02T14:05:00Z", "2026-03-02T14:05:00Z"]
+    assert all(batch["manifest_key"] == KEY for batch in batches)
     lines = list(iter_manifest(s3_client, bucket, KEY))
     assert lines[0]["kind"] == "header"
     assert lines[0]["format"] == MANIFEST_FORMAT
@@ -84,10 +94,25 @@ def test_rows_of_a_batch_come_from_its_byte_range(s3_client: Any, bucket: str) -
     start, end = summary["batches"][1]["range"]
     ranged = list(iter_manifest(s3_client, bucket, KEY, byte_range=(start, end)))
     assert [line["segment_id"] for line in ranged] == ["s-3", "s-4", "s-5"]
-    found = read_rows(s3_client, bucket, KEY, batches[1])
+    assert batches[1]["range"] == [start, end]
+    gets: list[dict] = []
+
+    def spy(params: dict, **_: Any) -> None:
+        gets.append(params)
+
+    s3_client.meta.events.register("before-parameter-build.s3.GetObject", spy)
+    try:
+        refs, found = load_batch(s3_client, bucket, batches[1])
+    finally:
+        s3_client.meta.events.unregister("before-parameter-build.s3.GetObject", spy)
+    assert [get.get("Range") for get in gets] == [f"bytes={start}-{end - 1}"]  # one ranged GET, no more
+    assert [ref["segment_id"] for ref in refs] == ["s-3", "s-4", "s-5"]
     assert found == {(r["dialogId"], r["segmentId"]): r for r in rows[3:6]}
-    # a ref that is not the first of a batch falls back to a full scan
-    assert read_rows(s3_client, bucket, KEY, [batches[2][1]]) == {("d-2", "s-7"): rows[7]}
+    # explicit ref lists (late arrivals): the batch that starts with the first ref, else a full scan
+    assert read_rows(s3_client, bucket, KEY, refs) == found
+    assert read_rows(s3_client, bucket, KEY, [{"dialog_id": "d-2", "segment_id": "s-7"}]) == {
+        ("d-2", "s-7"): rows[7]
+    }
     assert read_rows(s3_client, bucket, KEY, [{"dialog_id": "nope", "segment_id": "x"}]) == {}
 
 
@@ -119,10 +144,14 @@ def test_large_manifest_streams_as_multipart_with_bounded_memory(s3_client: Any,
     assert target.bytes_written > 3 * MIN_PART_SIZE
     assert peak < MIN_PART_SIZE
     assert len(batches) == 100
-    assert sum(len(b) for b in batches) == 10000
+    assert sum(b["count"] for b in batches) == 10000
+    assert all("refs" not in batch for batch in writer._batches)  # counters and offsets only, no refs
     assert not s3_client.list_multipart_uploads(Bucket=bucket).get("Uploads")
     assert s3_client.head_object(Bucket=bucket, Key=KEY)["ContentLength"] == target.bytes_written
-    assert read_batches(s3_client, bucket, KEY) == batches
+    assert batches_from_summary(KEY, read_summary(s3_client, bucket, KEY)) == batches
+    assert [ref["segment_id"] for ref in load_batch(s3_client, bucket, batches[57])[0]] == [
+        f"s-{i}" for i in range(5700, 5800)
+    ]
     # the second writer of a large manifest loses at completion and leaves no upload behind
     again = WriteOnceObject(
         s3_client, bucket, KEY, content_type="application/x-ndjson", part_size=MIN_PART_SIZE
@@ -171,21 +200,30 @@ def test_batches_are_merged_to_stay_under_the_map_cap(s3_client: Any, bucket: st
     rows = [row(i) for i in range(2500)]
     _, batches = write(s3_client, bucket, rows, batch_size=1, max_batches=1000)
     assert len(batches) == 834  # ceil(2500 / 3)
-    flat = [ref["segment_id"] for batch in batches for ref in batch]
+    flat = [ref["segment_id"] for refs in batch_refs(s3_client, bucket, batches) for ref in refs]
     assert flat == [f"s-{i}" for i in range(2500)]
     summary = read_summary(s3_client, bucket, KEY)
     assert len(summary["batches"]) == 834
-    assert read_rows(s3_client, bucket, KEY, batches[500]).keys() == {
-        (ref["dialog_id"], ref["segment_id"]) for ref in batches[500]
-    }
+    assert summary["batches"][500]["count"] == 3
+    refs, found = load_batch(s3_client, bucket, batches[500])
+    assert found.keys() == {(ref["dialog_id"], ref["segment_id"]) for ref in refs}
 
 
 def test_an_object_without_summary_is_not_a_manifest(s3_client: Any, bucket: str) -> None:
     s3_client.put_object(Bucket=bucket, Key=KEY, Body=json.dumps({"kind": "header"}).encode() + b"\n")
     with pytest.raises(ManifestError, match="does not end with a summary"):
         read_summary(s3_client, bucket, KEY)
-    with pytest.raises(ManifestError, match="no summary"):
-        read_batches(s3_client, bucket, KEY)
+
+
+def test_a_batch_that_does_not_match_its_manifest_is_refused(s3_client: Any, bucket: str) -> None:
+    """A descriptor planned from another manifest (or a manifest replaced since) fails, naming the batch
+    and what to do, instead of archiving the wrong segments."""
+    _, batches = write(s3_client, bucket, [row(i) for i in range(9)], batch_size=3)
+    shifted = {**batches[1], "range": batches[2]["range"]}
+    with pytest.raises(ManifestError, match=r"batch 1 does not match manifest .*clear the window's"):
+        load_batch(s3_client, bucket, shifted)
+    with pytest.raises(ManifestError, match="hold 3 recordings, the batch lists 4"):
+        load_batch(s3_client, bucket, {**batches[1], "count": 4})
 
 
 def test_summary_is_found_when_it_is_larger_than_the_first_tail_read(s3_client: Any, bucket: str) -> None:
@@ -193,4 +231,4 @@ def test_summary_is_found_when_it_is_larger_than_the_first_tail_read(s3_client: 
     _, batches = write(s3_client, bucket, rows, batch_size=6)  # 1000 batches: a summary of ~150 KB+
     summary = read_summary(s3_client, bucket, KEY)
     assert len(summary["batches"]) == 1000
-    assert sum(len(b) for b in batches) == 6000
+    assert sum(b["count"] for b in batches) == 6000
