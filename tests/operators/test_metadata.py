@@ -62,7 +62,7 @@ def test_window_is_the_data_interval_shifted_by_the_lag(
     assert {(r["dialog_id"], r["segment_id"]) for r in refs} == {
         (t["dialogId"], t["segmentId"]) for t in truth
     }
-    assert all(len(batch) == b["count"] <= 7 for batch, b in zip(loaded, batches))
+    assert all(len(batch) == b["count"] <= 7 for batch, b in zip(loaded, batches, strict=True))
     assert len(batches) == -(-len(refs) // 7)
     assert ctx["ti"].pushed["manifest_key"] == MANIFEST
     assert ctx["ti"].pushed["window"]["key"] == "20260302T1400Z_20260302T1415Z"

@@ -70,7 +70,8 @@ def test_small_manifest_round_trip(s3_client: Any, bucket: str) -> None:
         ["s-0", "s-1"], ["s-2", "s-4"], ["s-5", "s-6"], ["s-8", "s-9"],
     ]  # fmt: skip
     assert [ref for refs in loaded for ref in refs] == list(iter_refs(s3_client, bucket, KEY))
-    assert batches[1]["first"] == ["d-0", "s-2"] and batches[1]["last"] == ["d-1", "s-4"]
+    assert batches[1]["first"] == ["d-0", "s-2"]
+    assert batches[1]["last"] == ["d-1", "s-4"]
     assert batches[0]["ends"] == ["2026-03-02T14:05:00Z", "2026-03-02T14:05:00Z"]
     assert all(batch["manifest_key"] == KEY for batch in batches)
     lines = list(iter_manifest(s3_client, bucket, KEY))
