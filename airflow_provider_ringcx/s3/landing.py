@@ -22,6 +22,10 @@
 3. **Verification**: HEAD confirms the size, and the full-object ``ChecksumSHA256`` where S3 returns one.
 4. **Sidecar** (:mod:`~airflow_provider_ringcx.s3.sidecar`), written last: a sidecar exists only for a
    verified object.
+5. **Stale uploads**: once the key holds verified bytes (step 1 or 4), the multipart uploads that were
+   already open at the key when the attempt started (left by attempts whose abort failed) are aborted,
+   best effort; uploads started after that are never touched (:mod:`~airflow_provider_ringcx.s3.existing`
+   explains why this is safe for a concurrent run of the same window).
 
 Objects are written with the compliance options of :class:`~airflow_provider_ringcx.s3.options.S3WriteOptions`
 (SSE, storage class, tags, Object Lock retention until segment end + N days, legal hold); locked writes
@@ -45,6 +49,15 @@ from botocore.exceptions import ClientError
 from airflow_provider_ringcx import __version__
 from airflow_provider_ringcx.exceptions import RingCXBadPayloadError, RingCXError, RingCXTransientError
 from airflow_provider_ringcx.models import SegmentRef, parse_timestamp
+from airflow_provider_ringcx.s3.existing import (
+    StaleUploads,
+    head_object,
+    holds_bytes,
+    http_status,
+    is_no_such_upload,
+    stored_sha256,
+    tag_sha256,
+)
 from airflow_provider_ringcx.s3.hashing import HashingReader
 from airflow_provider_ringcx.s3.keys import DEFAULT_KEY_TEMPLATE, recording_key, sidecar_key
 from airflow_provider_ringcx.s3.options import S3WriteOptions
@@ -106,10 +119,6 @@ def segment_keys(ref: Mapping[str, Any], config: LandingConfig) -> tuple[str, st
     return wav, sidecar_key(wav)
 
 
-def _status(err: ClientError) -> int | None:
-    return err.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-
-
 class SegmentLander:
     """Lands segments of one batch; thread-safe (one boto3 client and one hook shared by the pool).
 
@@ -128,6 +137,7 @@ class SegmentLander:
         self._create_only: set[str] = set()
         self._replace: set[str] = set()  # keys holding other bytes: the next attempt may overwrite them
         self._lock = threading.Lock()
+        self._stale_uploads = StaleUploads(client, config.bucket)
         # Build the hook's lazy parts (settings, session, token manager) here, once, before worker threads
         # share it: a lazily created part must not be created twice by racing threads.
         for part in ("settings", "downloads"):
@@ -143,10 +153,12 @@ class SegmentLander:
     def land(self, ref: SegmentRef) -> Landed:
         """Archive one segment (one attempt). Raises the hook's typed errors or botocore errors."""
         key, side_key = segment_keys(ref, self.config)
+        stale = self._stale_uploads.snapshot(key)  # first: uploads started after this are never aborted
         head = self._head(key)
         if head is not None:
             done = self._verified_existing(key, side_key, head)
             if done is not None:
+                self._stale_uploads.abort(key, stale)
                 return done
         lock_args = self.config.options.extra_args(segment_end=parse_timestamp(ref.get("end")))
         with self.hook.stream_recording(str(ref["dialog_id"]), str(ref["segment_id"])) as stream:
@@ -164,30 +176,22 @@ class SegmentLander:
             self._verify_upload(key, reader.size, checksum if upload == "put" else None)
             sidecar = self._sidecar(ref, stream, reader, key, version_id, upload, checksum, lock_args)
         self._put_json(side_key, sidecar, lock_args)
+        self._stale_uploads.abort(key, stale)
         return Landed("archived", key, reader.size, downloaded=reader.size, sha256=sha, version_id=version_id)
 
     def _head(self, key: str) -> dict | None:
-        try:
-            return dict(self.client.head_object(Bucket=self.config.bucket, Key=key, ChecksumMode="ENABLED"))
-        except ClientError as err:
-            if _status(err) == 404:
-                return None
-            raise
+        return head_object(self.client, self.config.bucket, key)
 
     def stored_sha256(self, key: str, head: Mapping[str, Any]) -> str | None:
         """The whole-object SHA-256 S3 holds: metadata ``sha256``, else the ``sha256`` tag."""
-        metadata = {name.lower(): value for name, value in (head.get("Metadata") or {}).items()}
-        if metadata.get("sha256"):
-            return str(metadata["sha256"]).lower()
-        tags = self.client.get_object_tagging(Bucket=self.config.bucket, Key=key).get("TagSet", [])
-        return next((str(t["Value"]).lower() for t in tags if t.get("Key") == "sha256"), None)
+        return stored_sha256(self.client, self.config.bucket, key, head)
 
     def _verified_existing(self, key: str, side_key: str, head: Mapping[str, Any]) -> Landed | None:
         try:
             body = self.client.get_object(Bucket=self.config.bucket, Key=side_key)["Body"].read()
             sidecar = json.loads(body)
         except ClientError as err:
-            if _status(err) == 404:
+            if http_status(err) == 404:
                 return None
             raise
         except ValueError:
@@ -272,43 +276,27 @@ class SegmentLander:
         try:
             self.client.upload_fileobj(reader, self.config.bucket, key, ExtraArgs=extra, Config=config)
         except ClientError as err:
+            if is_no_such_upload(err):  # a concurrent run landed the key and aborted our (older) upload
+                raise RingCXTransientError(
+                    f"the multipart upload to s3://{self.config.bucket}/{key} was aborted while in progress "
+                    "(by a concurrent run that landed the key first); the retry verifies the key"
+                ) from err
             if not is_precondition_failed(err):
                 raise
             return self._concurrent_winner(key, reader.hexdigest()), None
         finally:
             with self._lock:
                 self._create_only.discard(key)
-        return self._tag_sha256(key, reader.hexdigest()), None
-
-    def _tag_sha256(self, key: str, sha_hex: str) -> str | None:
-        """Tag the object with its whole-object SHA-256 (and the configured tags); returns the version."""
-        tags = dict(self.config.options.tags)
-        tags["sha256"] = sha_hex
-        response = self.client.put_object_tagging(
-            Bucket=self.config.bucket,
-            Key=key,
-            Tagging={"TagSet": [{"Key": k, "Value": v} for k, v in tags.items()]},
-        )
-        return response.get("VersionId")
-
-    def _hash_existing(self, key: str) -> str:
-        """SHA-256 of the object's bytes, read back from S3 (an untagged object of an earlier attempt)."""
-        body = self.client.get_object(Bucket=self.config.bucket, Key=key)["Body"]
-        digest = hashlib.sha256()
-        for chunk in iter(lambda: body.read(_READ_SIZE), b""):
-            digest.update(chunk)
-        return digest.hexdigest()
+        tags = self.config.options.tags
+        return tag_sha256(self.client, self.config.bucket, key, reader.hexdigest(), tags), None
 
     def _concurrent_winner(self, key: str, sha_hex: str) -> str | None:
         """A concurrent run created the key first: accept it only if it holds the same bytes."""
-        head = self._head(key)
-        if head is not None:
-            stored = self.stored_sha256(key, head)
-            if stored is None and self._hash_existing(key) == sha_hex:
-                self._tag_sha256(key, sha_hex)  # an earlier attempt completed it but never tagged it
-                stored = sha_hex
-            if stored == sha_hex:
-                return head.get("VersionId")
+        same, version_id = holds_bytes(
+            self.client, self.config.bucket, key, sha_hex, self.config.options.tags
+        )
+        if same:
+            return version_id
         with self._lock:
             self._replace.add(key)
         raise RingCXTransientError(

@@ -181,7 +181,8 @@ def check_archive(
     :param report: the window report (for invariant 1's "listed with a reason" and invariant 4); when
         ``None``, the download summaries are the source of reasons.
     :param complete_windows: every window in ``truth`` was fully run (else only objects present are checked).
-    :param allow_open_uploads: count open multipart uploads without failing (known issue, see the test).
+    :param allow_open_uploads: count open multipart uploads without failing (right after a kill or an
+        outage, before the run that lands the recording aborts the upload left open).
     :param allow_missing_sidecars: a verified WAV without its sidecar yet is fine (right after a SIGKILL
         between the object and its sidecar: the sidecar is written last, by the retry).
     """

@@ -1,0 +1,230 @@
+"""What S3 already holds at a recording's key: the object, its whole-object SHA-256, and multipart uploads
+that earlier attempts left open.
+
+Helpers of :class:`~airflow_provider_ringcx.s3.landing.SegmentLander`; they take a boto3 S3 client and
+raise botocore errors, except :class:`StaleUploads`, which is best effort and never raises.
+
+**Stale multipart uploads.** An attempt that fails mid-multipart-upload normally aborts its upload
+(s3transfer does). When that abort fails too (S3 down at that moment) or never runs (the task process
+SIGKILLed), the upload stays open: no object appears, but its parts are stored and billed, and nothing
+else would ever abort it. So every attempt of :meth:`SegmentLander.land` does this:
+
+1. when the attempt starts, before anything else, :meth:`StaleUploads.snapshot` lists the uploads open at
+   exactly the segment's key (``ListMultipartUploads`` with ``Prefix=key``, keeping only ``Key == key``);
+2. once the key holds verified bytes (landed and its sidecar written, or found ``already_archived``),
+   :meth:`StaleUploads.abort` aborts the uploads of that snapshot, and only those.
+
+Why this cannot break a concurrent run of the same window (two task instances, a retry overlapping a
+zombie, a backfill over a scheduled run):
+
+- an upload started after this attempt started is not in the snapshot, so it is never aborted: a run that
+  is still writing an upload it began after us is left alone, whatever the clocks say;
+- an upload in the snapshot is either a leftover (its writer is gone or has moved on), or belongs to a
+  writer that began before us and is still running. That writer has already lost: the key now holds
+  verified bytes, and its completion is create-only (``If-None-Match: *``), so S3 would refuse it with 412
+  anyway. Aborting it only ends its upload early: its next UploadPart or CompleteMultipartUpload gets
+  ``NoSuchUpload``, which the lander turns into a retryable error, and its next attempt (in-task retry,
+  else the Airflow retry) finds the key ``already_archived``, so nothing is written twice. The
+  abort can also prevent a second version from a writer that had found other bytes at the key and
+  completes without the condition.
+- this attempt's own upload is not in the snapshot (it started after it), and is completed or aborted
+  by then; attempts of one segment in one task are sequential, so the snapshot of attempt N holds the
+  uploads that attempts 1..N-1 failed to abort.
+
+The rule needs no clock. S3's ``Initiated`` is not used: it is in S3's clock, not the worker's, and some
+S3-compatible servers (moto) return a fixed value. An upload in the snapshot that was completed or
+aborted meanwhile answers ``NoSuchUpload`` to the abort, which is fine. Listing and aborting are best
+effort: a failure is logged and never fails the segment. Without ``s3:ListBucketMultipartUploads`` /
+``s3:AbortMultipartUpload`` (403) or on a server without the API (501), a warning is logged once and the
+cleanup is off for the task; an ``AbortIncompleteMultipartUpload`` lifecycle rule remains the safety net.
+Cost: one ``ListMultipartUploads`` per attempt, plus one abort per stale upload.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from airflow_provider_ringcx.s3.writeonce import error_code
+
+log = logging.getLogger(__name__)
+
+_READ_SIZE = 1024 * 1024
+#: Answers that mean "this credential or server cannot list/abort uploads": stop trying for this task.
+_UNSUPPORTED = {403, 405, 501}
+
+
+def http_status(err: ClientError) -> int | None:
+    """The HTTP status of a ClientError."""
+    return err.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+
+
+def is_no_such_upload(err: ClientError) -> bool:
+    """Whether S3 answered that the multipart upload does not exist (completed or aborted)."""
+    return error_code(err) == "NoSuchUpload"
+
+
+def head_object(client: Any, bucket: str, key: str) -> dict | None:
+    """HEAD the object (with its full-object checksum where S3 has one); ``None`` if there is none."""
+    try:
+        return dict(client.head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED"))
+    except ClientError as err:
+        if http_status(err) == 404:
+            return None
+        raise
+
+
+def stored_sha256(client: Any, bucket: str, key: str, head: Mapping[str, Any]) -> str | None:
+    """The whole-object SHA-256 S3 holds: metadata ``sha256``, else the ``sha256`` tag.
+
+    :param head: the object's HEAD response.
+    """
+    metadata = {name.lower(): value for name, value in (head.get("Metadata") or {}).items()}
+    if metadata.get("sha256"):
+        return str(metadata["sha256"]).lower()
+    tags = client.get_object_tagging(Bucket=bucket, Key=key).get("TagSet", [])
+    return next((str(t["Value"]).lower() for t in tags if t.get("Key") == "sha256"), None)
+
+
+def hash_object(client: Any, bucket: str, key: str) -> str:
+    """SHA-256 of the object's bytes, read back from S3 (an untagged object of an earlier attempt)."""
+    body = client.get_object(Bucket=bucket, Key=key)["Body"]
+    digest = hashlib.sha256()
+    for chunk in iter(lambda: body.read(_READ_SIZE), b""):
+        digest.update(chunk)
+    return digest.hexdigest()
+
+
+def tag_sha256(client: Any, bucket: str, key: str, sha_hex: str, tags: Mapping[str, str]) -> str | None:
+    """Tag the object with its whole-object SHA-256 and ``tags``; returns the version id.
+
+    :param tags: the configured object tags (a tagging call replaces the whole tag set).
+    """
+    tag_set = {**tags, "sha256": sha_hex}
+    response = client.put_object_tagging(
+        Bucket=bucket, Key=key, Tagging={"TagSet": [{"Key": k, "Value": v} for k, v in tag_set.items()]}
+    )
+    return response.get("VersionId")
+
+
+def holds_bytes(
+    client: Any, bucket: str, key: str, sha_hex: str, tags: Mapping[str, str]
+) -> tuple[bool, str | None]:
+    """Whether the object at ``key`` (written by another run or attempt) holds the bytes of ``sha_hex``.
+
+    An object without a stored SHA-256 (an earlier attempt completed it but never tagged it) is re-read,
+    and tagged when its bytes match.
+
+    :returns: ``(True, version id)`` when it does; ``(False, None)`` when it does not or is gone.
+    """
+    found = head_object(client, bucket, key)
+    if found is None:
+        return False, None
+    stored = stored_sha256(client, bucket, key, found)
+    if stored is None and hash_object(client, bucket, key) == sha_hex:
+        tag_sha256(client, bucket, key, sha_hex, tags)
+        stored = sha_hex
+    if stored != sha_hex:
+        return False, None
+    return True, found.get("VersionId")
+
+
+class StaleUploads:
+    """Best-effort cleanup of multipart uploads left open at a key (the rule is in the module docstring).
+
+    Thread-safe: one instance serves every worker thread of a lander. Never raises botocore errors.
+
+    :param client: a boto3 S3 client.
+    """
+
+    def __init__(self, client: Any, bucket: str) -> None:
+        self.client = client
+        self.bucket = bucket
+        self._enabled = True
+        self._lock = threading.Lock()
+
+    def snapshot(self, key: str) -> tuple[str, ...]:
+        """The ids of the uploads open at exactly ``key`` now (empty if they cannot be listed)."""
+        if not self._enabled:
+            return ()
+        try:
+            pages = self.client.get_paginator("list_multipart_uploads").paginate(
+                Bucket=self.bucket, Prefix=key
+            )
+            return tuple(
+                str(upload["UploadId"])
+                for page in pages
+                for upload in page.get("Uploads") or []
+                if upload.get("Key") == key
+            )
+        except ClientError as err:
+            if http_status(err) in _UNSUPPORTED:
+                self._disable(err)
+            else:
+                log.warning("could not list open multipart uploads of s3://%s/%s: %s", self.bucket, key, err)
+        except BotoCoreError as err:
+            log.warning("could not list open multipart uploads of s3://%s/%s: %s", self.bucket, key, err)
+        return ()
+
+    def abort(self, key: str, upload_ids: tuple[str, ...]) -> int:
+        """Abort ``upload_ids`` (a :meth:`snapshot` of ``key`` taken before ``key`` was verified).
+
+        :returns: how many were aborted (gone ones, completed or aborted meanwhile, are not counted).
+        """
+        aborted = 0
+        for upload_id in upload_ids:
+            if not self._enabled:
+                break
+            try:
+                self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
+                aborted += 1
+            except ClientError as err:
+                if is_no_such_upload(err) or http_status(err) == 404:
+                    log.debug(
+                        "multipart upload %s of s3://%s/%s is already gone", upload_id, self.bucket, key
+                    )
+                elif http_status(err) in _UNSUPPORTED:
+                    self._disable(err)
+                else:
+                    log.warning(
+                        "could not abort stale multipart upload %s of s3://%s/%s: %s (a later run retries; "
+                        "an AbortIncompleteMultipartUpload lifecycle rule is the safety net)",
+                        upload_id,
+                        self.bucket,
+                        key,
+                        err,
+                    )
+            except BotoCoreError as err:
+                log.warning(
+                    "could not abort stale multipart upload %s of s3://%s/%s: %s (a later run retries)",
+                    upload_id,
+                    self.bucket,
+                    key,
+                    err,
+                )
+        if aborted:
+            log.info(
+                "aborted %d stale multipart upload(s) of s3://%s/%s left open by earlier attempts",
+                aborted,
+                self.bucket,
+                key,
+            )
+        return aborted
+
+    def _disable(self, err: ClientError) -> None:
+        with self._lock:
+            if not self._enabled:
+                return
+            self._enabled = False
+        log.warning(
+            "stale multipart uploads in s3://%s are not cleaned up by this task: %s (grant "
+            "s3:ListBucketMultipartUploads and s3:AbortMultipartUpload, or rely on an "
+            "AbortIncompleteMultipartUpload lifecycle rule)",
+            self.bucket,
+            err,
+        )
