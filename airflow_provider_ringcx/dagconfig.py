@@ -127,17 +127,18 @@ def resolve_settings(
     """
     environ = os.environ if environ is None else environ
     resolved: dict[str, Any] = {}
+    sources: dict[str, str] = {}
     for setting in SETTINGS:
         candidates = (
             (params.get(setting.name), f"param {setting.name}"),
             (get_variable(setting.variable), f"Variable {setting.variable}"),
             (environ.get(setting.env), f"environment variable {setting.env}"),
         )
-        value = setting.default
+        value, sources[setting.name] = setting.default, "default"
         for candidate, source in candidates:
             converted = _convert(setting, candidate, source)
             if converted is not None:
-                value = converted
+                value, sources[setting.name] = converted, source
                 break
         resolved[setting.name] = value
     if not resolved["bucket"]:
@@ -145,11 +146,20 @@ def resolve_settings(
             "no S3 bucket configured: set the DAG param 'bucket', the Variable ringcx_bucket or the "
             "environment variable RINGCX_BUCKET"
         )
-    parse_lag(resolved["lag_minutes"])
+    try:
+        parse_lag(resolved["lag_minutes"])
+    except RingCXConfigError as err:
+        raise RingCXConfigError(f"{err} (set by the {sources['lag_minutes']})") from None
     if not 1 <= resolved["batch_size"] <= 5000:
-        raise RingCXConfigError(f"batch_size={resolved['batch_size']} must be within 1..5000 (default 200)")
+        raise RingCXConfigError(
+            f"batch_size={resolved['batch_size']} (set by the {sources['batch_size']}) must be within "
+            "1..5000; the default is 100"
+        )
     if resolved["rescan_lookback_minutes"] < 0:
-        raise RingCXConfigError("rescan_lookback_minutes must be >= 0 (0 disables the late-arrival rescan)")
+        raise RingCXConfigError(
+            f"rescan_lookback_minutes={resolved['rescan_lookback_minutes']} (set by the "
+            f"{sources['rescan_lookback_minutes']}) must be >= 0 (0 disables the late-arrival rescan)"
+        )
     return resolved
 
 
@@ -195,12 +205,20 @@ def build_timetable(environ: Mapping[str, str] | None = None) -> Any:
 
     :raises RingCXConfigError: the cron does not fire every ``interval``, or a long interval in local time.
     """
+    import pendulum
     from airflow.sdk import CronTriggerTimetable
     from croniter import croniter
 
     environ = os.environ if environ is None else environ
     cron = environ.get("RINGCX_SCHEDULE") or "*/15 * * * *"
     tz = environ.get("RINGCX_SCHEDULE_TZ") or "UTC"
+    try:
+        pendulum.timezone(tz)
+    except Exception:  # pendulum's InvalidTimezone, or a name it cannot even look up
+        raise RingCXConfigError(
+            f"RINGCX_SCHEDULE_TZ={tz!r} is not a known time zone; use an IANA name such as 'UTC' (the "
+            "default) or 'America/New_York'"
+        ) from None
     interval = timedelta(minutes=env_int("RINGCX_INTERVAL_MINUTES", 15, environ))
     if tz != "UTC" and interval > timedelta(hours=1):
         raise RingCXConfigError(

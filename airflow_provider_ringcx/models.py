@@ -2,7 +2,11 @@
 
 ``SegmentRecord`` is one row of ``interaction-metadata``, parsed leniently: both ``segmentId`` and
 ``segmentID``, numeric ids, null ``segmentEvents``/``systemDisposition`` and v2 field names are accepted,
-and the raw row is kept whole (extra fields included) for the sidecar and the manifest.
+and the raw row is kept whole (extra fields included) for the sidecar and the manifest. A null, missing or
+unrecognised ``hasRecording`` counts as *has a recording*: the recording is then requested, and a 404 is
+reported as ``missing``, whereas guessing "no recording" would drop it from the archive without a trace. A row
+is unparseable (and listed as such in the window report, with the reason) when it has no usable dialog or
+segment id, an unreadable time, or - if it may have a recording - neither a start nor an end time.
 
 ``SegmentRef`` is the compact form of one segment (a few short fields). ``ManifestBatch`` is what goes
 through XCom from the metadata task to each mapped download task: not the refs themselves but where they lie
@@ -96,14 +100,72 @@ def format_timestamp(value: datetime | None) -> str | None:
     return text.replace("+00:00", "Z")
 
 
+_JSON_TYPES = {dict: "object", list: "array", bool: "boolean"}
+
+
 def _as_id(value: Any, attribute: str) -> str:
-    if isinstance(value, bool) or value is None:
-        raise ValueError(f"{attribute} is missing")
-    if isinstance(value, (int, float)):
-        value = str(int(value))
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"{attribute} is missing or empty")
+    if value is None:
+        raise ValueError(f"{attribute} is missing or null")
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str):
+        kind = _JSON_TYPES.get(type(value), type(value).__name__)
+        raise ValueError(f"{attribute} is a JSON {kind} ({_short(value)}), not a string or a whole number")
+    if not value.strip():
+        raise ValueError(f"{attribute} is empty")
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError(
+                f"{attribute} {_short(value)} is not valid Unicode (it holds a lone UTF-16 surrogate), so "
+                "the recording cannot be requested by it"
+            ) from None
     return value
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _timestamp(item: Mapping[str, Any], attribute: str) -> datetime | None:
+    """The first non-null of the attribute's field names, parsed; the error names the field."""
+    for name in _ALIASES[attribute]:
+        value = item.get(name)
+        if value is None:
+            continue
+        try:
+            return parse_timestamp(value)
+        except (ValueError, TypeError, OverflowError, OSError):
+            raise ValueError(
+                f"{name}={_short(value)} is not a timestamp (ISO-8601 or epoch milliseconds)"
+            ) from None
+    return None
+
+
+def _lenient_timestamp(value: Any) -> datetime | None:
+    try:
+        return parse_timestamp(value)
+    except (ValueError, TypeError, OverflowError, OSError):
+        return None
+
+
+def _has_recording(value: Any) -> bool:
+    """``hasRecording``: only an explicit false (``false``, ``0``, ``"false"``, ``"no"``) means no recording.
+
+    Null, missing or anything unrecognised counts as true: the recording is requested, so that a vendor
+    row that lost the flag is archived (or reported as ``missing`` on a 404) instead of dropped silently.
+    """
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, (int, float)):
+        return value != 0
+    if isinstance(value, str):
+        return value.strip().lower() not in ("false", "0", "no", "n", "f")
+    return True
 
 
 @dataclass(frozen=True)
@@ -157,36 +219,46 @@ class SegmentRecord:
             unreadable timestamp. The message quotes the start of the raw row so that it can be found.
         """
         if not isinstance(item, Mapping):
+            kind = _JSON_TYPES.get(type(item), type(item).__name__)
             raise RingCXBadPayloadError(
-                f"metadata row is a {type(item).__name__}, not an object: {_excerpt(item)}; "
-                "check the RingCX API URL and path (the endpoint must return an array of segment objects)"
+                f"metadata row is a JSON {kind}, not an object; check the RingCX API URL and path (the "
+                f"endpoint must return an array of segment objects): {_excerpt(item)}"
             )
+        has_recording = _has_recording(item.get("hasRecording"))
         try:
             dialog_id = _as_id(_first(item, _ALIASES["dialog_id"]), "dialogId")
             segment_id = _as_id(_first(item, _ALIASES["segment_id"]), "segmentId")
-            start = parse_timestamp(_first(item, _ALIASES["segment_start"]))
-            end = parse_timestamp(_first(item, _ALIASES["segment_end"]))
-            duration = _first(item, _ALIASES["duration_ms"])
-            if duration is None and item.get("segmentDuration") is not None:  # legacy: seconds
-                duration = float(item["segmentDuration"]) * 1000
-            duration_ms = int(duration) if duration is not None else None
-            events = tuple(
-                SegmentEvent(
-                    event_type=str(event.get("eventType")),
-                    event_time=parse_timestamp(event.get("eventTimeMs")),
-                    client_event_time=parse_timestamp(event.get("clientEventTimeMs")),
+            start = _timestamp(item, "segment_start")
+            end = _timestamp(item, "segment_end")
+            if start is None and end is None and has_recording:
+                raise ValueError(
+                    "no segmentStartTimeMs nor segmentEndTimeMs: the recording cannot be placed in a window "
+                    "or an S3 partition"
                 )
-                for event in (item.get("segmentEvents") or ())
+            duration = _first(item, _ALIASES["duration_ms"])
+            try:
+                if duration is None and item.get("segmentDuration") is not None:  # legacy: seconds
+                    duration = float(item["segmentDuration"]) * 1000
+                duration_ms = int(duration) if duration is not None else None
+            except (ValueError, TypeError, OverflowError):
+                raise ValueError(f"segmentDurationMs={_short(duration)} is not a number") from None
+            raw_events = item.get("segmentEvents")
+            events = tuple(
+                SegmentEvent(  # informational only: an unreadable event time never blocks the recording
+                    event_type=str(event.get("eventType")),
+                    event_time=_lenient_timestamp(event.get("eventTimeMs")),
+                    client_event_time=_lenient_timestamp(event.get("clientEventTimeMs")),
+                )
+                for event in (raw_events if isinstance(raw_events, list) else ())
                 if isinstance(event, Mapping)
             )
             sub_account = item.get("subAccountId")
             interaction = _first(item, _ALIASES["interaction_id"])
         except (ValueError, TypeError, OverflowError) as err:
             raise RingCXBadPayloadError(
-                f"metadata row cannot be parsed ({err}): {_excerpt(item)}; the row is kept in the window "
-                "report as unparseable - report it to RingCentral support with the raw text"
+                f"metadata row cannot be parsed: {err}; not archived, listed in the window report as "
+                f"unparseable - report the row to RingCentral support: {_excerpt(item)}"
             ) from None
-        has_recording = item.get("hasRecording")
         return cls(
             dialog_id=dialog_id,
             segment_id=segment_id,
@@ -195,7 +267,7 @@ class SegmentRecord:
             segment_start=start,
             segment_end=end,
             duration_ms=duration_ms,
-            has_recording=has_recording is True or str(has_recording).lower() == "true",
+            has_recording=has_recording,
             events=events,
             raw=dict(item),
         )

@@ -87,6 +87,62 @@ def test_unparseable_rows_name_the_row(row, message):
     assert repr(row)[:20] in str(info.value)
 
 
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (True, True),
+        (False, False),
+        ("true", True),
+        ("false", False),
+        ("0", False),
+        (0, False),
+        (1, True),
+        (None, True),  # null or unrecognised: the recording is requested, never dropped
+        ("", True),
+        ("unknown", True),
+    ],
+)
+def test_has_recording_only_an_explicit_false_means_none(value, expected):
+    assert SegmentRecord.parse({**ROW, "hasRecording": value}).has_recording is expected
+    missing = {k: v for k, v in ROW.items() if k != "hasRecording"}
+    assert SegmentRecord.parse(missing).has_recording is True
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"dialogId": None}, "dialogId is missing or null"),
+        ({"dialogId": {"id": 1}}, "dialogId is a JSON object ({'id': 1}), not a string or a whole number"),
+        ({"segmentId": "  "}, "segmentId is empty"),
+        ({"segmentId": "p-\udc00"}, "segmentId 'p-\\udc00' is not valid Unicode"),
+        ({"segmentStartTimeMs": "soon"}, "segmentStartTimeMs='soon' is not a timestamp"),
+        ({"segmentDurationMs": "long"}, "segmentDurationMs='long' is not a number"),
+        (
+            {"segmentStartTimeMs": None, "segmentEndTimeMs": None},
+            "no segmentStartTimeMs nor segmentEndTimeMs",
+        ),
+    ],
+)
+def test_unparseable_reasons_name_the_field(changes, message):
+    with pytest.raises(RingCXBadPayloadError) as info:
+        SegmentRecord.parse({**ROW, **changes})
+    assert str(info.value).startswith(f"metadata row cannot be parsed: {message}")
+    assert "report the row to RingCentral support" in str(info.value)
+
+
+def test_lenient_about_what_the_recording_does_not_need():
+    row = {
+        **ROW,
+        "segmentStartTimeMs": None,
+        "segmentEvents": [{"eventType": "REC_START", "eventTimeMs": "x"}],
+    }
+    record = SegmentRecord.parse(row)
+    assert record.segment_start is None  # partitioned by its end instead
+    assert record.events[0].event_time is None
+    no_times = {**ROW, "segmentStartTimeMs": None, "segmentEndTimeMs": None, "hasRecording": False}
+    assert SegmentRecord.parse(no_times).has_recording is False  # nothing to place: not an error
+
+
 def test_timestamp_helpers():
     assert parse_timestamp(None) is None
     assert parse_timestamp("2026-03-02T09:00:00-05:00") == datetime(2026, 3, 2, 14, tzinfo=timezone.utc)

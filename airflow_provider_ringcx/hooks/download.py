@@ -35,6 +35,11 @@ from airflow_provider_ringcx.wav import WavError, WavHeaderParser, WavInfo
 log = logging.getLogger(__name__)
 
 CHUNK_BYTES = 64 * 1024
+#: What to do about a body that is not a WAV. It comes right after the ids and before the parser's detail:
+#: outcome reasons are cut at a few hundred characters and RingCX ids are long.
+NOT_WAV_FIX = (
+    "not a WAV recording (nothing archived); check api_url and that no proxy or browser User-Agent is used"
+)
 WAV_CONTENT_TYPES = frozenset(
     {"audio/wav", "audio/x-wav", "audio/wave", "audio/vnd.wave", "application/octet-stream", ""}
 )
@@ -186,9 +191,7 @@ class RecordingStream(io.RawIOBase):
                 try:
                     self._parser.finish()
                 except WavError as err:
-                    raise self._fail(
-                        RingCXBadPayloadError(f"{self.what}: not a WAV recording ({err})")
-                    ) from None
+                    raise self._fail(RingCXBadPayloadError(f"{self.what}: {NOT_WAV_FIX} ({err})")) from None
         return self.wav
 
     def _fill(self) -> bool:
@@ -215,12 +218,7 @@ class RecordingStream(io.RawIOBase):
             try:
                 self.wav = self._parser.feed(chunk)
             except WavError as err:
-                raise self._fail(
-                    RingCXBadPayloadError(
-                        f"{self.what}: the body is not a WAV recording ({err}); check that RingCX serves "
-                        "WAV to this User-Agent and that the recording is not corrupt"
-                    )
-                ) from None
+                raise self._fail(RingCXBadPayloadError(f"{self.what}: {NOT_WAV_FIX} ({err})")) from None
         return True
 
     def _verify_end(self) -> None:

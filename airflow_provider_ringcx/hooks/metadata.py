@@ -17,9 +17,11 @@ element by element from the byte chunks, so memory stays bounded by the largest 
 from __future__ import annotations
 
 import codecs
+import dataclasses
 import json
 import logging
 import math
+import re
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -32,6 +34,7 @@ import requests
 
 from airflow_provider_ringcx.exceptions import (
     RingCXBadPayloadError,
+    RingCXBadRequestError,
     RingCXConfigError,
     RingCXIncompleteDownloadError,
     RingCXWindowNotReadyError,
@@ -335,16 +338,19 @@ class MetadataClient:
 
     def _rows(self, window: MetadataWindow, on_invalid: OnInvalid | None) -> Iterator[SegmentRecord]:
         what = f"interaction-metadata {window.label}"
-        response = self.http.send_authenticated(
-            "POST",
-            self.settings.api_url + self.path,
-            self.tokens,
-            what=f"POST {self.path} ({window.label})",
-            budget=self.budget,
-            json=window.body,
-            headers={"Accept": "application/json"},
-            stream=True,
-        )
+        try:
+            response = self.http.send_authenticated(
+                "POST",
+                self.settings.api_url + self.path,
+                self.tokens,
+                what=f"POST {self.path} ({window.label})",
+                budget=self.budget,
+                json=window.body,
+                headers={"Accept": "application/json"},
+                stream=True,
+            )
+        except RingCXBadRequestError as err:
+            raise self._explain_bad_request(err, window) from None
         with response:
             content_type = response.headers.get("Content-Type", "")
             if "html" in content_type.lower():
@@ -354,8 +360,59 @@ class MetadataClient:
                 )
             for value, raw in iter_json_array(_body_chunks(response, what), what=what):
                 try:
-                    yield SegmentRecord.parse(value)
+                    record = SegmentRecord.parse(value)
                 except RingCXBadPayloadError as err:
                     if on_invalid is None:
                         raise
                     on_invalid(_excerpt(raw, 2000), err)
+                    continue
+                if "\\ud" in raw or "\\uD" in raw:  # a \uD800-\uDFFF escape: maybe a lone surrogate
+                    record = _without_lone_surrogates(record)
+                yield record
+
+    def _explain_bad_request(
+        self, err: RingCXBadRequestError, window: MetadataWindow
+    ) -> RingCXBadRequestError:
+        """Name the connection setting behind a rejected ``timeInterval`` (the account's maximum window)."""
+        if not any(item.get("attributeName") == "timeInterval" for item in err.validation_errors):
+            return err
+        found = _MAX_INTERVAL.search(str(err))
+        limit = f"{found.group(1)} s, as RingCX says" if found else "3600 s on older RingCX deployments"
+        return RingCXBadRequestError(
+            f"{err}. RingCX refused timeInterval {window.time_interval} s: it is over this account's maximum "
+            f"window - set the connection extra max_window_seconds (now {self.settings.max_window_seconds}) "
+            f"of {self.settings.conn_id!r} to at most {limit}",
+            status_code=err.status_code,
+            validation_errors=err.validation_errors,
+        )
+
+
+_MAX_INTERVAL = re.compile(r"timeInterval: must be between 1 and (\d+)")
+
+
+def _scrub(value: Any) -> Any:
+    """``value`` with every lone UTF-16 surrogate in its strings (keys too) replaced by U+FFFD."""
+    if isinstance(value, str):
+        return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    if isinstance(value, dict):
+        return {_scrub(key): _scrub(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_scrub(item) for item in value]
+    return value
+
+
+def _without_lone_surrogates(record: SegmentRecord) -> SegmentRecord:
+    """A lone surrogate (``"\\ud800"``: valid JSON, not valid Unicode) cannot be written as UTF-8, so it
+    would make the manifest and the sidecar unwritable and lose the whole window. The ids were already
+    checked (a row whose id holds one is unparseable); in the other fields of the kept row it becomes U+FFFD.
+    """
+    scrubbed = _scrub(dict(record.raw))
+    if scrubbed == record.raw:
+        return record
+    log.warning(
+        "metadata row %r/%r holds text that is not valid Unicode (lone UTF-16 surrogates); they are kept "
+        "as U+FFFD in the manifest and the sidecar",
+        record.dialog_id,
+        record.segment_id,
+    )
+    return dataclasses.replace(record, raw=scrubbed)

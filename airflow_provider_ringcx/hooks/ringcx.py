@@ -34,8 +34,9 @@ from functools import cached_property
 from typing import Any
 
 from airflow.sdk import BaseHook
+from airflow.sdk.exceptions import AirflowNotFoundException
 
-from airflow_provider_ringcx.exceptions import RingCXBadPayloadError, RingCXError
+from airflow_provider_ringcx.exceptions import RingCXBadPayloadError, RingCXConfigError, RingCXError
 from airflow_provider_ringcx.hooks.auth import TokenManager
 from airflow_provider_ringcx.hooks.budget import RateBudget, default_budget_dir
 from airflow_provider_ringcx.hooks.client import HttpClient
@@ -83,8 +84,20 @@ class RingCXHook(BaseHook):
 
     @cached_property
     def settings(self) -> RingCXSettings:
-        """The validated connection (read on first use)."""
-        return RingCXSettings.from_connection(self.get_connection(self.ringcx_conn_id))
+        """The validated connection (read on first use).
+
+        :raises RingCXConfigError: the connection does not exist, or a field of it is invalid.
+        """
+        try:
+            conn = self.get_connection(self.ringcx_conn_id)
+        except AirflowNotFoundException:
+            env = "AIRFLOW_CONN_" + "".join(ch if ch.isalnum() else "_" for ch in self.ringcx_conn_id).upper()
+            raise RingCXConfigError(
+                f"RingCX connection {self.ringcx_conn_id!r} is not defined: create it (Admin > Connections, "
+                f"type 'RingCentral RingCX', or the environment variable {env}) or set ringcx_conn_id to an "
+                "existing ringcx connection"
+            ) from None
+        return RingCXSettings.from_connection(conn)
 
     @cached_property
     def http(self) -> HttpClient:

@@ -8,6 +8,8 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import urlencode
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from airflow_provider_ringcx.exceptions import RingCXConfigError, RingCXObjectLockError
 
 SSE_MODES = ("AES256", "aws:kms", "aws:kms:dsse")
@@ -99,10 +101,26 @@ class S3WriteOptions:
         return args
 
     def check_bucket(self, client: Any, bucket: str) -> None:
-        """Fail clearly when locking is asked for and the bucket has no Object Lock (one call per task).
+        """Fail clearly, before any download, when the bucket does not exist or when locking is asked for
+        and the bucket has no Object Lock (one or two calls per task).
 
+        :raises RingCXConfigError: no bucket name, or S3 says the bucket does not exist.
         :raises RingCXObjectLockError: the bucket is not Object-Lock enabled.
         """
+        if not bucket:
+            raise RingCXConfigError("no S3 bucket given: set the operator's bucket (the DAG param 'bucket')")
+        try:
+            client.head_bucket(Bucket=bucket)
+        except ClientError as err:
+            status = err.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            if status == 404 or err.response.get("Error", {}).get("Code") in ("404", "NoSuchBucket"):
+                raise RingCXConfigError(
+                    f"S3 bucket {bucket!r} does not exist (or not at this endpoint/region): create it, or "
+                    "fix the bucket setting or the aws connection's endpoint_url/region"
+                ) from None
+            # 403 (no s3:ListBucket) and other answers: the writes themselves will tell
+        except BotoCoreError:
+            pass  # network trouble: the segments' own retries report it
         if not self.locking:
             return
         try:

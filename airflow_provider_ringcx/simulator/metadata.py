@@ -29,6 +29,8 @@ from airflow_provider_ringcx.simulator.traffic import Segment, iso_ms
 
 _TIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$")
 _OFFSET_RE = re.compile(r"^(?:UTC|GMT)?([+-])(\d{1,2})(?::?(\d{2}))?$")
+#: An injected segment's override value that removes the field from its row (spec key ``omit``).
+OMITTED: Any = object()
 _NUMERIC_FIELDS = (
     "subAccountId",
     "interactionId",
@@ -208,4 +210,6 @@ def render_row(segment: Segment, config: SimConfig, base_url: str) -> dict[str, 
         row["productType"] = "QUEUE"
         row["productId"] = "5501"
     row.update(segment.overrides)
+    for name in [name for name, value in segment.overrides.items() if value is OMITTED]:
+        row.pop(name, None)
     return row

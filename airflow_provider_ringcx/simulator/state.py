@@ -13,7 +13,7 @@ from airflow_provider_ringcx.simulator.clock import SimClock
 from airflow_provider_ringcx.simulator.config import SimConfig, parse_instant
 from airflow_provider_ringcx.simulator.faults import FaultInjector
 from airflow_provider_ringcx.simulator.limits import Budgets
-from airflow_provider_ringcx.simulator.metadata import recording_path
+from airflow_provider_ringcx.simulator.metadata import OMITTED, recording_path
 from airflow_provider_ringcx.simulator.traffic import Segment, TrafficGenerator, iso_ms, traffic_signature
 
 
@@ -198,12 +198,13 @@ def _ms(value: Any, name: str) -> int:
 def segment_from_spec(spec: dict[str, Any], config: SimConfig) -> Segment:
     """An injected segment. Keys: dialogId, segmentId, segmentEndTimeMs (ISO or ms) required;
     subAccountId, segmentDurationMs (default 5000), segmentStartTimeMs, channels (2), hasRecording (true),
-    restricted (false), fields (dict of metadata row overrides, e.g. odd types or extra fields).
+    restricted (false), fields (dict of metadata row overrides, e.g. odd types or extra fields), omit (list
+    of metadata row field names to leave out of the row, e.g. ``["hasRecording"]``).
 
     :raises ValueError: naming the missing or bad key.
     """
     known = {"dialogId", "segmentId", "subAccountId", "segmentEndTimeMs", "segmentStartTimeMs",
-             "segmentDurationMs", "channels", "hasRecording", "restricted", "fields"}  # fmt: skip
+             "segmentDurationMs", "channels", "hasRecording", "restricted", "fields", "omit"}  # fmt: skip
     unknown = sorted(set(spec) - known)
     if unknown:
         raise ValueError(
@@ -230,6 +231,9 @@ def segment_from_spec(spec: dict[str, Any], config: SimConfig) -> Segment:
     fields = spec.get("fields") or {}
     if not isinstance(fields, dict):
         raise ValueError(f"segment spec {segment_id!r}: fields must be an object")
+    omit = spec.get("omit") or []
+    if not isinstance(omit, list) or not all(isinstance(name, str) for name in omit):
+        raise ValueError(f"segment spec {segment_id!r}: omit must be a list of field names")
     return Segment(
         sub_account_id=sub,
         dialog_id=dialog_id,
@@ -257,5 +261,5 @@ def segment_from_spec(spec: dict[str, Any], config: SimConfig) -> Segment:
         channels=channels,
         restricted=bool(spec.get("restricted", False)),
         injected=True,
-        overrides=dict(fields),
+        overrides={**fields, **dict.fromkeys(omit, OMITTED)},
     )

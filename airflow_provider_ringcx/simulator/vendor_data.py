@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from urllib.parse import unquote
 
 from fastapi import APIRouter
+from starlette.convertors import Convertor, register_url_convertor
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
@@ -30,6 +31,23 @@ from airflow_provider_ringcx.simulator.metadata import parse_query, render_row, 
 
 CX = "/voice/api/cx/integration/v1/accounts/{rc_account_id}/sub-accounts/{sub_account_id}"
 router = APIRouter()
+
+
+class _AnyPath(Convertor[str]):
+    """Starlette's ``path`` convertor (``.*``) does not match a newline: a decoded id holding ``%0A``
+    would fall through to FastAPI's plain 404. This one matches any text (the ids are read from the raw
+    path anyway, see :func:`_recording_ids`)."""
+
+    regex = "(?s:.*)"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("ringcx_sim_any", _AnyPath())
 _BROWSER_MARKERS = ("Mozilla/", "Chrome/", "Safari/", "Firefox/")
 
 
@@ -88,7 +106,7 @@ def _recording_ids(request: Request) -> tuple[str, str, str, str] | None:
     return rc, sub, dialog, segment
 
 
-@router.get(CX + "/recordings/{rest:path}")
+@router.get(CX + "/recordings/{rest:ringcx_sim_any}")
 async def recording(request: Request, rc_account_id: str, sub_account_id: str, rest: str) -> Response:
     """The segment's audio: WAV (or MP3 for browser-like User-Agents), streamed, no disk."""
     rule, early = draw_fault(request, "download")
