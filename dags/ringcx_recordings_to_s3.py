@@ -23,6 +23,7 @@ from airflow.sdk import DAG, Asset, Param, get_current_context, task
 
 from airflow_provider_ringcx import dagconfig, pipeline
 from airflow_provider_ringcx.links import RingCXReportLink, attach_links
+from airflow_provider_ringcx.operators.base import s3_hook
 from airflow_provider_ringcx.operators.metadata import RingCXInteractionMetadataOperator
 from airflow_provider_ringcx.operators.recordings import RingCXRecordingsToS3Operator
 
@@ -40,15 +41,12 @@ PARAMS = {
 
 
 def _s3(run: dict[str, Any]) -> Any:
-    from airflow.providers.amazon.aws.hooks.s3 import S3Hook
-
-    return S3Hook(aws_conn_id=run["aws_conn_id"]).get_conn()
+    return s3_hook(run["aws_conn_id"]).get_conn()
 
 
 @task(multiple_outputs=True)
 def resolve_run(params: dict[str, Any] | None = None, **context: Any) -> dict[str, Any]:
     """Resolve params > Variables > env > defaults, the window, the keys and the rescan decision."""
-    from airflow.providers.amazon.aws.hooks.s3 import S3Hook
     from airflow.sdk import Variable
 
     from airflow_provider_ringcx.hooks.ringcx import RingCXHook
@@ -61,7 +59,7 @@ def resolve_run(params: dict[str, Any] | None = None, **context: Any) -> dict[st
         data_interval_start=context.get("data_interval_start"),
         data_interval_end=context.get("data_interval_end"),
         sub_account_id=str(RingCXHook(ringcx_conn_id=settings["ringcx_conn_id"]).settings.sub_account_id),
-        s3=S3Hook(aws_conn_id=settings["aws_conn_id"]).get_conn(),
+        s3=s3_hook(settings["aws_conn_id"]).get_conn(),
     )
 
 
@@ -98,7 +96,6 @@ def report_window(run: dict[str, Any] | None = None, **context: Any) -> dict[str
     Returns a readable summary (one sentence, counts, first problems); the log ends with the outcome table;
     the extra link "Window report" opens the report object.
     """
-    from airflow.providers.amazon.aws.hooks.s3 import S3Hook
     from airflow.sdk.exceptions import AirflowFailException
 
     from airflow_provider_ringcx.links import REPORT_LINK_XCOM_KEY, S3Location, push_location
@@ -108,12 +105,10 @@ def report_window(run: dict[str, Any] | None = None, **context: Any) -> dict[str
     ti = context["ti"]
     if not run:  # resolve_run failed: its XComs are missing
         raise AirflowFailException("resolve_run did not complete; see its log for the configuration error")
-    s3_hook = S3Hook(aws_conn_id=run["aws_conn_id"])
-    push_location(
-        context, REPORT_LINK_XCOM_KEY, S3Location.for_hook(s3_hook, run["bucket"], run["report_key"])
-    )
+    hook = s3_hook(run["aws_conn_id"])
+    push_location(context, REPORT_LINK_XCOM_KEY, S3Location.for_hook(hook, run["bucket"], run["report_key"]))
     report = pipeline.report_window(
-        s3_hook.get_conn(),
+        hook.get_conn(),
         run,
         summaries=ti.xcom_pull(task_ids=["download_segments"], key="summary") or [],
         late_summaries=ti.xcom_pull(task_ids=["download_late_segments"], key="summary") or [],

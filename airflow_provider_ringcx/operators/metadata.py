@@ -169,9 +169,11 @@ class RingCXInteractionMetadataOperator(RingCXToS3BaseOperator):
         """Write (or reuse) the window manifest and return its batch descriptors."""
         sub_account = str(self.hook.settings.sub_account_id)
         key = self.manifest_key or default_manifest_key(self.prefix, sub_account, window.start, window.end)
+        client = self.s3_hook.get_conn()
+        self.options.check_bucket(client, self.bucket)  # before spending a metadata call
         batches, counts = fetch_window_manifest(
             hook=self.hook,
-            client=self.s3_hook.get_conn(),
+            client=client,
             bucket=self.bucket,
             key=key,
             start=window.start,

@@ -192,14 +192,6 @@ def test_download_into_a_bucket_that_does_not_exist_fails_before_any_download(
     assert "download" not in _vendor_calls(rsim)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="operators/metadata.py (not ours to edit now) queries RingCX before it touches S3: a bucket that "
-    "does not exist costs a metadata call and ends in botocore's 'NoSuchBucket ... PutObject' with no bucket "
-    "name. Fix: in RingCXInteractionMetadataOperator.fetch, call self.options.check_bucket(client, "
-    "self.bucket) before fetch_window_manifest (S3WriteOptions.check_bucket now checks that the bucket "
-    "exists)",
-)
 def test_metadata_into_a_bucket_that_does_not_exist_fails_before_any_vendor_call(
     rsim: SimulatorHandle, aws_conn: str, s3_client: Any
 ) -> None:
@@ -228,16 +220,6 @@ def test_unknown_ringcx_conn_id_names_it_and_how_to_create_it(
     assert _keys(s3_client, versioned_bucket) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="operators/base.py (not ours to edit now): the Amazon provider's S3Hook treats an unknown "
-    "aws_conn_id as 'no connection' and silently falls back to boto3's default credentials and endpoint "
-    "(real AWS), so the error is a connection error to s3.amazonaws.com - or a write to another account's "
-    "bucket of that name. Fix: in RingCXToS3BaseOperator.s3_hook, when aws_conn_id is set, first call "
-    'S3Hook.get_connection(aws_conn_id) and turn AirflowNotFoundException into RingCXConfigError(f"AWS '
-    "connection {aws_conn_id!r} is not defined: create it (type 'Amazon Web Services') or set aws_conn_id to "
-    "an existing one (None uses boto3's default credentials)\")",
-)
 def test_unknown_aws_conn_id_names_it_instead_of_falling_back_to_default_aws(
     rsim: SimulatorHandle,
     aws_conn: str,
