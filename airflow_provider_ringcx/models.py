@@ -70,6 +70,16 @@ def _first(item: Mapping[str, Any], names: tuple[str, ...]) -> Any:
     return None
 
 
+def printable(value: Any) -> str:
+    """``value`` as text safe for a log line: control and other non-printable characters (newlines, ESC,
+    bidi controls) are shown escaped (``\\n``, ``\\x1b``), so a hostile id cannot forge or hide log lines;
+    printable unicode is kept."""
+    text = str(value)
+    if text.isprintable():
+        return text
+    return "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)
+
+
 def parse_timestamp(value: Any) -> datetime | None:
     """Parse a vendor timestamp: ISO-8601 string (``...Z`` or offset) or epoch milliseconds.
 

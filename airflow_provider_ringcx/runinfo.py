@@ -25,6 +25,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from airflow_provider_ringcx.models import printable
+
 #: Not-archived segments listed in a log table / in the report task's XCom summary.
 MAX_LOG_ROWS = 25
 MAX_XCOM_ROWS = 10
@@ -47,7 +49,7 @@ def human_bytes(size: int | None) -> str:
 
 
 def _cut(value: Any, width: int) -> str:
-    text = " ".join(str("" if value is None else value).split())
+    text = printable(" ".join(str("" if value is None else value).split()))
     return text if len(text) <= width else text[: width - 1] + "…"
 
 

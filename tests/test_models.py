@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 import pytest
 
 from airflow_provider_ringcx.exceptions import RingCXBadPayloadError
-from airflow_provider_ringcx.models import SegmentRecord, format_timestamp, parse_timestamp
+from airflow_provider_ringcx.models import SegmentRecord, format_timestamp, parse_timestamp, printable
 
 ROW = {
     "subAccountId": "99999999",
@@ -152,3 +152,11 @@ def test_timestamp_helpers():
     )
     with pytest.raises(ValueError):
         parse_timestamp(True)
+
+
+def test_printable_escapes_what_could_forge_or_hide_a_log_line() -> None:
+    assert printable("d-1/s-2") == "d-1/s-2"
+    assert printable("caf\u00e9 \u901a\u8a71") == "caf\u00e9 \u901a\u8a71"  # printable unicode is kept
+    forged = "x\n2026-03-02 [INFO] archived \x1b[2K\u202e"
+    assert printable(forged) == "x\\n2026-03-02 [INFO] archived \\x1b[2K\\u202e"
+    assert "\n" not in printable(forged)

@@ -141,3 +141,17 @@ def test_readable_summary_is_compact_and_says_what_happened() -> None:
     ok = readable_summary(_report([]))
     assert ok["summary"].endswith("- complete")
     assert ok["problems"] == []
+
+
+def test_batch_progress_lines_cannot_be_forged_by_an_id(caplog: Any) -> None:
+    """A hostile id (newline, ESC) is logged escaped, on one line."""
+    import logging
+
+    from airflow_provider_ringcx.s3.batch import BatchArchiver
+
+    archiver = BatchArchiver(lander=None, logger=logging.getLogger("t"))  # type: ignore[arg-type]
+    with caplog.at_level(logging.INFO, logger="t"):
+        archiver._report(SegmentOutcome("d\nFAKE archived", "s\x1b[2K", "failed", "bad\nreason"), 1)
+    (record,) = caplog.records
+    assert "\n" not in record.getMessage()
+    assert "d\\nFAKE archived/s\\x1b[2K (bad\\nreason)" in record.getMessage()

@@ -29,7 +29,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from airflow_provider_ringcx.exceptions import RingCXError, RingCXForbiddenError, RingCXNotFoundError
-from airflow_provider_ringcx.models import SegmentRef
+from airflow_provider_ringcx.models import SegmentRef, printable
 from airflow_provider_ringcx.s3.landing import Landed, SegmentLander
 
 OUTCOMES = ("archived", "already_archived", "forbidden", "missing", "failed")
@@ -167,8 +167,8 @@ class BatchArchiver:
             err = state.outcome.exception() if state.outcome else None
             self.log.warning(
                 "segment %s/%s attempt %d failed (%s); retrying",
-                dialog_id,
-                segment_id,
+                printable(dialog_id),
+                printable(segment_id),
                 state.attempt_number,
                 _reason(err) if err else "?",
             )
@@ -186,9 +186,9 @@ class BatchArchiver:
             done,
             total,
             outcome.outcome,
-            outcome.dialog_id,
-            outcome.segment_id,
-            f" ({outcome.reason})" if outcome.reason else "",
+            printable(outcome.dialog_id),
+            printable(outcome.segment_id),
+            f" ({printable(outcome.reason)})" if outcome.reason else "",
             megabytes,
             megabytes / elapsed,
         )
