@@ -11,7 +11,9 @@ A rule (``POST /_sim/faults`` takes a JSON list of them)::
   *at most* ``after_bytes``) | truncate (a clean FIN after exactly ``after_bytes`` body bytes although
   Content-Length announced the full size; chunked bodies lack the final chunk) | stall (sleep
   ``stall_seconds`` real seconds after ``after_bytes`` bytes, then finish) | expire_token (the presented
-  token expires now, 401) | html200 (an HTML error page with status 200) | malformed_json | json_object
+  token expires now, 401) | revoke_tokens (every issued token - RingCentral and RingCX, access and
+  refresh - is revoked now, like ``POST /_sim/revoke``, and the request gets 401; the permanent API token
+  stays) | html200 (an HTML error page with status 200) | malformed_json | json_object
   (an object instead of the array) | non_wav (200 audio/wav whose body is not RIFF/WAVE)
 * ``probability`` (default 1.0) is drawn from an RNG seeded by ``fault_seed``; ``times`` limits the rule
   to the next N matching requests (scripted); ``skip`` lets the first N matching requests through first;
@@ -35,7 +37,7 @@ from typing import Any
 
 ROUTES = ("metadata", "download", "exchange", "refresh", "oauth", "account", "admin_accounts", "any")
 #: Kinds that replace the response before the handler does any work.
-RESPONSE_KINDS = ("status", "rate_limit", "expire_token", "html200")
+RESPONSE_KINDS = ("status", "rate_limit", "expire_token", "revoke_tokens", "html200")
 #: Kinds that replace a successful body.
 PAYLOAD_KINDS = ("malformed_json", "json_object", "non_wav")
 #: Kinds that disturb the transfer of a successful body.

@@ -69,6 +69,9 @@ def draw_fault(request: Request, route: str) -> tuple[FaultRule | None, Response
         if token:
             state.tokens.expire(token)
         return rule, unauthorized_response(config.expired_message)
+    if rule.kind == "revoke_tokens":
+        state.tokens.revoke_all()
+        return rule, unauthorized_response(config.expired_message)
     if rule.kind == "html200":
         return rule, Response(HTML_ERROR_PAGE, 200, media_type="text/html")
     return rule, None

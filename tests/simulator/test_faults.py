@@ -154,6 +154,18 @@ def test_early_token_expiry(simulator, token):
     assert post_metadata(simulator, login(simulator.url)["accessToken"]).status_code == 200
 
 
+def test_revoke_tokens_revokes_every_issued_token(simulator, token):
+    rc_access = rc_token(simulator.url).json()["access_token"]
+    simulator.control.set_faults([{"route": "metadata", "kind": "revoke_tokens", "times": 1}])
+    first = post_metadata(simulator, token)
+    assert (first.status_code, first.text) == (401, "Jwt is expired")
+    assert post_metadata(simulator, token).status_code == 401  # the RingCX token is revoked
+    assert exchange(simulator.url, rc_access).status_code == 401  # and so is the RingCentral one
+    assert not any(t["live"] for t in simulator.control.stats()["tokens_issued"])
+    assert simulator.control.stats()["faults"] == {"revoke_tokens": 1}
+    assert post_metadata(simulator, login(simulator.url)["accessToken"]).status_code == 200
+
+
 def test_html_page_with_status_200(simulator, token):
     simulator.control.set_faults([{"route": "metadata", "kind": "html200", "times": 1}])
     response = post_metadata(simulator, token)
