@@ -10,20 +10,20 @@ lost or duplicated across a transition. When the server's start would lie so far
 repeated hour of a fall-back transition) that ``max_window_seconds`` cannot reach it, that piece is requested
 in ``UTC`` instead, which has no ambiguity.
 
-The response is a bare JSON array that may hold many thousands of rows; :func:`iter_json_array` decodes it
-element by element from the byte chunks, so memory stays bounded by the largest row.
+The response is a bare JSON array that may hold many thousands of rows;
+:func:`~airflow_provider_ringcx.hooks.jsonstream.iter_json_array` decodes it element by element from the byte
+chunks, so memory stays bounded by the largest row.
 """
 
 from __future__ import annotations
 
-import codecs
 import dataclasses
-import json
+import hashlib
 import logging
 import math
 import re
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -40,7 +40,8 @@ from airflow_provider_ringcx.exceptions import (
     RingCXWindowNotReadyError,
 )
 from airflow_provider_ringcx.hooks.budget import RateBudget
-from airflow_provider_ringcx.hooks.client import HttpClient, TokenSource, sanitize
+from airflow_provider_ringcx.hooks.client import HttpClient, TokenSource
+from airflow_provider_ringcx.hooks.jsonstream import iter_json_array
 from airflow_provider_ringcx.hooks.settings import RingCXSettings
 from airflow_provider_ringcx.models import SegmentRecord, format_timestamp
 
@@ -50,8 +51,6 @@ log = logging.getLogger(__name__)
 MIN_WINDOW_AGE = timedelta(minutes=5)
 WALL_FORMAT = "%Y-%m-%d %H:%M:%S"
 CHUNK_BYTES = 64 * 1024
-MAX_ROW_CHARS = 16 * 1024 * 1024
-_WS = " \t\r\n\ufeff"
 
 OnInvalid = Callable[[str, RingCXBadPayloadError], None]
 
@@ -150,97 +149,6 @@ def _excerpt(text: str, limit: int = 300) -> str:
     return text if len(text) <= limit else text[:limit] + "..."
 
 
-def iter_json_array(chunks: Iterable[bytes], *, what: str) -> Iterator[tuple[Any, str]]:
-    """Yield ``(element, raw_text)`` for each element of a top-level JSON array, decoding incrementally.
-
-    :param chunks: the body as byte chunks (e.g. ``response.iter_content``).
-    :param what: how errors name the response (the window).
-    :raises RingCXBadPayloadError: the body is not a JSON array, or is malformed or truncated.
-    """
-    decoder = json.JSONDecoder(strict=False)
-    utf8 = codecs.getincrementaldecoder("utf-8")("strict")
-    source = iter(chunks)
-    buf, pos, eof, consumed = "", 0, False, 0
-
-    def more() -> bool:
-        nonlocal buf, pos, eof, consumed
-        if eof:
-            return False
-        try:
-            chunk = next(source)
-            text = utf8.decode(chunk)
-        except StopIteration:
-            eof, text = True, utf8.decode(b"", final=True)
-        except UnicodeDecodeError:
-            raise RingCXBadPayloadError(f"{what}: the response is not UTF-8 text; check api_url") from None
-        consumed += pos
-        buf, pos = buf[pos:] + text, 0
-        return True
-
-    def skip_ws() -> bool:
-        """Advance over whitespace; False at end of body."""
-        nonlocal pos
-        while True:
-            while pos < len(buf) and buf[pos] in _WS:
-                pos += 1
-            if pos < len(buf):
-                return True
-            if not more():
-                return False
-
-    def bad(problem: str) -> RingCXBadPayloadError:
-        near = sanitize(buf[pos : pos + 120], 120)
-        return RingCXBadPayloadError(
-            f"{what}: {problem} (at character {consumed + pos}, near {near!r}); the window was not "
-            "archived - retry it later; if it persists check api_url and report the response to RingCentral"
-        )
-
-    if not skip_ws():
-        raise bad("the response body is empty, expected a JSON array")
-    if buf[pos] == "{":
-        raise bad("expected a JSON array of segments but got a JSON object (an error body or a wrong path?)")
-    if buf[pos] == "<":
-        raise bad("the response is an HTML page, not JSON; check that api_url points at the RingCX API")
-    if buf[pos] != "[":
-        raise bad("the response is not JSON (expected a JSON array of segments)")
-    pos += 1
-    first = True
-    while True:
-        if not skip_ws():
-            raise bad("the JSON array is truncated (no closing ']')")
-        if buf[pos] == "]":
-            pos += 1
-            if skip_ws():
-                raise bad("unexpected data after the JSON array")
-            return
-        if not first:
-            if buf[pos] != ",":
-                raise bad("expected ',' or ']' between array elements")
-            pos += 1
-            if not skip_ws():
-                raise bad("the JSON array is truncated after ','")
-        while True:
-            try:
-                value, stop = decoder.raw_decode(buf, pos)
-            except json.JSONDecodeError as err:
-                incomplete = err.pos + 64 >= len(buf) or err.msg.startswith("Unterminated string")
-                if eof or not incomplete:
-                    raise bad(f"malformed JSON ({err.msg})") from None
-                if len(buf) - pos > MAX_ROW_CHARS:
-                    raise bad(f"an array element is larger than {MAX_ROW_CHARS} characters") from None
-                more()
-                continue
-            scalar = not isinstance(value, (dict, list, str))
-            if scalar and not eof and (stop == len(buf) or buf[stop] not in _WS + ",]"):
-                more()  # a number at the end of the buffer may continue in the next chunk ("45" + "6e1")
-                continue
-            break
-        raw = buf[pos:stop]
-        pos = stop
-        first = False
-        yield value, raw
-
-
 def _body_chunks(response: requests.Response, what: str) -> Iterator[bytes]:
     received = 0
     try:
@@ -304,15 +212,16 @@ class MetadataClient:
         """Segments ending in ``[start, end)``, once each (see ``RingCXHook.iter_interaction_metadata``)."""
         self.check_ready(end)
         lower, upper = _utc(start, "start"), _utc(end, "end")
-        seen: set[tuple[str, str]] = set()
+        seen: set[bytes] = set()  # the only per-row state: ~90 bytes per row (16-byte digests)
         for window in plan_windows(lower, upper, self.settings.timezone, self.settings.max_window_seconds):
             count = 0
             for record in self.iter_window(window, on_invalid=on_invalid):
                 if record.segment_end is not None and not lower <= record.segment_end < upper:
                     continue
-                if record.key in seen:
+                ident = _ident_digest(record.key)
+                if ident in seen:
                     continue
-                seen.add(record.key)
+                seen.add(ident)
                 count += 1
                 yield record
             log.info("interaction-metadata %s: %d new segment(s)", window.label, count)
@@ -416,3 +325,10 @@ def _without_lone_surrogates(record: SegmentRecord) -> SegmentRecord:
         record.segment_id,
     )
     return dataclasses.replace(record, raw=scrubbed)
+
+
+def _ident_digest(key: tuple[str, str]) -> bytes:
+    """A 128-bit digest of ``(dialog_id, segment_id)``: the de-duplication set of a 100,000-row window
+    holds these (~90 bytes each) instead of the id strings (~250 bytes); a collision is ~1e-29 likely."""
+    text = f"{len(key[0])}:{key[0]}\x00{key[1]}"
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from airflow_provider_ringcx.exceptions import RingCXBadPayloadError
-from airflow_provider_ringcx.hooks.metadata import iter_json_array
+from airflow_provider_ringcx.hooks.jsonstream import iter_json_array
 
 WHAT = "interaction-metadata window 2026-03-02T14:00Z..2026-03-02T15:00Z"
 
