@@ -102,6 +102,19 @@ class Checker:
             ).assert_ok()
         return check
 
+    def one_reported_then_recovered(self, result: Any) -> None:
+        """The scenario left exactly one segment not archived (reported with its reason, every invariant
+        holding); once the fault is cleared, a re-run archives just it and the window is complete."""
+        check = self(result, rerun=False)
+        assert check.reported == 1
+        assert check.archived == check.expected - 1
+        self.sim.control.clear_faults()
+        again = self.pipe.run_window(self.s3, W_START, W_END)
+        assert again.counts["archived"] == 1
+        assert again.report is not None
+        assert again.report["complete"] is True
+        self(again)
+
 
 @pytest.fixture
 def invariants(rsim: SimulatorHandle, s3_client: Any, pipe: Pipeline) -> Checker:

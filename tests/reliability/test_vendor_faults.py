@@ -128,12 +128,4 @@ def test_permanent_faults_end_listed_with_a_reason_not_lost(
     assert item["status"] == "failed"
     assert "503" in item["reason"]
     assert len(listed) == 1
-    check = invariants(result, rerun=False)
-    assert check.reported == 1
-    assert check.archived == check.expected - 1
-    rsim.control.clear_faults()
-    again = pipe.run_window(s3_client, W_START, W_END)
-    assert again.counts["archived"] == 1
-    assert again.report is not None
-    assert again.report["complete"] is True
-    invariants(again)
+    invariants.one_reported_then_recovered(result)
