@@ -3,7 +3,8 @@ real HTTP, with deterministic traffic, synthesised audio, budgets, faults and a 
 
 Module map: ``config`` (every knob, CLI), ``clock`` (data clock and scaled budget clock), ``traffic``
 (deterministic dialogs), ``audio`` (streamed WAV synthesis), ``auth`` (tokens), ``limits`` (budgets),
-``faults`` (fault rules), ``metadata`` (window rule - the boundary rule is documented there), ``errors``,
+``faults`` (fault rules), ``metadata`` (window rule - the boundary rule is documented there), ``bulk``
+(100,000-row windows for volume tests, knob ``bulk_segments``), ``errors``,
 ``guards``/``vendor_auth``/``vendor_data`` (vendor routes), ``control`` (``/_sim/``), ``state``, ``app``,
 ``server`` (thread or subprocess).
 

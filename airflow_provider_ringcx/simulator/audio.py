@@ -90,21 +90,32 @@ class Recording:
     :param duration_ms: recording length; the data chunk holds ``duration_ms * 8`` frames.
     :param channels: 1 or 2.
     :param agent_channel: the stereo channel carrying the agent's tone.
+    :param tone_identity: derive the tones from this text instead of ``identity`` (the preamble still comes
+        from ``identity``): recordings that share it share one cached period block, so building one costs
+        microseconds instead of milliseconds (bulk segments), and their checksums still differ.
     """
 
-    def __init__(self, identity: str, duration_ms: int, channels: int, agent_channel: int = 0) -> None:
+    def __init__(
+        self,
+        identity: str,
+        duration_ms: int,
+        channels: int,
+        agent_channel: int = 0,
+        tone_identity: str | None = None,
+    ) -> None:
         digest = hashlib.sha256(identity.encode()).digest()
         self.digest = digest
         self.channels = channels
         self.frames = max(0, duration_ms) * SAMPLE_RATE // 1000
         self.data_size = self.frames * channels * SAMPLE_WIDTH
         self.size = HEADER_SIZE + self.data_size
-        agent_period = 16 + digest[0] % 48
-        customer_period = 17 + digest[1] % 52
+        tones = digest if tone_identity is None else hashlib.sha256(tone_identity.encode()).digest()
+        agent_period = 16 + tones[0] % 48
+        customer_period = 17 + tones[1] % 52
         if customer_period == agent_period:
             customer_period += 1
-        self.agent_tone = (agent_period, 3000 + int.from_bytes(digest[2:4], "big") % 7000)
-        self.customer_tone = (customer_period, 3000 + int.from_bytes(digest[4:6], "big") % 7000)
+        self.agent_tone = (agent_period, 3000 + int.from_bytes(tones[2:4], "big") % 7000)
+        self.customer_tone = (customer_period, 3000 + int.from_bytes(tones[4:6], "big") % 7000)
         self._block = _block(self.agent_tone, self.customer_tone, channels, agent_channel)
         preamble_size = min(PREAMBLE_FRAMES, self.frames) * channels * SAMPLE_WIDTH
         self._prefix = wav_header(channels, self.data_size) + _noise(digest, preamble_size)

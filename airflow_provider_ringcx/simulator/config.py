@@ -148,6 +148,18 @@ class SimConfig:
     download_latency: float = _knob(
         0.0, "WAN model: real seconds before a recording body's first byte (0 = none)."
     )
+    # --- bulk segments (volume tests; see bulk.py) -------------------------------------------------------
+    bulk_segments: int = _knob(
+        0,
+        "Volume tests: add this many synthetic recorded segments (first sub-account) ending in the window "
+        "--bulk-start .. + --bulk-span; rows are made from their index on request and the metadata "
+        "response is streamed; recordings share one tone, SHA-256 only on ground-truth request (0 = none).",
+    )
+    bulk_start: str = _knob("2026-03-02T14:00:00Z", "Start of the window holding the bulk segments.")
+    bulk_span: float = _knob(900.0, "Seconds over which the bulk segments' ends are spread evenly.")
+    bulk_duration_ms: int = _knob(
+        100, "Length of each bulk recording, ms (mono 8 kHz: 100 ms = 1,644 bytes with the header)."
+    )
     # --- faults ----------------------------------------------------------------------------------------
     fault_seed: int = _knob(0, "Seed of the probabilistic fault draws.")
     faults: tuple[dict[str, Any], ...] = _knob(
@@ -186,6 +198,8 @@ class SimConfig:
             raise ValueError("agent_channel must be 0 or 1")
         if self.calls_per_hour < 0 or self.agents < 2 or self.chunk_size < 1024:
             raise ValueError("calls_per_hour >= 0, agents >= 2 and chunk_size >= 1024 required")
+        if self.bulk_segments < 0 or self.bulk_span <= 0 or self.bulk_duration_ms < 1:
+            raise ValueError("bulk_segments >= 0, bulk_span > 0 and bulk_duration_ms >= 1 required")
         if not 1 <= self.max_interval <= 86400:
             raise ValueError("max_interval must be within 1..86400")
         if not self.sub_account_ids:
@@ -195,7 +209,7 @@ class SimConfig:
                 parse_budget(getattr(self, name))
             except ValueError as exc:
                 raise ValueError(f"{name}: {exc}")
-        for name in ("now", "traffic_start", "traffic_end"):
+        for name in ("now", "traffic_start", "traffic_end", "bulk_start"):
             try:
                 if getattr(self, name):
                     parse_instant(getattr(self, name))

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import heapq
 import threading
 from collections import Counter, defaultdict
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
 from airflow_provider_ringcx.simulator.audio import SAMPLE_RATE, Recording
 from airflow_provider_ringcx.simulator.auth import TokenStore
+from airflow_provider_ringcx.simulator.bulk import BulkSegments, bulk_signature
 from airflow_provider_ringcx.simulator.clock import SimClock
 from airflow_provider_ringcx.simulator.config import SimConfig, parse_instant
 from airflow_provider_ringcx.simulator.faults import FaultInjector
@@ -63,6 +66,7 @@ class SimState:
         self.stats = Stats()
         self._lock = threading.Lock()
         self._traffic = TrafficGenerator(config)
+        self._bulk = BulkSegments(config)
         self._injected: dict[tuple[str, str, str], Segment] = {}
         self._sha: dict[tuple[Any, ...], str] = {}
 
@@ -91,8 +95,24 @@ class SimState:
                 generator = self._traffic
         return generator
 
+    @property
+    def bulk(self) -> BulkSegments:
+        """The bulk segments of the current knobs (``bulk.py``), rebuilt when a bulk knob changes."""
+        config = self.config
+        if self._bulk.signature != bulk_signature(config):
+            with self._lock:
+                if self._bulk.signature != bulk_signature(config):
+                    self._bulk = BulkSegments(config)
+        return self._bulk
+
     # -- segments ----------------------------------------------------------------------------------
     def segments_ending(self, sub_account_id: str, start_ms: int, end_ms: int) -> list[Segment]:
+        """Every segment (generated, injected, bulk) with ``start_ms <= end < end_ms``, sorted by end time
+        then ids."""
+        return list(self.iter_segments_ending(sub_account_id, start_ms, end_ms))
+
+    def iter_segments_ending(self, sub_account_id: str, start_ms: int, end_ms: int) -> Iterator[Segment]:
+        """Like :meth:`segments_ending`, lazily: bulk segments are made one at a time as they are merged."""
         found = self.traffic.segments_ending(sub_account_id, start_ms, end_ms)
         with self._lock:
             extra = [
@@ -101,10 +121,20 @@ class SimState:
                 if sub == sub_account_id and start_ms <= s.end_ms < end_ms
             ]
         if extra:
-            found = sorted([*found, *extra], key=lambda s: (s.end_ms, s.dialog_id, s.segment_id))
-        return found
+            found = sorted([*found, *extra], key=_order)
+        bulk = self.bulk
+        if not bulk.indexes(sub_account_id, start_ms, end_ms):
+            return iter(found)
+        return heapq.merge(found, bulk.segments(sub_account_id, start_ms, end_ms), key=_order)
+
+    def bulk_in_window(self, sub_account_id: str, start_ms: int, end_ms: int) -> int:
+        """How many bulk segments end in the window."""
+        return len(self.bulk.indexes(sub_account_id, start_ms, end_ms))
 
     def find_segment(self, sub_account_id: str, dialog_id: str, segment_id: str) -> Segment | None:
+        bulk = self.bulk.find(sub_account_id, dialog_id, segment_id)
+        if bulk is not None:
+            return bulk
         with self._lock:
             injected = self._injected.get((sub_account_id, dialog_id, segment_id))
         if injected is not None:
@@ -113,8 +143,12 @@ class SimState:
 
     def is_processing(self, segment: Segment) -> bool:
         """True while the segment ended less than ``processing_delay`` ago (hidden, audio 404)."""
+        return segment.end_ms > self.processing_cutoff_ms()
+
+    def processing_cutoff_ms(self) -> int:
+        """Segments ending after this epoch-ms are still processing."""
         cutoff = self.clock.now() - timedelta(seconds=self.config.processing_delay)
-        return segment.end_ms > int(cutoff.timestamp() * 1000)
+        return int(cutoff.timestamp() * 1000)
 
     def is_restricted(self, segment: Segment) -> bool:
         """403 on download: restricted when generated/injected, or listed in ``restricted_ids``."""
@@ -138,13 +172,14 @@ class SimState:
     def recording(self, segment: Segment) -> Recording:
         config = self.config
         identity = f"{config.seed}|{segment.sub_account_id}|{segment.dialog_id}|{segment.segment_id}"
-        return Recording(identity, segment.duration_ms, segment.channels, config.agent_channel)
+        tone = f"{config.seed}|bulk" if segment.bulk else None
+        return Recording(identity, segment.duration_ms, segment.channels, config.agent_channel, tone)
 
     def sha256(self, segment: Segment) -> tuple[int, str]:
         """``(size, sha256)`` of the segment's recording, cached."""
         recording = self.recording(segment)
         key = (self.config.seed, self.config.agent_channel, segment.sub_account_id, *segment.key,
-               segment.duration_ms, segment.channels)  # fmt: skip
+               segment.duration_ms, segment.channels, segment.bulk)  # fmt: skip
         digest = self._sha.get(key)
         if digest is None:
             digest = recording.sha256()
@@ -181,6 +216,10 @@ class SimState:
             if with_sha:
                 entry["sha256"] = self.sha256(segment)[1]
         return entry
+
+
+def _order(segment: Segment) -> tuple[int, str, str]:
+    return (segment.end_ms, segment.dialog_id, segment.segment_id)
 
 
 def _ms(value: Any, name: str) -> int:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 import random
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -63,6 +64,7 @@ class Segment:
     restricted: bool
     segment_type: str = "AGENT"
     injected: bool = False
+    bulk: bool = False  # a bulk segment (``bulk.py``): its recording shares one tone with the others
     overrides: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     @property
@@ -75,9 +77,9 @@ class Segment:
 
 
 def iso_ms(epoch_ms: int) -> str:
-    """``2026-03-02T14:01:40.000Z`` (the vendor's timestamp format)."""
-    moment = datetime.fromtimestamp(epoch_ms / 1000, tz=timezone.utc)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{epoch_ms % 1000:03d}Z"
+    """``2026-03-02T14:01:40.000Z`` (the vendor's timestamp format; ``time.gmtime``: twice as fast as a
+    ``datetime``, and a metadata row holds eight of these)."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(epoch_ms // 1000)) + f"{epoch_ms % 1000:03d}Z"
 
 
 #: The knobs that change generated traffic; a generator is rebuilt when any of them changes.

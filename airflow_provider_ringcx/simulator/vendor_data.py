@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from itertools import islice
 from urllib.parse import unquote
 
 from fastapi import APIRouter
+from starlette.concurrency import iterate_in_threadpool
 from starlette.convertors import Convertor, register_url_convertor
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
@@ -18,7 +20,7 @@ from airflow_provider_ringcx.simulator.errors import (
     errors_response,
     forbidden_response,
 )
-from airflow_provider_ringcx.simulator.faults import disturb, iterate
+from airflow_provider_ringcx.simulator.faults import PAYLOAD_KINDS, FaultRule, disturb, iterate
 from airflow_provider_ringcx.simulator.guards import (
     authenticate,
     body_response,
@@ -31,6 +33,8 @@ from airflow_provider_ringcx.simulator.metadata import parse_query, render_row, 
 
 CX = "/voice/api/cx/integration/v1/accounts/{rc_account_id}/sub-accounts/{sub_account_id}"
 router = APIRouter()
+#: Rows per streamed chunk of a bulk metadata response.
+_ROWS_PER_CHUNK = 500
 
 
 class _AnyPath(Convertor[str]):
@@ -79,6 +83,8 @@ async def interaction_metadata(request: Request, rc_account_id: str, sub_account
     if not_ready is not None:
         return errors_response(request, 400, not_ready, details="window is not completed yet")
     base_url = str(request.base_url).rstrip("/")
+    if state.bulk_in_window(sub_account_id, query.start_ms, query.end_ms):
+        return _stream_rows(request, sub_account_id, query.start_ms, query.end_ms, base_url, rule)
     rows = [
         render_row(segment, config, base_url)
         for segment in state.segments_ending(sub_account_id, query.start_ms, query.end_ms)
@@ -86,6 +92,41 @@ async def interaction_metadata(request: Request, rc_account_id: str, sub_account
     ]
     body = json.dumps(rows, separators=(",", ":")).encode()
     return body_response(request, body, "application/json", rule)
+
+
+def _json_rows(
+    request: Request, sub_account_id: str, start_ms: int, end_ms: int, base_url: str
+) -> Iterator[bytes]:
+    """The window's rows as a JSON array in chunks of :data:`_ROWS_PER_CHUNK` rows, made as they are sent."""
+    state = sim(request)
+    config = state.config
+    cutoff = state.processing_cutoff_ms()
+    rows = (
+        json.dumps(render_row(segment, config, base_url), separators=(",", ":"))
+        for segment in state.iter_segments_ending(sub_account_id, start_ms, end_ms)
+        if segment.end_ms <= cutoff
+    )
+    opening = "["
+    while True:
+        chunk = list(islice(rows, _ROWS_PER_CHUNK))
+        if not chunk:
+            break
+        yield (opening + ",".join(chunk)).encode()
+        opening = ","
+    yield b"[]" if opening == "[" else b"]"
+
+
+def _stream_rows(
+    request: Request, sub_account_id: str, start_ms: int, end_ms: int, base_url: str, rule: FaultRule | None
+) -> Response:
+    """A window holding bulk segments (``bulk.py``): the body is streamed (chunked) from a worker thread,
+    never built whole; a payload fault (malformed_json, json_object) needs the whole body and gets it."""
+    chunks = _json_rows(request, sub_account_id, start_ms, end_ms, base_url)
+    if rule is not None and rule.kind in PAYLOAD_KINDS:
+        return body_response(request, b"".join(chunks), "application/json", rule)
+    return StreamingResponse(
+        disturb(iterate_in_threadpool(chunks), rule, transport(request)), 200, media_type="application/json"
+    )
 
 
 def _recording_ids(request: Request) -> tuple[str, str, str, str] | None:
