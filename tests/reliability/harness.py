@@ -6,6 +6,14 @@ task process), then reconciles the window with the DAG's report step
 (:func:`airflow_provider_ringcx.pipeline.report_window`). The hook gets a :class:`VirtualTime`: its waits
 (Retry-After, backoff, budget pacing) are recorded and advance a virtual clock instead of sleeping, so the
 suite never waits real minutes and tests can assert how long the hook *would* have waited.
+
+Every task try starts with an empty secrets masker, as Airflow's supervisor resets it for every task
+process (``reset_secrets_masker()`` in ``supervise``). The harness runs every try in this one process:
+without the reset, every token the hook registers with ``mask_secret`` would stay in the masker for the
+rest of the session, and the masker recompiles one regex of *all* its secrets on each new one (and scans
+every log record with it), so a simulated day (thousands of tokens) slowed down quadratically and grew
+to gigabytes of compiled patterns. The connection's own secrets are masked again by each try's hook, as
+in a real task process.
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from airflow.sdk._shared.secrets_masker import reset_secrets_masker
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from airflow_provider_ringcx import pipeline
@@ -112,6 +121,7 @@ class Pipeline:
     def _try(self, make: Callable[[], Any], result: RunResult, *, retries: int | None = None) -> Any:
         tries = (self.retries if retries is None else retries) + 1
         for attempt in range(tries):
+            reset_secrets_masker()  # a new task process starts with a fresh masker (see the module doc)
             op = make()
             op.hook = self.hook()
             ti = XComRecorder()
