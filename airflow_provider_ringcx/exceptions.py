@@ -26,6 +26,21 @@ class RingCXConfigError(RingCXError, ValueError):
     """The connection, an operator argument or a DAG param is invalid."""
 
 
+def connection_not_defined(
+    conn_id: str, *, label: str, conn_type: str, param: str, alternative: str
+) -> RingCXConfigError:
+    """The error for a conn id that names no connection, with where to define it.
+
+    Airflow reads ``AIRFLOW_CONN_`` + the conn id in upper case, other characters kept (a ``-`` included,
+    which a POSIX shell cannot export: then use the UI or a secrets backend).
+    """
+    return RingCXConfigError(
+        f"{label} connection {conn_id!r} is not defined: create it (Admin > Connections, type "
+        f"'{conn_type}', or the environment variable AIRFLOW_CONN_{conn_id.upper()}) or set {param} to "
+        f"{alternative}"
+    )
+
+
 class RingCXAuthError(RingCXError):
     """Authentication failed (wrong client credentials, JWT, revoked or expired token after one retry)."""
 

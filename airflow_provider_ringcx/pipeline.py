@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -27,6 +28,7 @@ from airflow_provider_ringcx.report import (
 )
 from airflow_provider_ringcx.s3 import keys
 from airflow_provider_ringcx.s3.landing import LandingConfig, segment_keys
+from airflow_provider_ringcx.s3.manifest import MAX_BATCHES
 from airflow_provider_ringcx.s3.manifest_reader import (
     is_manifest_batch,
     iter_manifest,
@@ -161,16 +163,22 @@ def read_manifest(s3: Any, run: Mapping[str, Any], key: str) -> tuple[list[Expec
 
 
 def plan_late_downloads(s3: Any, run: Mapping[str, Any]) -> list[dict]:
-    """Batches of the segments the rescan's manifest lists and the earlier window's original one does not
-    (both manifests are streamed; only the late refs are kept)."""
-    original, _ = read_manifest(s3, run, run["rescan_original_manifest_key"])
-    known = {segment.ident for segment in original}
+    """Batches of the segments the rescan's manifest lists and the earlier window's original one does not.
+
+    Both manifests are streamed: the ids of the original and the late refs are kept. The batch size grows
+    so that there are never more than ``MAX_BATCHES`` batches (Airflow's map-length cap).
+    """
+    bucket = run["bucket"]
+    known = {
+        (ref["dialog_id"], ref["segment_id"])
+        for ref in iter_refs(s3, bucket, run["rescan_original_manifest_key"])
+    }
     late = [
         ref
-        for ref in iter_refs(s3, run["bucket"], run["rescan_manifest_key"])
+        for ref in iter_refs(s3, bucket, run["rescan_manifest_key"])
         if (ref["dialog_id"], ref["segment_id"]) not in known
     ]
-    size = int(run["batch_size"])
+    size = max(int(run["batch_size"]), math.ceil(len(late) / MAX_BATCHES))
     regrouped = [late[i : i + size] for i in range(0, len(late), size)]
     return download_kwargs(run, regrouped, run["rescan_manifest_key"])
 

@@ -36,7 +36,7 @@ from typing import Any
 from airflow.sdk import BaseHook
 from airflow.sdk.exceptions import AirflowNotFoundException
 
-from airflow_provider_ringcx.exceptions import RingCXBadPayloadError, RingCXConfigError, RingCXError
+from airflow_provider_ringcx.exceptions import RingCXBadPayloadError, RingCXError, connection_not_defined
 from airflow_provider_ringcx.hooks.auth import TokenManager
 from airflow_provider_ringcx.hooks.budget import RateBudget, default_budget_dir
 from airflow_provider_ringcx.hooks.client import HttpClient
@@ -91,11 +91,12 @@ class RingCXHook(BaseHook):
         try:
             conn = self.get_connection(self.ringcx_conn_id)
         except AirflowNotFoundException:
-            env = "AIRFLOW_CONN_" + "".join(ch if ch.isalnum() else "_" for ch in self.ringcx_conn_id).upper()
-            raise RingCXConfigError(
-                f"RingCX connection {self.ringcx_conn_id!r} is not defined: create it (Admin > Connections, "
-                f"type 'RingCentral RingCX', or the environment variable {env}) or set ringcx_conn_id to an "
-                "existing ringcx connection"
+            raise connection_not_defined(
+                self.ringcx_conn_id,
+                label="RingCX",
+                conn_type="RingCentral RingCX",
+                param="ringcx_conn_id",
+                alternative="an existing ringcx connection",
             ) from None
         return RingCXSettings.from_connection(conn)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from functools import cached_property
 from typing import TYPE_CHECKING
 
@@ -9,7 +10,9 @@ from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowNotFoundException
 
-from airflow_provider_ringcx.exceptions import RingCXConfigError
+from airflow_provider_ringcx.exceptions import connection_not_defined
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from airflow_provider_ringcx.hooks.ringcx import RingCXHook
@@ -40,18 +43,28 @@ class RingCXToS3BaseOperator(BaseOperator):
 def s3_hook(aws_conn_id: str | None) -> S3Hook:
     """The Amazon provider's S3 hook for ``aws_conn_id``, refusing a conn id that names no connection.
 
-    (The Amazon provider would fall back to boto3's default credentials and endpoint, i.e. possibly
-    another account's bucket of the same name; ``aws_conn_id=None`` asks for that explicitly.)
+    The Amazon provider falls back to boto3's default credentials and endpoint for a conn id it cannot
+    find, i.e. possibly another account's bucket of the same name, silently. Here a named connection must
+    exist; only the provider's default, ``aws_default``, may be absent (IAM roles: instance profile, IRSA,
+    ECS task role), and then the fallback is logged. ``aws_conn_id=None`` asks for it explicitly.
 
-    :raises RingCXConfigError: ``aws_conn_id`` names no connection.
+    :raises RingCXConfigError: ``aws_conn_id`` names no connection (and is not ``aws_default``).
     """
     if aws_conn_id:
         try:
             S3Hook.get_connection(aws_conn_id)
         except AirflowNotFoundException:
-            raise RingCXConfigError(
-                f"AWS connection {aws_conn_id!r} is not defined: create it (type 'Amazon Web Services', or "
-                f"the environment variable AIRFLOW_CONN_{aws_conn_id.upper().replace('-', '_')}) or set "
-                "aws_conn_id to an existing one (None uses boto3's default credentials)"
-            ) from None
+            if aws_conn_id != S3Hook.default_conn_name:
+                raise connection_not_defined(
+                    aws_conn_id,
+                    label="AWS",
+                    conn_type="Amazon Web Services",
+                    param="aws_conn_id",
+                    alternative="an existing one (None uses boto3's default credentials)",
+                ) from None
+            log.warning(
+                "AWS connection %r is not defined: using boto3's default credentials and endpoint "
+                "(an IAM role, or the AWS_* environment variables)",
+                aws_conn_id,
+            )
     return S3Hook(aws_conn_id=aws_conn_id)

@@ -19,10 +19,11 @@ from airflow_provider_ringcx.links import (
 from airflow_provider_ringcx.models import SegmentRef, parse_timestamp
 from airflow_provider_ringcx.operators.base import RingCXToS3BaseOperator
 from airflow_provider_ringcx.runinfo import batch_table
+from airflow_provider_ringcx.s3 import manifest_reader
 from airflow_provider_ringcx.s3.batch import BatchArchiver, summarize
 from airflow_provider_ringcx.s3.keys import DEFAULT_KEY_TEMPLATE, validate_key_template
 from airflow_provider_ringcx.s3.landing import LandingConfig, SegmentLander
-from airflow_provider_ringcx.s3.manifest_reader import Ident, is_manifest_batch, load_batch, read_rows
+from airflow_provider_ringcx.s3.manifest_reader import Ident, is_manifest_batch, read_rows
 from airflow_provider_ringcx.s3.options import S3WriteOptions
 
 if TYPE_CHECKING:
@@ -200,11 +201,11 @@ class RingCXRecordingsToS3Operator(RingCXToS3BaseOperator):
     def _descriptor_key(self) -> str | None:
         return str(self.batch["manifest_key"]) if is_manifest_batch(self.batch) else None
 
-    def load_batch(self, client: Any) -> tuple[list[SegmentRef], dict[Ident, dict]]:
+    def refs_and_rows(self, client: Any) -> tuple[list[SegmentRef], dict[Ident, dict]]:
         """The batch's refs and their vendor rows: a descriptor's from its manifest byte range, an explicit
         list's from ``manifest_key`` (if given)."""
         if is_manifest_batch(self.batch):
-            return load_batch(client, self.bucket, self.batch)
+            return manifest_reader.load_batch(client, self.bucket, self.batch)
         refs = validate_batch(self.batch)
         rows = read_rows(client, self.bucket, self.manifest_key, refs) if self.manifest_key else {}
         return refs, rows
@@ -216,7 +217,7 @@ class RingCXRecordingsToS3Operator(RingCXToS3BaseOperator):
         options = self.write_options()
         options.check_bucket(client, self.bucket)  # once per task, before any download
         config = self.landing_config(options)
-        refs, rows = self.load_batch(client)
+        refs, rows = self.refs_and_rows(client)
         self.push_link(context, config, refs)
         lander = SegmentLander(hook=self.hook, client=client, config=config, rows=rows)
         archiver = BatchArchiver(

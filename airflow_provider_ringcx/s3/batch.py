@@ -85,8 +85,9 @@ def is_retryable(err: BaseException) -> bool:
 
 
 def _reason(err: BaseException) -> str:
+    """The reason as logged and reported: type and message, non-printable characters escaped, capped."""
     text = str(err) or type(err).__name__
-    return f"{type(err).__name__}: {text}"[:_REASON_CHARS]
+    return printable(f"{type(err).__name__}: {text}")[:_REASON_CHARS]
 
 
 class BatchArchiver:

@@ -35,7 +35,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from airflow_provider_ringcx import __version__
-from airflow_provider_ringcx.models import ManifestBatch, SegmentRecord, format_timestamp
+from airflow_provider_ringcx.models import ManifestBatch, SegmentRecord, format_timestamp, parse_timestamp
 from airflow_provider_ringcx.s3.manifest_reader import (
     MANIFEST_FORMAT,
     batches_from_summary,
@@ -47,6 +47,8 @@ from airflow_provider_ringcx.s3.writeonce import WriteOnceObject
 MANIFEST_CONTENT_TYPE = "application/x-ndjson"
 #: Airflow's default ``[core] max_map_length``; batches are merged so that a window never needs more.
 MAX_MAP_LENGTH = 1024
+#: The default most batches of a window (a margin under ``MAX_MAP_LENGTH``).
+MAX_BATCHES = 1000
 
 
 def _dumps(obj: Any) -> bytes:
@@ -67,7 +69,12 @@ class ManifestWriter:
     """
 
     def __init__(
-        self, target: WriteOnceObject, *, header: Mapping[str, Any], batch_size: int, max_batches: int = 1000
+        self,
+        target: WriteOnceObject,
+        *,
+        header: Mapping[str, Any],
+        batch_size: int,
+        max_batches: int = MAX_BATCHES,
     ) -> None:
         if batch_size < 1 or max_batches < 1:
             raise ValueError("batch_size and max_batches must be >= 1")
@@ -152,9 +159,14 @@ class ManifestWriter:
 
 
 def _span(a: list[str], b: list[str]) -> list[str]:
-    """The earliest and latest of two ``[earliest, latest]`` spans of ISO-8601 UTC strings (sortable)."""
+    """The earliest and latest of two ``[earliest, latest]`` spans of ISO-8601 UTC strings, compared as
+    instants (``...:40Z`` and ``...:40.500Z`` do not sort as text)."""
     both = [*a, *b]
-    return [min(both), max(both)] if both else []
+    return [min(both, key=_instant), max(both, key=_instant)] if both else []
+
+
+def _instant(text: str) -> datetime:
+    return parse_timestamp(text) or datetime.min.replace(tzinfo=timezone.utc)
 
 
 def _merge(batches: list[dict[str, Any]], max_batches: int) -> list[dict[str, Any]]:
@@ -190,7 +202,7 @@ def fetch_window_manifest(
     end: datetime,
     sub_account_id: str,
     batch_size: int,
-    max_batches: int = 1000,
+    max_batches: int = MAX_BATCHES,
     extra_args: Mapping[str, Any] | None = None,
     log: Any = None,
 ) -> tuple[list[ManifestBatch], dict[str, int]]:

@@ -213,7 +213,7 @@ def test_unknown_ringcx_conn_id_names_it_and_how_to_create_it(
     assert isinstance(error, RingCXConfigError)
     assert str(error) == (
         "RingCX connection 'ringcx_prod-eu' is not defined: create it (Admin > Connections, type "
-        "'RingCentral RingCX', or the environment variable AIRFLOW_CONN_RINGCX_PROD_EU) or set "
+        "'RingCentral RingCX', or the environment variable AIRFLOW_CONN_RINGCX_PROD-EU) or set "
         "ringcx_conn_id to an existing ringcx connection"
     )
     assert _vendor_calls(rsim) == {}

@@ -233,3 +233,13 @@ def test_summary_is_found_when_it_is_larger_than_the_first_tail_read(s3_client: 
     summary = read_summary(s3_client, bucket, KEY)
     assert len(summary["batches"]) == 1000
     assert sum(b["count"] for b in batches) == 6000
+
+
+def test_batch_end_span_compares_instants_not_text(s3_client: Any, bucket: str) -> None:
+    """``...:00.500Z`` sorts before ``...:00Z`` as text; the span must still be earliest..latest."""
+    rows = [row(0), row(1), row(2)]
+    rows[0]["segmentEndTimeMs"] = "2026-03-02T14:05:00.500Z"
+    rows[1]["segmentEndTimeMs"] = "2026-03-02T14:05:00.000Z"
+    rows[2]["segmentEndTimeMs"] = "2026-03-02T14:04:59.900Z"
+    _, batches = write(s3_client, bucket, rows, batch_size=3)
+    assert batches[0]["ends"] == ["2026-03-02T14:04:59.900Z", "2026-03-02T14:05:00.500Z"]
