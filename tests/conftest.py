@@ -11,6 +11,8 @@ import tempfile
 
 _AIRFLOW_HOME = tempfile.mkdtemp(prefix="ringcx-airflow-home-")
 os.environ.setdefault("AIRFLOW_HOME", _AIRFLOW_HOME)
+# The default "dags-folder" bundle points here; without it every dag.test() warns that the path is missing.
+os.makedirs(os.path.join(os.environ["AIRFLOW_HOME"], "dags"), exist_ok=True)
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "True")
 os.environ.setdefault("AIRFLOW__CORE__PARALLELISM", "4")
