@@ -42,8 +42,9 @@ class RingCXInteractionMetadataOperator(RingCXToS3BaseOperator):
     (:class:`~airflow_provider_ringcx.models.ManifestBatch`, about 500 bytes each), one per batch of
     ``batch_size`` segments with ``hasRecording``: the manifest key, the batch's byte range in the manifest,
     its count and its first and last ids. Each mapped download task reads its own batch's rows from the
-    manifest with one ranged GET, so neither the XCom nor any task's memory grows with the window: a window
-    of 100,000 segments is 1,000 descriptors (~500 KB), not 25 MB of refs. The batch size is raised
+    manifest with one ranged GET, so the XCom grows with the batch count, not the rows, and the task keeps
+    ~100 bytes per row (the hook's de-duplication digests): a window of 100,000 segments is 1,000
+    descriptors (~335 KB), not 25 MB of refs. The batch size is raised
     automatically so that a window never yields more than ``max_batches`` (default 1000) batches, under
     Airflow's 1024 map-length cap.
     The manifest key and counts are pushed under the XCom keys ``manifest_key``, ``window`` and ``counts``.

@@ -18,7 +18,7 @@ Why JSON Lines: a 100,000-row window is written as it streams from the hook (mem
 see :mod:`~airflow_provider_ringcx.s3.writeonce`) and read line by line; the summary's byte ranges let a
 download task fetch only its batch's rows with one ranged GET, so what goes through XCom is a small
 descriptor per batch (:class:`~airflow_provider_ringcx.models.ManifestBatch`), not the refs: the writer keeps
-only per-batch counters, and neither its memory nor the XCom grows with the window's row count. Reading is
+only per-batch counters, so neither its memory nor the XCom grows with the window's row count. Reading is
 in :mod:`~airflow_provider_ringcx.s3.manifest_reader`. Batches are consecutive runs of the segments
 that have a recording, so each batch's rows occupy one contiguous byte range.
 
