@@ -84,3 +84,14 @@ def check_archived(
     assert sidecar["segment_id"] == ref["segment_id"]
     assert sidecar["s3"]["key"] == key
     return sidecar
+
+
+MiB = 1024 * 1024
+#: A segment big enough for the multipart path (7 MB of 8 kHz stereo audio).
+BIG = {"dialogId": "d-big", "segmentId": "s-big", "segmentEndTimeMs": "2026-03-02T14:02:00Z",
+       "segmentDurationMs": 220_000, "channels": 2}  # fmt: skip
+
+
+def truth_by_key(simulator: Any) -> dict[tuple[str, str], dict[str, Any]]:
+    """The simulator's ground truth of ``WINDOW`` by ``(dialogId, segmentId)``."""
+    return {(t["dialogId"], t["segmentId"]): t for t in simulator.control.ground_truth(*WINDOW)}
