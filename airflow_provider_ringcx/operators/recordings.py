@@ -217,7 +217,10 @@ class RingCXRecordingsToS3Operator(RingCXToS3BaseOperator):
         options = self.write_options()
         options.check_bucket(client, self.bucket)  # once per task, before any download
         config = self.landing_config(options)
-        refs, rows = self.refs_and_rows(client)
+        try:
+            refs, rows = self.refs_and_rows(client)
+        except manifest_reader.ManifestError as err:  # deterministic: an Airflow retry would read the same
+            raise AirflowFailException(str(err)) from err
         self.push_link(context, config, refs)
         lander = SegmentLander(hook=self.hook, client=client, config=config, rows=rows)
         archiver = BatchArchiver(

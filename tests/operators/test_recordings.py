@@ -224,3 +224,15 @@ def test_non_retryable_failure_fails_without_retry(
     assert summary["counts"]["archived"] == 1
     assert "neither a start nor an end" in summary["not_archived"][0]["reason"]
     assert not summary["not_archived"][0]["retryable"]
+
+
+def test_a_descriptor_that_does_not_match_its_manifest_fails_without_retry(
+    simulator: Any, ringcx_conn: str, aws_conn: str, s3_client: Any, bucket: str
+) -> None:
+    batches, manifest_key = fetch(bucket, WINDOW_END, WINDOW_END + timedelta(minutes=15), batch_size=3)
+    shifted = {**batches[0], "range": batches[1]["range"]}
+    before = downloads(simulator)
+    with pytest.raises(AirflowFailException, match="batch 0 does not match manifest"):
+        download(bucket, shifted, manifest_key).execute(context())
+    assert downloads(simulator) == before
+    assert list_keys(s3_client, bucket, "ringcx/sub_account=") == []
