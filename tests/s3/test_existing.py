@@ -144,3 +144,37 @@ def test_concurrent_writer_whose_older_upload_is_aborted_retries_and_finds_the_k
     assert len([v for v in versions if v["Key"] == key]) == 1
     assert _open_uploads(s3_client, locked_bucket) == []
     check_archived(s3_client, locked_bucket, ref, truth_by_key(simulator)[("d-big", "s-big")], config)
+
+
+def test_without_permission_to_list_uploads_the_cleanup_is_off_with_one_warning(
+    records: list[SegmentRecord], make_archiver: Callable, s3_client: Any, bucket: str, caplog: Any
+) -> None:
+    """Least-privilege IAM (no s3:ListBucketMultipartUploads): every segment is still archived, one
+    warning says why the cleanup is off. moto does not enforce IAM, so the 403 is injected at the boto3
+    client (the one boundary faked here)."""
+    from botocore.exceptions import ClientError
+
+    refs = refs_of(records)
+    assert len(refs) > 4
+    archiver = make_archiver(bucket, attempts=1)  # 4 worker threads
+    calls: list[int] = []
+
+    def denied(**_: Any) -> None:
+        calls.append(1)
+        raise ClientError(
+            {"Error": {"Code": "AccessDenied", "Message": "Access Denied"},
+             "ResponseMetadata": {"HTTPStatusCode": 403}},
+            "ListMultipartUploads",
+        )  # fmt: skip
+
+    events = archiver.lander.client.meta.events
+    events.register("before-call.s3.ListMultipartUploads", denied)
+    try:
+        with caplog.at_level("WARNING", logger="airflow_provider_ringcx.s3.existing"):
+            outcomes = archiver.run(refs)
+    finally:
+        events.unregister("before-call.s3.ListMultipartUploads", denied)
+    assert [o.outcome for o in outcomes] == ["archived"] * len(refs), [o.reason for o in outcomes]
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1, warnings
+    assert len(calls) <= 4  # off for the rest of the task after the first 403 (the 4 threads may race)
