@@ -22,7 +22,7 @@ from airflow_provider_ringcx.s3.keys import DEFAULT_KEY_TEMPLATE, recording_key
 from airflow_provider_ringcx.windows import Window, tiling_problems
 from scripts.stack import Stack, free_port
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(420)]
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
 UTC = timezone.utc
 FROM, TO = datetime(2026, 3, 2, 14, 15, tzinfo=UTC), datetime(2026, 3, 2, 15, 15, tzinfo=UTC)
@@ -34,14 +34,37 @@ SIM_BUDGETS_OFF = ["--metadata-budget", "off", "--download-budget", "off", "--to
 FAST = {"metadata_budget": "off", "download_budget": "off", "exchange_budget": "off"}
 
 
-def _poll(what: str, check: Any, timeout: float, interval: float = 1.0) -> Any:
+def _poll(what: str, check: Any, timeout: float, interval: float = 1.0, details: Any = None) -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = check()
         if value:
             return value
         time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+    raise AssertionError(
+        f"timed out after {timeout:.0f} s waiting for {what}" + (details() if details else "")
+    )
+
+
+def _diagnosis(stack: Stack, api: str, headers: dict[str, str]) -> str:
+    """What a stuck backfill looked like: each run's task states and the tail of each service's log."""
+    lines = []
+    try:
+        runs = requests.get(
+            f"{api}/dags/{DAG_ID}/dagRuns", headers=headers, params={"limit": 100}, timeout=30
+        ).json()["dag_runs"]
+        for run in runs:
+            tis = requests.get(
+                f"{api}/dags/{DAG_ID}/dagRuns/{run['dag_run_id']}/taskInstances", headers=headers, timeout=30
+            ).json()["task_instances"]
+            states = sorted(f"{ti['task_id']}[{ti['map_index']}]={ti['state']}" for ti in tis)
+            lines.append(f"{run['dag_run_id']} {run['state']}: {', '.join(states)}")
+    except Exception as err:  # a diagnosis must not hide the timeout
+        lines.append(f"(runs unavailable: {err})")
+    for log in sorted((stack.home / "logs").glob("*.log")):
+        tail = log.read_text(errors="replace").splitlines()[-25:]
+        lines += [f"--- {log.name}", *tail]
+    return "\n" + "\n".join(lines)
 
 
 def _when(value: Any) -> datetime:
@@ -105,7 +128,9 @@ def test_backfill_archives_every_window_exactly_once(stack: Stack) -> None:
         done = runs and all(run["state"] in ("success", "failed") for run in runs)
         return runs if done else None
 
-    runs = _poll("the backfill runs", finished, 240, interval=2)
+    runs = _poll(
+        "the backfill runs", finished, 300, interval=2, details=lambda: _diagnosis(stack, api, headers)
+    )
     assert len(runs) == 5
     assert {run["state"] for run in runs} == {"success"}, runs
     assert requests.get(f"{api}/backfills/{backfill_id}", headers=headers).ok
