@@ -79,11 +79,9 @@ def rescan_enabled(run: dict[str, Any]) -> bool:
 
 
 @task
-def plan_late_downloads(batches: list[dict] | None, run: dict[str, Any]) -> list[dict]:
-    """Map downloads over the segments the rescan found that the earlier window's manifest lacked.
-
-    ``batches`` (the rescan's descriptors) only orders this after the rescan: the late segments are read
-    from the two manifests."""
+def plan_late_downloads(run: dict[str, Any]) -> list[dict]:
+    """Map downloads over the segments the rescan found that the earlier window's manifest lacked (read
+    from the two manifests; runs after ``fetch_rescan_window``)."""
     kwargs = pipeline.plan_late_downloads(_s3(run), run)
     get_current_context()["ti"].xcom_push(key="batch_count", value=len(kwargs))
     return kwargs
@@ -182,6 +180,6 @@ with DAG(
         task_id="download_late_segments",
         pool="ringcx_downloads",
         map_index_template=_batch_label("plan_late_downloads"),
-    ).expand_kwargs(plan_late_downloads(rescan_fetch.output, run))
+    ).expand_kwargs(rescan_fetch >> plan_late_downloads(run))
 
     [download, late_download] >> attach_links(report_window(run), RingCXReportLink())

@@ -31,6 +31,7 @@ from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_expo
 from airflow_provider_ringcx.exceptions import RingCXError, RingCXForbiddenError, RingCXNotFoundError
 from airflow_provider_ringcx.models import SegmentRef, printable
 from airflow_provider_ringcx.s3.landing import Landed, SegmentLander
+from airflow_provider_ringcx.s3.writeonce import http_status
 
 OUTCOMES = ("archived", "already_archived", "forbidden", "missing", "failed")
 #: At most this many not-archived segments are listed in the XCom summary (the counts stay exact).
@@ -71,7 +72,7 @@ def is_retryable(err: BaseException) -> bool:
     if isinstance(err, RingCXError):
         return bool(err.retryable)
     if isinstance(err, ClientError):
-        status = err.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+        status = http_status(err) or 0
         code = err.response.get("Error", {}).get("Code", "")
         return status >= 500 or status in (408, 409, 429) or code in _RETRYABLE_S3_CODES
     if isinstance(err, (BotoCoreError, Boto3Error, ConnectionError, TimeoutError)):

@@ -50,18 +50,13 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from airflow_provider_ringcx.s3.writeonce import error_code
+from airflow_provider_ringcx.s3.writeonce import error_code, http_status
 
 log = logging.getLogger(__name__)
 
 _READ_SIZE = 1024 * 1024
 #: Answers that mean "this credential or server cannot list/abort uploads": stop trying for this task.
 _UNSUPPORTED = {403, 405, 501}
-
-
-def http_status(err: ClientError) -> int | None:
-    """The HTTP status of a ClientError."""
-    return err.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
 
 
 def is_no_such_upload(err: ClientError) -> bool:

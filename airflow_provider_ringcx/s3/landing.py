@@ -53,7 +53,6 @@ from airflow_provider_ringcx.s3.existing import (
     StaleUploads,
     head_object,
     holds_bytes,
-    http_status,
     is_no_such_upload,
     stored_sha256,
     tag_sha256,
@@ -61,7 +60,7 @@ from airflow_provider_ringcx.s3.existing import (
 from airflow_provider_ringcx.s3.hashing import HashingReader
 from airflow_provider_ringcx.s3.keys import DEFAULT_KEY_TEMPLATE, recording_key, sidecar_key
 from airflow_provider_ringcx.s3.options import S3WriteOptions
-from airflow_provider_ringcx.s3.writeonce import is_precondition_failed
+from airflow_provider_ringcx.s3.writeonce import http_status, is_precondition_failed
 
 MiB = 1024 * 1024
 _READ_SIZE = 1 * MiB

@@ -14,6 +14,7 @@ from typing import Any, TypeGuard
 
 from airflow_provider_ringcx.exceptions import RingCXBadPayloadError, RingCXError
 from airflow_provider_ringcx.models import ManifestBatch, SegmentRef
+from airflow_provider_ringcx.s3.writeonce import http_status
 
 MANIFEST_FORMAT = "ringcx-window-manifest/1"
 _TAIL_READ = 256 * 1024
@@ -33,7 +34,7 @@ def manifest_exists(client: Any, bucket: str, key: str) -> bool:
     try:
         client.head_object(Bucket=bucket, Key=key)
     except client.exceptions.ClientError as err:
-        if err.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 404:
+        if http_status(err) == 404:
             return False
         raise
     return True

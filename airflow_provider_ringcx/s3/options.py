@@ -11,6 +11,7 @@ from urllib.parse import urlencode
 from botocore.exceptions import BotoCoreError, ClientError
 
 from airflow_provider_ringcx.exceptions import RingCXConfigError, RingCXObjectLockError
+from airflow_provider_ringcx.s3.writeonce import http_status
 
 SSE_MODES = ("AES256", "aws:kms", "aws:kms:dsse")
 LOCK_MODES = ("GOVERNANCE", "COMPLIANCE")
@@ -112,7 +113,7 @@ class S3WriteOptions:
         try:
             client.head_bucket(Bucket=bucket)
         except ClientError as err:
-            status = err.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            status = http_status(err)
             if status == 404 or err.response.get("Error", {}).get("Code") in ("404", "NoSuchBucket"):
                 raise RingCXConfigError(
                     f"S3 bucket {bucket!r} does not exist (or not at this endpoint/region): create it, or "

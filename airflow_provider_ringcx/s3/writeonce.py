@@ -22,22 +22,25 @@ from airflow_provider_ringcx.exceptions import RingCXTransientError
 MIN_PART_SIZE = 5 * 1024 * 1024
 
 
+def http_status(err: ClientError) -> int | None:
+    """The HTTP status of a ClientError."""
+    status = err.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    return int(status) if status is not None else None
+
+
 def error_code(err: ClientError) -> str:
     """The S3 error code of a ClientError, or the HTTP status as text."""
-    error = err.response.get("Error", {})
-    return str(error.get("Code") or err.response.get("ResponseMetadata", {}).get("HTTPStatusCode", ""))
+    return str(err.response.get("Error", {}).get("Code") or http_status(err) or "")
 
 
 def is_precondition_failed(err: ClientError) -> bool:
     """Whether the error is a 412 from ``If-None-Match`` / ``If-Match``."""
-    status = err.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-    return status == 412 or error_code(err) == "PreconditionFailed"
+    return http_status(err) == 412 or error_code(err) == "PreconditionFailed"
 
 
 def is_conflict(err: ClientError) -> bool:
     """Whether the error is a 409 raised by a concurrent conditional write."""
-    status = err.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-    return status == 409 or error_code(err) == "ConditionalRequestConflict"
+    return http_status(err) == 409 or error_code(err) == "ConditionalRequestConflict"
 
 
 def b64_sha256(data: bytes) -> str:
