@@ -20,7 +20,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
@@ -61,6 +61,28 @@ def wait_http(url: str, timeout: float = 60.0, proc: subprocess.Popen | None = N
             last = err
         time.sleep(0.2)
     raise TimeoutError(f"{url} did not answer within {timeout:.0f} s ({last})")
+
+
+def poll(
+    what: str,
+    check: Callable[[], Any],
+    timeout: float,
+    interval: float = 1.0,
+    details: Callable[[], str] | None = None,
+) -> Any:
+    """Call ``check`` every ``interval`` s until it returns something truthy, and return that.
+
+    :raises AssertionError: not within ``timeout`` s; the message names ``what`` and adds ``details()``.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(
+        f"timed out after {timeout:.0f} s waiting for {what}" + (details() if details else "")
+    )
 
 
 class Stack:

@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from airflow_provider_ringcx.simulator.config import SimConfig, parse_instant
-from airflow_provider_ringcx.simulator.traffic import Segment, iso_ms
+from airflow_provider_ringcx.simulator.traffic import INBOUND_VOICE, Segment, iso_ms
 
 DIALOG_PREFIX = "s-v-bulk-"
 SEGMENT_PREFIX = "p-v-bulk-"
@@ -78,12 +78,7 @@ class BulkSegments:
             dialog_id=f"{DIALOG_PREFIX}{index:08d}",
             segment_id=f"{SEGMENT_PREFIX}{index:08d}{_SEGMENT_SUFFIX}",
             interaction_id=f"{self._stamp}{index:016d}",
-            channel_id="2013770791",
-            channel_type="VOICE",
-            channel_class="VOICE",
-            channel_endpoint="7312066731",
-            contact_endpoint="2013770791",
-            origination="INBOUND",
+            **INBOUND_VOICE,
             dialog_start_ms=start,
             dialog_end_ms=end,
             start_ms=start,
@@ -91,11 +86,8 @@ class BulkSegments:
             participant_id=str(449400 + index % 40),
             rc_extension_id=str(985900004 + index % 40 * 1000),
             agent_group_id=str(76873 + index % 4),
-            system_disposition="ANSWER",
-            agent_disposition="Success",
             agent_notes="",
             has_recording=True,
-            has_transcript=False,
             events=((start, "REC_START"), (end, "REC_STOP")),
             channels=1,
             restricted=False,

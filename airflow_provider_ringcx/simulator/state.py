@@ -17,7 +17,13 @@ from airflow_provider_ringcx.simulator.config import SimConfig, parse_instant
 from airflow_provider_ringcx.simulator.faults import FaultInjector
 from airflow_provider_ringcx.simulator.limits import Budgets
 from airflow_provider_ringcx.simulator.metadata import OMITTED, recording_path
-from airflow_provider_ringcx.simulator.traffic import Segment, TrafficGenerator, iso_ms, traffic_signature
+from airflow_provider_ringcx.simulator.traffic import (
+    INBOUND_VOICE,
+    Segment,
+    TrafficGenerator,
+    iso_ms,
+    traffic_signature,
+)
 
 
 class Stats:
@@ -278,12 +284,7 @@ def segment_from_spec(spec: dict[str, Any], config: SimConfig) -> Segment:
         dialog_id=dialog_id,
         segment_id=segment_id,
         interaction_id="20260101000000" + "0" * 16,
-        channel_id="2013770791",
-        channel_type="VOICE",
-        channel_class="VOICE",
-        channel_endpoint="7312066731",
-        contact_endpoint="2013770791",
-        origination="INBOUND",
+        **INBOUND_VOICE,
         dialog_start_ms=start_ms,
         dialog_end_ms=end_ms,
         start_ms=start_ms,
@@ -291,11 +292,8 @@ def segment_from_spec(spec: dict[str, Any], config: SimConfig) -> Segment:
         participant_id="449438",
         rc_extension_id="985901004",
         agent_group_id="76873",
-        system_disposition="ANSWER",
-        agent_disposition="Success",
         agent_notes="injected",
         has_recording=has_recording,
-        has_transcript=False,
         events=((start_ms, "REC_START"), (end_ms, "REC_STOP")) if has_recording else (),
         channels=channels,
         restricted=bool(spec.get("restricted", False)),

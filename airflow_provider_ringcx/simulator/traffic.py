@@ -83,6 +83,19 @@ def iso_ms(epoch_ms: int) -> str:
 
 
 #: The knobs that change generated traffic; a generator is rebuilt when any of them changes.
+#: The fixed fields of a synthetic inbound voice segment (injected and bulk segments share them).
+INBOUND_VOICE: dict[str, Any] = {
+    "channel_id": "2013770791",
+    "channel_type": "VOICE",
+    "channel_class": "VOICE",
+    "channel_endpoint": "7312066731",
+    "contact_endpoint": "2013770791",
+    "origination": "INBOUND",
+    "system_disposition": "ANSWER",
+    "agent_disposition": "Success",
+    "has_transcript": False,
+}
+
 TRAFFIC_KNOBS = [
     "seed",
     "calls_per_hour",

@@ -20,7 +20,7 @@ import requests
 from airflow_provider_ringcx.dagconfig import DAG_ID
 from airflow_provider_ringcx.s3.keys import DEFAULT_KEY_TEMPLATE, recording_key
 from airflow_provider_ringcx.windows import Window, tiling_problems
-from scripts.stack import Stack, free_port
+from scripts.stack import Stack, free_port, poll
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
@@ -32,18 +32,6 @@ RANGE = Window(FROM - 2 * LAG, TO - LAG)
 # Budgets off on both sides: the simulator's knobs and the connection's pacing extras.
 SIM_BUDGETS_OFF = ["--metadata-budget", "off", "--download-budget", "off", "--token-budget", "off"]
 FAST = {"metadata_budget": "off", "download_budget": "off", "exchange_budget": "off"}
-
-
-def _poll(what: str, check: Any, timeout: float, interval: float = 1.0, details: Any = None) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(
-        f"timed out after {timeout:.0f} s waiting for {what}" + (details() if details else "")
-    )
 
 
 def _diagnosis(stack: Stack, api: str, headers: dict[str, str]) -> str:
@@ -99,7 +87,7 @@ def test_backfill_archives_every_window_exactly_once(stack: Stack) -> None:
     url = stack.start_airflow(free_port(), timeout=180, standalone=False)
     headers = {"Authorization": f"Bearer {stack.api_token(url)}"}
     api = f"{url}/api/v2"
-    _poll("the DAG to be parsed", lambda: requests.get(f"{api}/dags/{DAG_ID}", headers=headers).ok, 120)
+    poll("the DAG to be parsed", lambda: requests.get(f"{api}/dags/{DAG_ID}", headers=headers).ok, 120)
     assert requests.patch(f"{api}/dags/{DAG_ID}", headers=headers, json={"is_paused": False}).ok
     body = {
         "dag_id": DAG_ID,
@@ -117,7 +105,7 @@ def test_backfill_archives_every_window_exactly_once(stack: Stack) -> None:
         response = requests.post(f"{api}/backfills", headers=headers, json=body, timeout=30)
         return None if response.status_code == 503 else (response,)
 
-    (created,) = _poll("the backfill to be created", create, 90, interval=3)
+    (created,) = poll("the backfill to be created", create, 90, interval=3)
     assert created.status_code == 200, created.text
     backfill_id = created.json()["id"]
 
@@ -128,7 +116,7 @@ def test_backfill_archives_every_window_exactly_once(stack: Stack) -> None:
         done = runs and all(run["state"] in ("success", "failed") for run in runs)
         return runs if done else None
 
-    runs = _poll(
+    runs = poll(
         "the backfill runs", finished, 300, interval=2, details=lambda: _diagnosis(stack, api, headers)
     )
     assert len(runs) == 5

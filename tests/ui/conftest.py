@@ -12,7 +12,7 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,7 @@ import pytest
 import requests
 
 from airflow_provider_ringcx.dagconfig import DAG_ID
-from scripts.stack import REPO, Stack
+from scripts.stack import REPO, Stack, poll
 
 CHROMIUM = os.environ.get("RINGCX_UI_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = REPO / "artifacts" / "ui"
@@ -73,16 +73,6 @@ def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:
     for item in items:
         if "ui" in item.keywords:
             item.add_marker(skip)
-
-
-def poll(what: str, check: Callable[[], Any], timeout: float, interval: float = 1.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
 @dataclass
