@@ -83,6 +83,23 @@ class RingCXRateLimitedError(RingCXTransientError):
         self.retry_after = retry_after
 
 
+class RingCXWaitRequired(RingCXError):
+    """A budget or ``Retry-After`` wait is longer than the caller's deferral threshold (issue #12 item 13).
+
+    Raised instead of sleeping only for a caller that asked for deferrable waits (the metadata operator):
+    it defers until ``until`` (no worker, no pool slot held) and then retries the call. Not retried by the
+    client, since waiting is exactly what it asks for.
+
+    :param until: when the wait ends (aware UTC datetime).
+    :param reason: what is waited for, e.g. ``"metadata 9/900s budget full"``.
+    """
+
+    def __init__(self, message: str, *, until: datetime, reason: str) -> None:
+        super().__init__(message)
+        self.until = until
+        self.reason = reason
+
+
 class RingCXIncompleteDownloadError(RingCXTransientError):
     """The body ended before Content-Length (or before the WAV data size) was reached."""
 

@@ -9,6 +9,14 @@ limiter is not enough: :class:`RateBudget` keeps one sliding-window log of reque
 until the oldest request of the full window ages out. ``penalize(seconds)`` records a 429's ``Retry-After``
 in the same file, so every process backs off, not only the one that was throttled.
 
+No wait is silent (issue #12 item 13): :func:`announce_wait` logs every wait over :data:`LOG_WAIT_SECONDS`
+at INFO with its reason (which budget is full, or whose ``Retry-After``), its length and its end time in UTC.
+A caller that would rather release its worker than sleep sets ``defer_over`` (the metadata operator does,
+:data:`DEFER_WAIT_SECONDS` by default): a longer wait then raises
+:class:`~airflow_provider_ringcx.exceptions.RingCXWaitRequired` with its end time instead, and the caller
+defers until then. Nothing is recorded for a deferred request, and the state lives in the file, so the
+resumed task simply acquires again.
+
 The file lives under ``RINGCX_BUDGET_DIR`` (default ``<tempdir>/airflow-provider-ringcx-budgets``). Workers on
 different hosts do not share it: there, Airflow pools (``ringcx_metadata`` with one slot,
 ``ringcx_downloads``) cap concurrency and the 429 handling of the client is the fallback.
@@ -27,15 +35,56 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from airflow_provider_ringcx.exceptions import RingCXConfigError, RingCXRateLimitedError
+from airflow_provider_ringcx.exceptions import RingCXConfigError, RingCXRateLimitedError, RingCXWaitRequired
 
 log = logging.getLogger(__name__)
 
 BUDGET_DIR_ENV = "RINGCX_BUDGET_DIR"
 _BUDGET_RE = re.compile(r"^\s*(\d+)\s*/\s*(\d+(?:\.\d+)?)\s*$")
+#: Waits longer than this are logged at INFO (with reason and end time); shorter ones at DEBUG.
+LOG_WAIT_SECONDS = 5.0
+#: Default threshold over which a deferrable caller defers instead of sleeping (about 2 minutes).
+DEFER_WAIT_SECONDS = 120.0
+
+
+def wait_end(seconds: float, now: float | None = None) -> datetime:
+    """The aware UTC moment a wait of ``seconds`` starting at ``now`` (default: the wall clock) ends."""
+    return datetime.fromtimestamp((time.time() if now is None else now) + seconds, timezone.utc)
+
+
+def announce_wait(
+    seconds: float, reason: str, *, now: float | None = None, logger: logging.Logger | None = None
+) -> None:
+    """Log a wait: at INFO when it is longer than :data:`LOG_WAIT_SECONDS`, else at DEBUG.
+
+    :param seconds: how long the wait is.
+    :param reason: what is waited for, e.g. ``"metadata 9/900s budget full"``.
+    :param now: when the wait starts (wall-clock seconds; default now).
+    """
+    level = logging.INFO if seconds > LOG_WAIT_SECONDS else logging.DEBUG
+    until = wait_end(seconds, now).isoformat(timespec="seconds")
+    (logger or log).log(level, "waiting %.1f s, until %s: %s", seconds, until, reason)
+
+
+def check_defer(seconds: float, reason: str, defer_over: float | None, *, now: float | None = None) -> None:
+    """Raise :class:`RingCXWaitRequired` when deferral is on (``defer_over``) and the wait is longer.
+
+    :raises RingCXWaitRequired: ``seconds > defer_over``.
+    """
+    if defer_over is None or seconds <= defer_over:
+        return
+    until = wait_end(seconds, now)
+    raise RingCXWaitRequired(
+        f"{reason}: the next request may go at {until.isoformat(timespec='seconds')} ({seconds:.0f} s from "
+        f"now, more than the {defer_over:g} s a deferrable task sleeps); the task defers until then - "
+        "outside a deferrable operator, retry after that time",
+        until=until,
+        reason=reason,
+    )
 
 
 @dataclass(frozen=True)
@@ -97,6 +146,8 @@ class RateBudget:
     :param sleep: how to wait (injectable for tests).
     :param margin: extra seconds added to every window (default 2 % of it, at most 0.5 s), so that network
         jitter between acquiring a slot and the request reaching the server cannot squeeze two windows.
+    :param defer_over: a wait longer than this raises :class:`RingCXWaitRequired` instead of sleeping
+        (``None``: always sleep). The attribute may be set later by the caller.
     """
 
     def __init__(
@@ -108,9 +159,11 @@ class RateBudget:
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
         margin: float | None = None,
+        defer_over: float | None = None,
     ) -> None:
         self.name = name
         self.margin = margin
+        self.defer_over = defer_over
         self.last_acquired: float | None = None
         self.limits = tuple(limits)
         self.state_dir = Path(state_dir) if state_dir is not None else default_budget_dir()
@@ -135,12 +188,13 @@ class RateBudget:
         :param max_wait: give up when the wait would exceed this many seconds in total.
         :return: the seconds spent waiting.
         :raises RingCXRateLimitedError: ``max_wait`` would be exceeded.
+        :raises RingCXWaitRequired: ``defer_over`` is set and the wait is longer (nothing is recorded).
         """
         waited = 0.0
         while True:
             with self._state() as state:
                 now = self._clock()
-                delay = self._delay(state, now)
+                delay, reason = self._delay(state, now)
                 if delay <= 0:
                     state["log"].append(now)
                     self.last_acquired = now
@@ -152,7 +206,8 @@ class RateBudget:
                     status_code=None,
                     retry_after=delay,
                 )
-            log.debug("budget %s full; waiting %.2f s", self.name, delay)
+            check_defer(delay, reason, self.defer_over, now=now)
+            announce_wait(delay, reason, now=now)
             self._sleep(delay)
             waited += delay
 
@@ -176,16 +231,29 @@ class RateBudget:
         with self._state() as state:
             return {"log": list(state["log"]), "blocked_until": state["blocked_until"]}
 
-    def _delay(self, state: dict[str, Any], now: float) -> float:
+    @property
+    def endpoint(self) -> str:
+        """The last part of the key (``metadata``, ``download``, ``exchange``), for messages."""
+        return self.name.rsplit("|", 1)[-1]
+
+    def _delay(self, state: dict[str, Any], now: float) -> tuple[float, str]:
+        """How long until a slot is free, and why (which window is full, or the vendor's back-off)."""
         entries: list[float] = state["log"]
         delay = float(state.get("blocked_until", 0.0)) - now
+        reason = f"{self.endpoint} budget blocked: RingCX answered 429 with Retry-After ({self.name})"
         for limit in self.limits:
             seconds = limit.seconds + self._margin(limit)
             recent = [t for t in entries if t > now - seconds]
             if len(recent) >= limit.count:
                 # the slot frees when the oldest request that still fills the window ages out
-                delay = max(delay, recent[-limit.count] + seconds - now)
-        return delay
+                free_at = recent[-limit.count] + seconds - now
+                if free_at > delay:
+                    delay = free_at
+                    reason = (
+                        f"{self.endpoint} {limit.count}/{limit.seconds:g}s budget full ({len(recent)} "
+                        f"requests in the last {limit.seconds:g} s, {self.name})"
+                    )
+        return delay, reason
 
     def _margin(self, limit: BudgetLimit) -> float:
         return self.margin if self.margin is not None else min(0.5, limit.seconds * 0.02)

@@ -39,7 +39,7 @@ from airflow_provider_ringcx.exceptions import (
     RingCXServerError,
     RingCXTransientError,
 )
-from airflow_provider_ringcx.hooks.budget import RateBudget
+from airflow_provider_ringcx.hooks.budget import RateBudget, check_defer, wait_end
 from airflow_provider_ringcx.hooks.settings import RingCXSettings
 
 log = logging.getLogger(__name__)
@@ -247,13 +247,25 @@ class HttpClient:
             )
 
         def before_sleep(state: RetryCallState) -> None:
+            # Issue #12 item 13: every retry wait is logged with its reason and end time (UTC); a
+            # deferrable caller (budget.defer_over) gets RingCXWaitRequired instead of a long sleep.
             exc = state.outcome.exception() if state.outcome else None
+            delay = state.upcoming_sleep or 0.0
+            if isinstance(exc, RingCXRateLimitedError):
+                source = "Retry-After" if exc.retry_after is not None else "no Retry-After, backoff"
+                reason = f"429 {source} from RingCX ({what})"
+            else:
+                reason = f"backoff after {type(exc).__name__} ({what})"
+            if budget is not None:
+                check_defer(delay, reason, budget.defer_over)
             log.warning(
-                "%s (attempt %d of %d); retrying in %.2f s",
+                "%s (attempt %d of %d); retrying in %.2f s, until %s: %s",
                 exc,
                 state.attempt_number,
                 settings.retry_attempts,
-                state.upcoming_sleep,
+                delay,
+                wait_end(delay).isoformat(timespec="seconds"),
+                reason,
             )
 
         retrying = Retrying(
