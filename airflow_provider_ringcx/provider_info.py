@@ -39,6 +39,11 @@ CONNECTION_FIELDS: dict[str, dict[str, Any]] = {
         "RingCX host; https://engage.ringcentral.com (older host) is also accepted.",
         default="https://ringcx.ringcentral.com",
     ),
+    "plain_http_hosts": _field(
+        "Plain-http hosts",
+        "Host names that may be reached over http (only for a local simulator); every other URL must be "
+        "https or loopback.",
+    ),
     "rc_account_id": _field(
         "RingCentral account id", "rcAccountId: the RingCentral account UID (id of /account/~)."
     ),
@@ -51,7 +56,7 @@ CONNECTION_FIELDS: dict[str, dict[str, Any]] = {
         default="UTC",
     ),
     "max_window_seconds": _field(
-        "Max metadata window (s)", "Longest interaction-metadata window, 1..10800 (default 3600)."
+        "Max metadata window (s)", "Longest interaction-metadata window, 60..10800 (default 3600)."
     ),
     "metadata_budget": _field(
         "Metadata budget", "Requests per window, comma-separated, e.g. 2/60,9/900 (default)."
@@ -64,7 +69,7 @@ CONNECTION_FIELDS: dict[str, dict[str, Any]] = {
     "connect_timeout": _field("Connect timeout (s)", "TCP connect timeout in seconds (default 10)."),
     "read_timeout": _field("Read timeout (s)", "Socket read timeout in seconds (default 60)."),
     "retry_attempts": _field(
-        "Retry attempts", "Attempts per request on 429/5xx/connection errors, 1..100 (default 5)."
+        "Retry attempts", "Attempts per request on 429/5xx/connection errors, 1..20 (default 5)."
     ),
     "retry_max_wait_seconds": _field(
         "Retry wait limit (s)", "Total seconds of waiting between attempts of one request (default 300)."

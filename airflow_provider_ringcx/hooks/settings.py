@@ -4,6 +4,18 @@
 :class:`~airflow_provider_ringcx.exceptions.RingCXConfigError` that names the connection field and says how
 to fix it. Secrets (client secret, JWT, API token) are registered with Airflow's secret masker as they are
 read and never appear in ``repr``.
+
+URLs (issue #12 item 8): ``platform_url`` and ``api_url`` receive the client secret, the JWT and every token,
+so they must be ``https``; plain ``http`` is accepted only for loopback hosts (127.0.0.0/8, ``::1``,
+``localhost``: the bundled simulator) and for host names listed in the extra ``plain_http_hosts`` (the
+docker-compose demo's ``simulator``). A URL with ``user:password@`` is refused without echoing it, so
+credentials pasted into a URL never reach a repr, a log line or an error.
+
+Ranges (item 17): every numeric extra has a sane range in
+:data:`~airflow_provider_ringcx.hooks.bounds.RANGES` (imported here), one table that the error messages and
+the docs quote, and combinations whose worst case is absurd are refused too (see
+:func:`check_combinations`): one request may not hold a worker for over an hour, backoff steps must grow, and
+the metadata budget must let the windows keep up with real time.
 """
 
 from __future__ import annotations
@@ -18,11 +30,18 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from airflow.sdk.log import mask_secret
 
 from airflow_provider_ringcx.exceptions import RingCXConfigError
+from airflow_provider_ringcx.hooks.bounds import (
+    BUDGET_MAX_SPACING_SECONDS,
+    BUDGET_WINDOW,
+    MAX_REQUEST_WORST_CASE_SECONDS,
+    RANGES,
+    budget_limit_problem,
+)
 from airflow_provider_ringcx.hooks.budget import BudgetLimit, parse_budget
+from airflow_provider_ringcx.hooks.urls import HOST_NAME, base_url_problem, is_ip
 
 DEFAULT_PLATFORM_URL = "https://platform.ringcentral.com"
 DEFAULT_API_URL = "https://ringcx.ringcentral.com"
-MAX_WINDOW_LIMIT = 10800
 AUTH_MODES = ("jwt", "token")
 
 #: Connection extras with their defaults (strings as typed in the connection form).
@@ -43,6 +62,7 @@ DEFAULTS: dict[str, Any] = {
     "backoff_max_seconds": 60.0,
     "rate_limit_backoff_seconds": 20.0,
     "refresh_margin_seconds": 60.0,
+    "plain_http_hosts": "",
 }
 
 
@@ -78,6 +98,7 @@ class RingCXSettings:
     backoff_max_seconds: float
     rate_limit_backoff_seconds: float
     refresh_margin_seconds: float
+    plain_http_hosts: tuple[str, ...] = ()
     client_id: str | None = None
     client_secret: str | None = field(default=None, repr=False, compare=False)
     jwt: str | None = field(default=None, repr=False, compare=False)
@@ -154,7 +175,8 @@ class RingCXSettings:
         elif not api_token:
             raise reader.error("api_token", "is empty; set the permanent RingCX API token (auth_mode token)")
 
-        return cls(
+        plain_http_hosts = reader.host_list("plain_http_hosts")
+        settings = cls(
             conn_id=conn_id,
             auth_mode=auth_mode,
             rc_account_id=reader.identifier(
@@ -163,26 +185,29 @@ class RingCXSettings:
             sub_account_id=reader.identifier(
                 "sub_account_id", "the RingCX sub-account id (accountId of GET /voice/api/v1/admin/accounts)"
             ),
-            platform_url=reader.url("platform_url"),
-            api_url=reader.url("api_url"),
+            platform_url=reader.url("platform_url", plain_http_hosts),
+            api_url=reader.url("api_url", plain_http_hosts),
             timezone=reader.timezone(),
-            max_window_seconds=int(reader.number("max_window_seconds", 1, MAX_WINDOW_LIMIT, integer=True)),
+            max_window_seconds=int(reader.bounded("max_window_seconds")),
             metadata_budget=reader.budget("metadata_budget"),
             download_budget=reader.budget("download_budget"),
             exchange_budget=reader.exchange_budget(),
-            connect_timeout=reader.number("connect_timeout", 0.001, 600),
-            read_timeout=reader.number("read_timeout", 0.001, 3600),
-            retry_attempts=int(reader.number("retry_attempts", 1, 100, integer=True)),
-            retry_max_wait_seconds=reader.number("retry_max_wait_seconds", 0, 86400),
-            backoff_initial_seconds=reader.number("backoff_initial_seconds", 0, 3600),
-            backoff_max_seconds=reader.number("backoff_max_seconds", 0, 3600),
-            rate_limit_backoff_seconds=reader.number("rate_limit_backoff_seconds", 0, 3600),
-            refresh_margin_seconds=reader.number("refresh_margin_seconds", 0, 3600),
+            connect_timeout=reader.bounded("connect_timeout"),
+            read_timeout=reader.bounded("read_timeout"),
+            retry_attempts=int(reader.bounded("retry_attempts")),
+            retry_max_wait_seconds=reader.bounded("retry_max_wait_seconds"),
+            backoff_initial_seconds=reader.bounded("backoff_initial_seconds"),
+            backoff_max_seconds=reader.bounded("backoff_max_seconds"),
+            rate_limit_backoff_seconds=reader.bounded("rate_limit_backoff_seconds"),
+            refresh_margin_seconds=reader.bounded("refresh_margin_seconds"),
+            plain_http_hosts=plain_http_hosts,
             client_id=client_id or None,
             client_secret=client_secret,
             jwt=jwt,
             api_token=api_token,
         )
+        check_combinations(settings)
+        return settings
 
 
 class _ExtraReader:
@@ -218,14 +243,32 @@ class _ExtraReader:
             raise self.error(name, f"is {text!r}; set it to {what} (letters, digits, - and _ only)")
         return text
 
-    def url(self, name: str) -> str:
+    def url(self, name: str, plain_http_hosts: tuple[str, ...] = ()) -> str:
+        """A base URL that credentials may be sent to (see :mod:`~airflow_provider_ringcx.hooks.urls`)."""
         text = self.text(name) or ""
-        parts = urlsplit(text)
-        if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
-            raise self.error(
-                name, f"is {text!r}; write an http(s) base URL such as {DEFAULTS[name]!r} (no path query)"
-            )
+        problem = base_url_problem(
+            text, f"write an https base URL such as {DEFAULTS[name]!r}", plain_http_hosts
+        )
+        if problem:
+            raise self.error(name, problem)
         return text.rstrip("/")
+
+    def host_list(self, name: str) -> tuple[str, ...]:
+        """A comma-separated list of host names (``plain_http_hosts``), lower-cased."""
+        hosts = tuple(h.strip().lower() for h in (self.text(name) or "").split(",") if h.strip())
+        for host in hosts:
+            if not HOST_NAME.match(host) or is_ip(host):
+                raise self.error(
+                    name,
+                    f"lists {host!r}; list host names only (e.g. 'simulator'), comma-separated: it lets "
+                    "those hosts be reached over plain http, meant for a local simulator",
+                )
+        return hosts
+
+    def bounded(self, name: str) -> float:
+        """A numeric extra within its :data:`RANGES` entry."""
+        bound = RANGES[name]
+        return self.number(name, bound.low, bound.high, integer=bound.integer)
 
     def timezone(self) -> str:
         text = self.text("timezone") or "UTC"
@@ -249,7 +292,9 @@ class _ExtraReader:
             raise self.error(name, f"is {value!r}, not a number; use a value in {low:g}..{high:g}") from None
         if not math.isfinite(number) or not low <= number <= high or (integer and not number.is_integer()):
             kind = "a whole number" if integer else "a number"
-            raise self.error(name, f"is {value!r}; use {kind} in {low:g}..{high:g}")
+            bound = RANGES.get(name)
+            why = f" ({bound.why})" if bound is not None and bound.why and number > high else ""
+            raise self.error(name, f"is {value!r}; use {kind} in {low:g}..{high:g}{why}")
         return number
 
     def exchange_budget(self) -> tuple[BudgetLimit, ...]:
@@ -262,6 +307,61 @@ class _ExtraReader:
 
     def budget(self, name: str) -> tuple[BudgetLimit, ...]:
         try:
-            return parse_budget(str(self.raw(name)), field=name)
+            limits = parse_budget(str(self.raw(name)), field=name)
         except RingCXConfigError as err:
             raise RingCXConfigError(f"connection {self.conn_id!r}: {err}") from None
+        for limit in limits:
+            problem = budget_limit_problem(limit.count, limit.seconds)
+            if problem:
+                raise self.error(
+                    name,
+                    f"is {self.raw(name)!r}: in {str(limit)!r} {problem}; write COUNT/SECONDS with a window "
+                    f"of at most {BUDGET_WINDOW.high:g} s and at least one request per "
+                    f"{BUDGET_MAX_SPACING_SECONDS:g} s (default {DEFAULTS[name]!r}), or 'off'",
+                )
+        return limits
+
+
+def _worst_request_seconds(settings: RingCXSettings) -> float:
+    """The longest one request may take: every attempt to both timeouts, plus the retry waits."""
+    attempts = settings.retry_attempts
+    return attempts * (settings.connect_timeout + settings.read_timeout) + settings.retry_max_wait_seconds
+
+
+def check_combinations(settings: RingCXSettings) -> None:
+    """Refuse combinations of settings whose worst case is absurd, naming the fields (item 17).
+
+    :raises RingCXConfigError: one request could take over an hour; the first backoff step is larger than
+        the cap; or the metadata budget cannot keep up with real time at ``max_window_seconds``.
+    """
+    conn = f"connection {settings.conn_id!r}"
+    worst = _worst_request_seconds(settings)
+    if worst > MAX_REQUEST_WORST_CASE_SECONDS:
+        raise RingCXConfigError(
+            f"{conn}: extras retry_attempts={settings.retry_attempts} x (connect_timeout="
+            f"{settings.connect_timeout:g} + read_timeout={settings.read_timeout:g}) + "
+            f"retry_max_wait_seconds={settings.retry_max_wait_seconds:g} let one request take {worst:g} s, "
+            f"over the {MAX_REQUEST_WORST_CASE_SECONDS:g} s limit; lower retry_attempts or read_timeout "
+            f"(defaults {DEFAULTS['retry_attempts']} and {DEFAULTS['read_timeout']:g})"
+        )
+    if settings.backoff_initial_seconds > settings.backoff_max_seconds:
+        raise RingCXConfigError(
+            f"{conn}: extra backoff_initial_seconds={settings.backoff_initial_seconds:g} is larger than "
+            f"backoff_max_seconds={settings.backoff_max_seconds:g}; the first backoff step must not exceed "
+            "the cap - lower backoff_initial_seconds or raise backoff_max_seconds"
+        )
+    if settings.metadata_budget:
+        rate = min(limit.count / limit.seconds for limit in settings.metadata_budget)
+        needed = 1.0 / settings.max_window_seconds
+        if rate < needed:
+            shortest = math.ceil(1.0 / rate)
+            raise RingCXConfigError(
+                f"{conn}: extras metadata_budget={_budget_text(settings.metadata_budget)!r} and "
+                f"max_window_seconds={settings.max_window_seconds} cannot keep up: each "
+                f"{settings.max_window_seconds} s of calls needs one request, but the budget allows one per "
+                f"{1.0 / rate:g} s; raise max_window_seconds to at least {shortest} or the budget"
+            )
+
+
+def _budget_text(limits: tuple[BudgetLimit, ...]) -> str:
+    return ",".join(str(limit) for limit in limits)

@@ -95,8 +95,8 @@ def test_repr_and_masker_hide_secrets():
     ("extra", "field", "fix"),
     [
         ({"timezone": "Mars/Base"}, "timezone", "IANA name"),
-        ({"max_window_seconds": "0"}, "max_window_seconds", "1..10800"),
-        ({"max_window_seconds": 10801}, "max_window_seconds", "1..10800"),
+        ({"max_window_seconds": "0"}, "max_window_seconds", "60..10800"),
+        ({"max_window_seconds": 10801}, "max_window_seconds", "60..10800"),
         ({"max_window_seconds": "1h"}, "max_window_seconds", "not a number"),
         ({"max_window_seconds": "90.5"}, "max_window_seconds", "whole number"),
         ({"metadata_budget": "2 per minute"}, "metadata_budget", "COUNT/SECONDS"),
@@ -108,8 +108,8 @@ def test_repr_and_masker_hide_secrets():
         ({"auth_mode": "oauth"}, "auth_mode", "'jwt' or 'token'"),
         ({"jwt_token": ""}, "jwt_token", "JWT credential"),
         ({"auth_mode": "token"}, "api_token", "permanent RingCX API token"),
-        ({"read_timeout": "-1"}, "read_timeout", "0.001..3600"),
-        ({"retry_attempts": "0"}, "retry_attempts", "1..100"),
+        ({"read_timeout": "-1"}, "read_timeout", "0.001..600"),
+        ({"retry_attempts": "0"}, "retry_attempts", "1..20"),
     ],
 )
 def test_errors_name_the_field_and_the_fix(extra, field, fix):
@@ -128,3 +128,167 @@ def test_missing_client_credentials_are_named():
         make(login=None)
     with pytest.raises(RingCXConfigError, match="password"):
         make(password="")
+
+
+# --- item 8: plain http and userinfo URLs -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("field", ["platform_url", "api_url"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://ringcx.ringcentral.com",
+        "http://10.0.0.5:8765",
+        "http://127.0.0.1.evil.example",
+        "http://localhost.evil.example",
+        "ftp://ringcx.ringcentral.com",
+    ],
+)
+def test_plain_http_to_a_non_loopback_host_is_refused_naming_the_field(field, url):
+    with pytest.raises(RingCXConfigError) as info:
+        make({field: url})
+    message = str(info.value)
+    assert f"extra {field} " in message
+    assert "https" in message
+    assert "ringcx_test" in message
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:8765",
+        "http://127.3.4.5:1",
+        "http://[::1]:8765/",
+        "http://localhost:8765",
+        "https://x.io",
+    ],
+)
+def test_https_or_loopback_http_is_accepted(url):
+    assert make({"api_url": url, "platform_url": url}).api_url == url.rstrip("/")
+
+
+def test_plain_http_hosts_lets_a_named_host_use_http_and_nothing_else():
+    s = make(
+        {
+            "api_url": "http://simulator:8765",
+            "platform_url": "http://Simulator:8765",
+            "plain_http_hosts": "simulator",
+        }
+    )
+    assert s.api_url == "http://simulator:8765"
+    assert s.plain_http_hosts == ("simulator",)
+    with pytest.raises(RingCXConfigError, match="extra platform_url"):
+        make(
+            {
+                "api_url": "http://simulator:8765",
+                "platform_url": "http://other:1",
+                "plain_http_hosts": "simulator",
+            }
+        )
+    with pytest.raises(RingCXConfigError, match="extra plain_http_hosts"):
+        make({"plain_http_hosts": "10.0.0.5"})
+
+
+@pytest.mark.parametrize("field", ["platform_url", "api_url"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://svc-user:Pa55-w0rd-Secret@ringcx.ringcentral.com",
+        "https://Pa55-w0rd-Secret@ringcx.ringcentral.com/",
+        "http://svc-user:Pa55-w0rd-Secret@127.0.0.1:8765",
+        "https://ringcx.ringcentral.com\\:Pa55-w0rd-Secret@evil.example",
+        "ftp://svc-user:Pa55-w0rd-Secret@host",
+    ],
+)
+def test_userinfo_urls_are_refused_without_echoing_the_credentials(field, url):
+    with pytest.raises(RingCXConfigError) as info:
+        make({field: url})
+    message = str(info.value)
+    assert f"extra {field} " in message
+    assert "Pa55-w0rd-Secret" not in message
+    assert "svc-user" not in message
+    assert "Pa55-w0rd-Secret" not in repr(info.value)
+
+
+def test_an_invalid_port_or_host_is_refused_without_a_traceback():
+    for url in ("https://ringcx.ringcentral.com:99999", "https://[::1", "https://bad host"):
+        with pytest.raises(RingCXConfigError, match="extra api_url"):
+            make({"api_url": url})
+
+
+# --- item 17: every numeric setting bounded, and absurd combinations ---------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("extra", "field", "fix"),
+    [
+        ({"download_budget": "1/31536000"}, "download_budget", "window of at most 3600 s"),
+        ({"metadata_budget": "2/60,1/3600"}, "metadata_budget", "one request per 3600 s"),
+        ({"exchange_budget": "1000000/60"}, "exchange_budget", "count 1000000 is outside"),
+        ({"connect_timeout": 600}, "connect_timeout", "0.001..120"),
+        ({"read_timeout": 3600}, "read_timeout", "0.001..600"),
+        ({"retry_attempts": 100}, "retry_attempts", "1..20"),
+        ({"retry_max_wait_seconds": 86400}, "retry_max_wait_seconds", "0..3600"),
+        ({"backoff_initial_seconds": 3600}, "backoff_initial_seconds", "0..300"),
+        ({"backoff_max_seconds": 3600}, "backoff_max_seconds", "0..900"),
+        ({"rate_limit_backoff_seconds": 3600}, "rate_limit_backoff_seconds", "0..900"),
+        ({"refresh_margin_seconds": 300}, "refresh_margin_seconds", "0..240"),
+        ({"max_window_seconds": 30}, "max_window_seconds", "60..10800"),
+        ({"connect_timeout": "nan"}, "connect_timeout", "0.001..120"),
+        ({"read_timeout": "inf"}, "read_timeout", "0.001..600"),
+    ],
+)
+def test_absurd_values_are_refused_with_field_value_range_and_fix(extra, field, fix):
+    with pytest.raises(RingCXConfigError) as info:
+        make(extra)
+    message = str(info.value)
+    assert f"extra {field} " in message
+    assert fix in message
+    assert str(next(iter(extra.values()))) in message
+
+
+def test_every_default_is_inside_its_range():
+    from airflow_provider_ringcx.hooks.bounds import RANGES
+    from airflow_provider_ringcx.hooks.settings import DEFAULTS
+
+    for name, bound in RANGES.items():
+        assert bound.low <= DEFAULTS[name] <= bound.high, name
+    s = make()  # and the defaults pass every combination check
+    assert s.retry_attempts == 5
+
+
+@pytest.mark.parametrize(
+    ("extra", "names"),
+    [
+        (
+            {"read_timeout": 600, "retry_attempts": 20},
+            ("retry_attempts=20", "read_timeout=600", "connect_timeout=10", "retry_max_wait_seconds=300"),
+        ),
+        ({"backoff_initial_seconds": 120, "backoff_max_seconds": 60}, ("backoff_initial_seconds=120",)),
+        (
+            {"max_window_seconds": 60, "metadata_budget": "2/60,9/900"},
+            ("metadata_budget='2/60,9/900'", "max_window_seconds=60", "at least 100"),
+        ),
+    ],
+)
+def test_absurd_combinations_are_refused_naming_every_field(extra, names):
+    with pytest.raises(RingCXConfigError) as info:
+        make(extra)
+    for name in names:
+        assert name in str(info.value)
+
+
+def test_the_settings_the_suites_use_still_pass():
+    """The fast-test knobs (time_scale 60 windows, tiny backoffs) stay inside the ranges."""
+    make({"metadata_budget": "2/1,9/15", "max_window_seconds": 600, "retry_attempts": 1})
+    make({"read_timeout": 0.3, "refresh_margin_seconds": 0.3, "download_budget": "120/1"})
+    make({"retry_attempts": 5, "rate_limit_backoff_seconds": 2, "backoff_max_seconds": 100})
+    make(
+        {
+            "retry_attempts": 4,
+            "retry_max_wait_seconds": 30,
+            "backoff_initial_seconds": 0.01,
+            "backoff_max_seconds": 0.05,
+            "rate_limit_backoff_seconds": 0.02,
+        }
+    )

@@ -121,7 +121,8 @@ def test_connection_window_over_the_limit_is_refused_before_any_call(
     error = _only_error(pipe.run_window(s3_client, W_START, W_END))
     assert isinstance(error, RingCXConfigError)
     assert str(error) == (
-        "connection 'ringcx_default': extra max_window_seconds is 86400; use a whole number in 1..10800"
+        "connection 'ringcx_default': extra max_window_seconds is 86400; use a whole number in 60..10800 "
+        "(RingCX answers at most 10800 s per request)"
     )
     assert _vendor_calls(rsim) == {}
     assert _keys(s3_client, pipe.bucket) == []
