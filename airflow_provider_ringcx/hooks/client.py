@@ -14,7 +14,6 @@ body verbatim, a header, or anything that looks like a token.
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 import re
@@ -28,7 +27,7 @@ from urllib.parse import urlsplit
 import requests
 from tenacity import RetryCallState, Retrying, retry_if_exception
 
-from airflow_provider_ringcx import __version__
+from airflow_provider_ringcx import __version__, jsonutil
 from airflow_provider_ringcx.exceptions import (
     RingCXAuthError,
     RingCXBadRequestError,
@@ -106,7 +105,7 @@ def vendor_message(response: requests.Response) -> tuple[str, list[dict[str, Any
     content_type = response.headers.get("Content-Type", "").lower()
     reason = response.reason or "no reason given"
     try:
-        data = json.loads(body) if body.strip()[:1] in (b"{", b"[") else None
+        data = jsonutil.loads(body) if body.strip()[:1] in (b"{", b"[") else None  # depth-checked
     except ValueError:
         data = None
     if isinstance(data, Mapping):
@@ -241,6 +240,9 @@ class HttpClient:
 
         def stop(state: RetryCallState) -> bool:
             upcoming = state.upcoming_sleep or 0.0
+            if budget is not None and budget.defer_over is not None and upcoming > budget.defer_over:
+                # a deferrable caller does not sleep this wait in a worker: before_sleep defers it
+                return state.attempt_number >= settings.retry_attempts
             return (
                 state.attempt_number >= settings.retry_attempts
                 or state.idle_for + upcoming > settings.retry_max_wait_seconds

@@ -134,3 +134,79 @@ def test_budget_holds_across_processes(tmp_path):
         # any 4 consecutive requests span more than the 1 s window (plus the default 2 % jitter margin)
         assert stamps[i + 3] - stamps[i] >= 1.02, stamps
     assert stamps[-1] - stamps[0] >= 3.06
+
+
+# -- issue #12 item 13: no silent wait, long waits defer ---------------------------------------------------
+
+
+def _wait_records(caplog: pytest.LogCaptureFixture, level: int) -> list[str]:
+    return [
+        r.getMessage()
+        for r in caplog.records
+        if r.name == "airflow_provider_ringcx.hooks.budget" and r.levelno == level and "waiting" in r.message
+    ]
+
+
+def test_budget_wait_over_5_s_is_logged_at_info_with_reason_and_end(tmp_path, caplog):
+    import logging
+    from datetime import datetime, timezone
+
+    caplog.set_level(logging.DEBUG, logger="airflow_provider_ringcx.hooks.budget")
+    clock = FakeClock()
+    b = budget(tmp_path, "9/900", clock)
+    for _ in range(9):
+        b.acquire()
+    start = clock.now
+    b.acquire()  # the 10th waits out the 15-minute window
+    info = _wait_records(caplog, logging.INFO)
+    assert len(info) == 1, info
+    end = datetime.fromtimestamp(start + 900, timezone.utc).isoformat(timespec="seconds")
+    assert info[0].startswith(f"waiting 900.0 s, until {end}: metadata 9/900s budget full"), info[0]
+
+
+def test_short_budget_wait_stays_at_debug(tmp_path, caplog):
+    import logging
+
+    caplog.set_level(logging.DEBUG, logger="airflow_provider_ringcx.hooks.budget")
+    clock = FakeClock()
+    b = budget(tmp_path, "1/4", clock)
+    b.acquire()
+    b.acquire()
+    assert _wait_records(caplog, logging.INFO) == []
+    assert len(_wait_records(caplog, logging.DEBUG)) == 1
+
+
+def test_penalty_wait_names_the_429(tmp_path, caplog):
+    import logging
+
+    caplog.set_level(logging.INFO, logger="airflow_provider_ringcx.hooks.budget")
+    clock = FakeClock()
+    b = budget(tmp_path, "off", clock)
+    b.penalize(30)
+    b.acquire()
+    (line,) = _wait_records(caplog, logging.INFO)
+    assert "waiting 30.0 s" in line
+    assert "RingCX answered 429 with Retry-After" in line
+
+
+def test_long_wait_raises_wait_required_and_records_nothing(tmp_path):
+    from datetime import datetime, timezone
+
+    from airflow_provider_ringcx.exceptions import RingCXWaitRequired
+
+    clock = FakeClock()
+    b = budget(tmp_path, "2/60,9/900", clock)
+    b.defer_over = 120
+    for _ in range(2):
+        b.acquire()
+    b.acquire()  # a 60 s wait is under the threshold: slept
+    assert clock.sleeps == [60]
+    for _ in range(6):
+        b.acquire()
+    before = b.snapshot()
+    with pytest.raises(RingCXWaitRequired, match="metadata 9/900s budget full") as info:
+        b.acquire()
+    assert info.value.until > datetime.fromtimestamp(clock.now + 120, timezone.utc)
+    assert b.snapshot() == before  # no slot taken: the resumed task acquires normally
+    clock.now = info.value.until.timestamp()
+    b.acquire()  # after the deferral, the slot is free

@@ -208,3 +208,46 @@ def test_parse_retry_after():
     assert parse_retry_after("soon") is None
     assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now=1445412470) == 10
     assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now=1445412490) == 0
+
+
+# -- issue #12 item 13: Retry-After waits are announced; a deferrable caller gets RingCXWaitRequired -------
+
+
+def test_retry_after_wait_is_logged_at_info_with_reason_and_end(simulator, connect, caplog):
+    import logging
+    import time
+    from datetime import datetime
+
+    caplog.set_level(logging.INFO, logger="airflow_provider_ringcx.hooks.client")
+    hook = connect(simulator, clock=OffsetClock())
+    hook.tokens.token()
+    simulator.control.set_faults(
+        [{"route": "metadata", "kind": "rate_limit", "times": 1, "retry_after": True,
+          "retry_after_seconds": 7}]
+    )  # fmt: skip
+    before = time.time()
+    assert run(hook) > 100
+    (line,) = [r.getMessage() for r in caplog.records if "429 Retry-After from RingCX" in r.getMessage()]
+    assert "retrying in 7.00 s, until " in line
+    assert "interaction-metadata" in line
+    until = datetime.fromisoformat(line.split(", until ")[1].split(": ")[0]).timestamp()
+    assert before + 6 <= until <= time.time() + 8
+
+
+def test_long_retry_after_defers_a_deferrable_caller(make_simulator, connect):
+    from airflow_provider_ringcx.exceptions import RingCXWaitRequired
+
+    # the simulator's own budget: one metadata call per 15 minutes; the client does not pace (budget off)
+    sim = make_simulator(metadata_budget="1/900")
+    clock = OffsetClock()
+    hook = connect(sim, clock=clock, retry_max_wait_seconds=60)
+    hook.metadata.budget.defer_over = 120
+    assert run(hook) > 100
+    start = clock()
+    with pytest.raises(RingCXWaitRequired, match="429 Retry-After from RingCX") as info:
+        sum(1 for _ in hook.iter_interaction_metadata(*past_hour(2)))
+    wait = info.value.until.timestamp() - start
+    assert 800 <= wait <= 901, wait  # deferred although over retry_max_wait_seconds: no worker sleeps it
+    assert clock.sleeps == []
+    # the wait is in the shared budget file: whoever runs next (the resumed task) waits for the rest
+    assert hook.metadata.budget.snapshot()["blocked_until"] >= info.value.until.timestamp() - 1
