@@ -23,7 +23,8 @@ TokenFormat = Literal["jwt", "opaque"]
 RetryAfterMode = Literal["seconds", "date", "off"]
 SegmentIdField = Literal["segmentId", "segmentID"]
 ForbiddenShape = Literal["errors", "access_denied"]
-DownloadLength = Literal["content-length", "chunked"]
+DownloadLength = Literal["content-length", "chunked", "close"]
+WavDataSize = Literal["exact", "zero", "unknown"]
 
 #: Fields that are tuples of strings on the command line as comma-separated lists.
 _LIST_FIELDS = {"sub_account_ids", "restricted_ids"}
@@ -139,7 +140,16 @@ class SimConfig:
     forbidden_shape: ForbiddenShape = _knob("errors", "403 body: errors (vendor Errors) or access_denied.")
     # --- recording download -----------------------------------------------------------------------------
     download_budget: str = _knob("120/60", "Recording download budget per sub-account, or off.")
-    download_length: DownloadLength = _knob("content-length", "Send Content-Length, or stream chunked.")
+    download_length: DownloadLength = _knob(
+        "content-length",
+        "Recording framing: Content-Length, chunked, or close (neither: the body ends when the connection "
+        "closes).",
+    )
+    wav_data_size: WavDataSize = _knob(
+        "exact",
+        "WAV header sizes: exact, zero (RIFF and data size 0) or unknown (0xFFFFFFFF), as streaming "
+        "encoders write them.",
+    )
     mp3_for_browsers: bool = _knob(True, "Answer a browser-like User-Agent with a small audio/mpeg body.")
     chunk_size: int = _knob(262144, "Bytes per streamed body chunk.")
     stream_rate: float = _knob(
@@ -262,6 +272,7 @@ def _choices(f: dataclasses.Field[Any]) -> tuple[str, ...]:
         "segment_id_field": SegmentIdField,
         "forbidden_shape": ForbiddenShape,
         "download_length": DownloadLength,
+        "wav_data_size": WavDataSize,
     }.get(f.name)
     return tuple(get_args(hint)) if hint is not None else ()
 

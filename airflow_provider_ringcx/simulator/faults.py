@@ -14,7 +14,15 @@ A rule (``POST /_sim/faults`` takes a JSON list of them)::
   token expires now, 401) | revoke_tokens (every issued token - RingCentral and RingCX, access and
   refresh - is revoked now, like ``POST /_sim/revoke``, and the request gets 401; the permanent API token
   stays) | html200 (an HTML error page with status 200) | malformed_json | json_object
-  (an object instead of the array) | non_wav (200 audio/wav whose body is not RIFF/WAVE)
+  (an object instead of the array) | non_wav (200 audio/wav whose body is not RIFF/WAVE) | dribble
+  (after ``after_bytes`` bytes, send ``dribble_bytes`` bytes every ``every_seconds`` real seconds, each
+  gap under any sane read timeout, until the body ends: a server that never times out yet never finishes)
+  | short (a *clean* end after exactly ``after_bytes`` body bytes: with ``download_length`` chunked the
+  terminating chunk is sent, with close the connection is closed normally, so nothing but the payload
+  itself can tell the body is short; with a Content-Length it is a truncation) | gzip (the body is
+  compressed whatever ``Accept-Encoding`` asked for and sent with ``Content-Encoding: <encoding>``:
+  ``encoding`` gzip (default) or deflate compresses for real, any other name such as br or zstd only
+  labels the plain body; a Content-Length, when sent, is the encoded length)
 * ``probability`` (default 1.0) is drawn from an RNG seeded by ``fault_seed``; ``times`` limits the rule
   to the next N matching requests (scripted); ``skip`` lets the first N matching requests through first;
   ``match`` restricts the rule to request paths containing that (decoded) text, e.g. a segment id.
@@ -41,8 +49,10 @@ RESPONSE_KINDS = ("status", "rate_limit", "expire_token", "revoke_tokens", "html
 #: Kinds that replace a successful body.
 PAYLOAD_KINDS = ("malformed_json", "json_object", "non_wav")
 #: Kinds that disturb the transfer of a successful body.
-STREAM_KINDS = ("reset", "truncate", "stall")
-KINDS = RESPONSE_KINDS + PAYLOAD_KINDS + STREAM_KINDS
+STREAM_KINDS = ("reset", "truncate", "stall", "dribble", "short")
+#: Kinds that change how a successful body is encoded on the wire.
+ENCODING_KINDS = ("gzip",)
+KINDS = RESPONSE_KINDS + PAYLOAD_KINDS + STREAM_KINDS + ENCODING_KINDS
 
 #: ASGI scope extension under which the simulator's uvicorn protocol exposes the connection's transport.
 TRANSPORT_EXTENSION = "ringcx.sim.transport"
@@ -65,6 +75,9 @@ class FaultRule:
     stall_seconds: float = 1.0
     retry_after: bool | str = True
     retry_after_seconds: int = 1
+    dribble_bytes: int = 1
+    every_seconds: float = 2.0
+    encoding: str = "gzip"
     fired: int = 0
 
     @classmethod
@@ -88,6 +101,10 @@ class FaultRule:
             raise ValueError(f"fault rule {data!r}: times must be >= 0")
         if not 100 <= rule.status <= 599 or rule.after_bytes < 0 or rule.stall_seconds < 0:
             raise ValueError(f"fault rule {data!r}: status 100..599, after_bytes and stall_seconds >= 0")
+        if rule.dribble_bytes < 1 or rule.every_seconds < 0 or not rule.encoding.strip():
+            raise ValueError(
+                f"fault rule {data!r}: dribble_bytes >= 1, every_seconds >= 0 and a non-empty encoding"
+            )
         if rule.retry_after not in (True, False, "date"):
             raise ValueError(f"fault rule {data!r}: retry_after must be true, false or 'date'")
         return rule
@@ -185,6 +202,12 @@ async def disturb(
                 yield head
             sent += len(head)
             triggered = True
+            if rule.kind == "short":
+                return  # a clean end: the framing (chunked terminator, FIN) says the body is complete
+            if rule.kind == "dribble":
+                async for piece in _dribble(chunk[len(head) :], chunks, rule):
+                    yield piece
+                return
             if rule.kind == "stall":
                 await asyncio.sleep(rule.stall_seconds)
                 rest = chunk[len(head) :]
@@ -196,9 +219,26 @@ async def disturb(
         if triggered or sent + len(chunk) < rule.after_bytes:
             sent += len(chunk)
             yield chunk
-    if not triggered and rule.kind != "stall":
+    if not triggered and rule.kind in ("reset", "truncate"):
         await _cut(transport, reset=rule.kind == "reset")
         raise SimulatedDisconnect(rule.kind)
+
+
+async def _dribble(rest: bytes, chunks: AsyncIterator[bytes], rule: FaultRule) -> AsyncIterator[bytes]:
+    """The rest of the body, ``dribble_bytes`` at a time, ``every_seconds`` apart."""
+    pending = bytearray(rest)
+    more = True
+    while pending or more:
+        if len(pending) < rule.dribble_bytes and more:
+            try:
+                pending += await chunks.__anext__()
+            except StopAsyncIteration:
+                more = False
+            continue
+        await asyncio.sleep(rule.every_seconds)
+        piece = bytes(pending[: rule.dribble_bytes])
+        del pending[: rule.dribble_bytes]
+        yield piece
 
 
 async def iterate(data: Iterable[bytes]) -> AsyncIterator[bytes]:

@@ -9,6 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from airflow_provider_ringcx.simulator.auth import bearer_token
+from airflow_provider_ringcx.simulator.bodies import encode_bytes
 from airflow_provider_ringcx.simulator.errors import (
     HTML_ERROR_PAGE,
     errors_response,
@@ -16,6 +17,7 @@ from airflow_provider_ringcx.simulator.errors import (
     unauthorized_response,
 )
 from airflow_provider_ringcx.simulator.faults import (
+    ENCODING_KINDS,
     PAYLOAD_KINDS,
     STREAM_KINDS,
     TRANSPORT_EXTENSION,
@@ -118,6 +120,9 @@ def body_response(
             media_type = "application/json"
         else:
             body = HTML_ERROR_PAGE
+    if rule is not None and rule.kind in ENCODING_KINDS:  # compressed whatever Accept-Encoding said
+        headers = {**(headers or {}), "Content-Encoding": rule.encoding}
+        body = encode_bytes(body, rule.encoding)
     if rule is None or rule.kind not in STREAM_KINDS:
         return Response(body, 200, headers=headers, media_type=media_type)
     size = sim(request).config.chunk_size

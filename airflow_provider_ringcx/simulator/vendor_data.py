@@ -15,12 +15,25 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from airflow_provider_ringcx.simulator.audio import fake_mp3
+from airflow_provider_ringcx.simulator.bodies import (
+    CloseDelimitedResponse,
+    collect,
+    encode,
+    encode_bytes,
+    placeholder_sizes,
+)
 from airflow_provider_ringcx.simulator.errors import (
     HTML_ERROR_PAGE,
     errors_response,
     forbidden_response,
 )
-from airflow_provider_ringcx.simulator.faults import PAYLOAD_KINDS, FaultRule, disturb, iterate
+from airflow_provider_ringcx.simulator.faults import (
+    ENCODING_KINDS,
+    PAYLOAD_KINDS,
+    FaultRule,
+    disturb,
+    iterate,
+)
 from airflow_provider_ringcx.simulator.guards import (
     authenticate,
     body_response,
@@ -124,8 +137,12 @@ def _stream_rows(
     chunks = _json_rows(request, sub_account_id, start_ms, end_ms, base_url)
     if rule is not None and rule.kind in PAYLOAD_KINDS:
         return body_response(request, b"".join(chunks), "application/json", rule)
+    body: AsyncIterator[bytes] = iterate_in_threadpool(chunks)
+    headers: dict[str, str] = {}
+    if rule is not None and rule.kind in ENCODING_KINDS:
+        body, headers = encode(body, rule.encoding), {"Content-Encoding": rule.encoding}
     return StreamingResponse(
-        disturb(iterate_in_threadpool(chunks), rule, transport(request)), 200, media_type="application/json"
+        disturb(body, rule, transport(request)), 200, headers=headers, media_type="application/json"
     )
 
 
@@ -188,14 +205,25 @@ async def recording(request: Request, rc_account_id: str, sub_account_id: str, r
         return Response(body, 200, media_type=media_type)
     audio = state.recording(segment)
     headers = {"Accept-Ranges": "none"}
+    chunks = placeholder_sizes(iterate(audio.iter_bytes(config.chunk_size)), config.wav_data_size)
+    length: int | None = audio.size
+    if rule is not None and rule.kind in ENCODING_KINDS:  # compressed whatever Accept-Encoding said
+        headers["Content-Encoding"] = rule.encoding
+        if config.download_length == "content-length":
+            body = encode_bytes(b"".join(await collect(chunks)), rule.encoding)
+            chunks, length = iterate([body]), len(body)
+        else:
+            chunks = encode(chunks, rule.encoding)
     if config.download_length == "content-length":
-        headers["Content-Length"] = str(audio.size)
-    chunks = iterate(audio.iter_bytes(config.chunk_size))
+        headers["Content-Length"] = str(length)
     if config.stream_rate or config.download_latency:
         chunks = pace(chunks, config.stream_rate, config.download_latency)
-    return StreamingResponse(
-        disturb(chunks, rule, transport(request)), 200, headers=headers, media_type="audio/wav"
-    )
+    chunks = disturb(chunks, rule, transport(request))
+    if config.download_length == "close":
+        return CloseDelimitedResponse(
+            chunks, media_type="audio/wav", headers=headers, transport=transport(request)
+        )
+    return StreamingResponse(chunks, 200, headers=headers, media_type="audio/wav")
 
 
 async def pace(chunks: AsyncIterator[bytes], rate: float, latency: float) -> AsyncIterator[bytes]:
