@@ -120,3 +120,12 @@ class RingCXWindowNotReadyError(RingCXError):
 
 class RingCXObjectLockError(RingCXConfigError):
     """Object Lock was requested but the bucket is not Object-Lock enabled."""
+
+
+class RingCXArchiveConflictError(RingCXError):
+    """An S3 key holds something this segment cannot claim: another segment's recording and sidecar (a key
+    collision), or bytes that differ from the recording and that the lander refuses to overwrite."""
+
+
+class RingCXUnverifiableError(RingCXError):
+    """S3 refused (403) a read needed to decide whether a segment is archived and verified."""

@@ -147,7 +147,8 @@ def read_manifest(s3: Any, run: Mapping[str, Any], key: str) -> tuple[list[Expec
                 continue
             ref = line["ref"]
             wav, sidecar = segment_keys(ref, config)
-            expected.append(ExpectedSegment(str(ref["dialog_id"]), str(ref["segment_id"]), wav, sidecar))
+            ids = (str(ref["dialog_id"]), str(ref["segment_id"]))
+            expected.append(ExpectedSegment(*ids, wav, sidecar, sub_account_id=config.sub_account_id))
         elif kind == "invalid":
             stats["rows"] += 1
             stats["unparseable"] += 1

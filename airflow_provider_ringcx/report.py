@@ -1,10 +1,12 @@
 """Window reconciliation: the manifest of expected segments against what S3 actually holds.
 
-For every segment the window's manifest expects, the object must exist at its key and its sidecar must hold
-a SHA-256 that agrees with the object's stored checksum (object metadata or tag) and a size that agrees with
-the object's. With ``verify_content`` the object's bytes are read back and hashed too. Every segment that is
-not archived gets a status and a reason: the outcome the download task recorded (403 forbidden, 404 missing,
-a failure) or, failing that, what S3 shows (object or sidecar absent, checksum mismatch).
+Each segment the window's manifest expects is judged by
+:func:`~airflow_provider_ringcx.s3.verdict.verify_archived`, the same verdict the lander's idempotency check
+uses (object present, valid sidecar of this very segment, sizes and every stored checksum agreeing). With
+``verify_content`` the object's bytes are read back and hashed too. Every segment that is not archived gets
+a status and a reason: the outcome the download task recorded (403 forbidden, 404 missing, a failure) when
+there is no object, else the verdict's state (``sidecar_invalid``, ``collision``, a mismatch...). A bad
+sidecar or a 403 on one key marks that segment, never the whole report.
 
 The report is JSON at ``{prefix}/_reports/sub_account={id}/window={START}_{END}.json``; it is rewritten by a
 re-run of the same window (it describes the latest reconciliation, the manifest stays write-once).
@@ -12,7 +14,6 @@ re-run of the same window (it describes the latest reconciliation, the manifest 
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
@@ -23,6 +24,13 @@ from typing import Any
 
 from airflow_provider_ringcx import __version__
 from airflow_provider_ringcx.s3 import keys
+from airflow_provider_ringcx.s3.verdict import (
+    OBJECT_MISSING,
+    SIDECAR_INVALID,
+    SIDECAR_MISSING,
+    Identity,
+    verify_archived,
+)
 from airflow_provider_ringcx.windows import Window
 
 REPORT_VERSION = 1
@@ -35,11 +43,12 @@ NOT_ARCHIVED_STATUSES = (
     "object_missing",
     "sidecar_missing",
     "sidecar_invalid",
+    "collision",
+    "unverifiable",
     "checksum_mismatch",
     "size_mismatch",
     "content_mismatch",
 )
-_NOT_FOUND = {"404", "NoSuchKey", "NotFound"}
 
 
 def report_key(prefix: str | None, sub_account_id: str, window: Window) -> str:
@@ -55,10 +64,15 @@ class ExpectedSegment:
     segment_id: str
     key: str
     sidecar_key: str
+    sub_account_id: str
 
     @property
     def ident(self) -> tuple[str, str]:
         return (self.dialog_id, self.segment_id)
+
+    @property
+    def identity(self) -> Identity:
+        return Identity(self.sub_account_id, self.dialog_id, self.segment_id)
 
 
 @dataclass
@@ -106,37 +120,6 @@ class Reconciliation:
         }
 
 
-def _error_code(err: Exception) -> str:
-    response = getattr(err, "response", None) or {}
-    error = response.get("Error", {}) if isinstance(response, Mapping) else {}
-    return str(error.get("Code", ""))
-
-
-def _stored_sha256(s3: Any, bucket: str, key: str, head: Mapping[str, Any]) -> str | None:
-    """The SHA-256 S3 holds for an object: user metadata ``sha256``, else the ``sha256`` object tag."""
-    metadata = {name.lower(): value for name, value in (head.get("Metadata") or {}).items()}
-    if metadata.get("sha256"):
-        return str(metadata["sha256"]).lower()
-    try:
-        tags = s3.get_object_tagging(Bucket=bucket, Key=key).get("TagSet", [])
-    except Exception:  # a store without tagging support simply has no tag
-        return None
-    for tag in tags:
-        if tag.get("Key", "").lower() == "sha256":
-            return str(tag.get("Value", "")).lower()
-    return None
-
-
-def _hash_object(s3: Any, bucket: str, key: str) -> tuple[str, int]:
-    body = s3.get_object(Bucket=bucket, Key=key)["Body"]
-    digest = hashlib.sha256()
-    size = 0
-    for chunk in iter(lambda: body.read(1024 * 1024), b""):
-        digest.update(chunk)
-        size += len(chunk)
-    return digest.hexdigest(), size
-
-
 def check_segment(
     s3: Any,
     bucket: str,
@@ -145,61 +128,36 @@ def check_segment(
     verify_content: bool = False,
     outcome: Mapping[str, Any] | None = None,
 ) -> SegmentCheck:
-    """Reconcile one expected segment against S3.
+    """Reconcile one expected segment against S3 (by the one verdict).
 
     :param outcome: what the download task recorded for it (``{"outcome": ..., "reason": ...}``); used as
         the reason when the segment is not in S3.
     """
-    check = SegmentCheck(segment.dialog_id, segment.segment_id, segment.key, status=ARCHIVED)
-    try:
-        head = s3.head_object(Bucket=bucket, Key=segment.key)
-    except Exception as err:
-        if _error_code(err) not in _NOT_FOUND:
-            raise
+    verdict = verify_archived(
+        s3, bucket, segment.identity, segment.key, segment.sidecar_key, verify_content=verify_content
+    )
+    check = SegmentCheck(
+        segment.dialog_id,
+        segment.segment_id,
+        segment.key,
+        status=verdict.state,
+        reason=verdict.reason,
+        size=verdict.size,
+        sha256=verdict.sha256,
+        content_verified=verdict.content_verified,
+    )
+    if verdict.state == OBJECT_MISSING:
         recorded = (outcome or {}).get("outcome")
         if recorded in ("forbidden", "missing", "failed"):
             check.status = str(recorded)
             check.reason = str((outcome or {}).get("reason") or recorded)
         else:
-            check.status = "object_missing"
             check.reason = (
                 "no object at the key and no download outcome recorded for it (the download task did not "
                 "reach it: see the download task's log, then re-run the window)"
             )
-        return check
-    check.size = int(head.get("ContentLength", 0))
-    try:
-        sidecar = json.loads(s3.get_object(Bucket=bucket, Key=segment.sidecar_key)["Body"].read())
-    except Exception as err:
-        if _error_code(err) in _NOT_FOUND:
-            check.status, check.reason = "sidecar_missing", f"no sidecar at {segment.sidecar_key}"
-            return check
-        if isinstance(err, ValueError):
-            check.status, check.reason = "sidecar_invalid", f"sidecar {segment.sidecar_key} is not JSON"
-            return check
-        raise
-    sidecar_sha = str(sidecar.get("sha256") or "").lower() if isinstance(sidecar, Mapping) else ""
-    if not sidecar_sha:
-        check.status, check.reason = "sidecar_invalid", f"sidecar {segment.sidecar_key} has no sha256"
-        return check
-    check.sha256 = sidecar_sha
-    sidecar_size = sidecar.get("size")
-    if sidecar_size is not None and int(sidecar_size) != check.size:
-        check.status = "size_mismatch"
-        check.reason = f"object is {check.size} bytes, sidecar says {sidecar_size}"
-        return check
-    stored = _stored_sha256(s3, bucket, segment.key, head)
-    if stored is not None and stored != sidecar_sha:
-        check.status = "checksum_mismatch"
-        check.reason = f"object checksum {stored} differs from sidecar sha256 {sidecar_sha}"
-        return check
-    if verify_content or stored is None:
-        actual, size = _hash_object(s3, bucket, segment.key)
-        if actual != sidecar_sha or size != check.size:
-            check.status = "content_mismatch"
-            check.reason = f"object bytes hash to {actual} ({size} bytes), sidecar says {sidecar_sha}"
-            return check
-        check.content_verified = True
+    elif verdict.state in (SIDECAR_MISSING, SIDECAR_INVALID):
+        check.reason = f"{verdict.reason}; the next run of the window lands it again"
     return check
 
 

@@ -22,6 +22,7 @@ from airflow_provider_ringcx.report import (
     xcom_counts,
 )
 from airflow_provider_ringcx.windows import Window
+from tests.fixtures.sidecars import sidecar_doc
 
 WINDOW = Window(
     datetime(2026, 3, 2, 14, 0, tzinfo=timezone.utc), datetime(2026, 3, 2, 14, 15, tzinfo=timezone.utc)
@@ -30,7 +31,7 @@ WINDOW = Window(
 
 def _segment(n: int) -> ExpectedSegment:
     base = f"rec/sub_account=99999999/year=2026/month=03/day=02/hour=14/d{n}/s{n}"
-    return ExpectedSegment(f"d{n}", f"s{n}", f"{base}.wav", f"{base}.json")
+    return ExpectedSegment(f"d{n}", f"s{n}", f"{base}.wav", f"{base}.json", sub_account_id="99999999")
 
 
 def _land(
@@ -53,7 +54,15 @@ def _land(
         extra["Tagging"] = f"sha256={metadata_sha or sha}"
     s3.put_object(Bucket=bucket, Key=segment.key, Body=body, **extra)
     if sidecar:
-        doc = {"sha256": sidecar_sha or sha, "size": len(body) if sidecar_size is None else sidecar_size}
+        doc = sidecar_doc(
+            sub_account_id=segment.sub_account_id,
+            dialog_id=segment.dialog_id,
+            segment_id=segment.segment_id,
+            sha256=sidecar_sha or sha,
+            size=len(body) if sidecar_size is None else sidecar_size,
+            bucket=bucket,
+            key=segment.key,
+        )
         s3.put_object(Bucket=bucket, Key=segment.sidecar_key, Body=json.dumps(doc).encode())
 
 

@@ -1,4 +1,12 @@
-"""RingCXInteractionMetadataOperator: "fetch metadata window" -> window manifest + its batch descriptors."""
+"""RingCXInteractionMetadataOperator: "fetch metadata window" -> window manifest + its batch descriptors.
+
+Long waits defer (issue #12 item 13): the metadata budget (9 calls per 15 minutes by default) or a 429's
+``Retry-After`` can ask for many minutes of waiting, and a sleeping task holds a worker and the only slot
+of the ``ringcx_metadata`` pool. With ``defer_waits_over`` set (120 s by default) the hook raises
+:class:`~airflow_provider_ringcx.exceptions.RingCXWaitRequired` instead of sleeping; the operator defers on
+Airflow's ``DateTimeTrigger`` until the wait ends and then fetches again. The budget state is shared
+through files, so the resumed task acquires its slot like any other caller.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +14,15 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
+from airflow.providers.standard.triggers.temporal import DateTimeTrigger
 from airflow.sdk import conf
 
-from airflow_provider_ringcx.exceptions import RingCXConfigError, RingCXWindowNotReadyError
+from airflow_provider_ringcx.exceptions import (
+    RingCXConfigError,
+    RingCXWaitRequired,
+    RingCXWindowNotReadyError,
+)
+from airflow_provider_ringcx.hooks.budget import DEFER_WAIT_SECONDS
 from airflow_provider_ringcx.models import ManifestBatch, parse_timestamp
 from airflow_provider_ringcx.operators.base import RingCXToS3BaseOperator
 from airflow_provider_ringcx.s3.keys import manifest_key as default_manifest_key
@@ -64,6 +78,9 @@ class RingCXInteractionMetadataOperator(RingCXToS3BaseOperator):
     :param server_side_encryption: ``AES256`` or ``aws:kms`` for the manifest.
     :param kms_key_id: KMS key for ``aws:kms``.
     :param deferrable: defer until the window is ready instead of failing.
+    :param defer_waits_over: a budget or ``Retry-After`` wait longer than this many seconds defers the task
+        (no worker or pool slot held) instead of sleeping; ``None`` always sleeps. Default 120. Deferring
+        needs a running triggerer (``airflow triggerer``; ``airflow standalone`` starts one).
 
     Example::
 
@@ -108,9 +125,15 @@ class RingCXInteractionMetadataOperator(RingCXToS3BaseOperator):
         server_side_encryption: str | None = None,
         kms_key_id: str | None = None,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        defer_waits_over: float | None = DEFER_WAIT_SECONDS,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        if defer_waits_over is not None and not 0 < float(defer_waits_over) <= 86400:
+            raise RingCXConfigError(
+                f"defer_waits_over={defer_waits_over!r}: use seconds in (0, 86400], or None to always sleep"
+            )
+        self.defer_waits_over = None if defer_waits_over is None else float(defer_waits_over)
         if not (isinstance(lag, str) and "{{" in lag):
             parse_lag(lag, name="lag")  # fail at parse time for a lag under 5 minutes
         if not 1 <= int(max_batches) <= 1024:
@@ -145,13 +168,35 @@ class RingCXInteractionMetadataOperator(RingCXToS3BaseOperator):
                 f"{self.lag} old, at {ready_at.isoformat()}; retry after that time or use deferrable=True",
                 ready_at=ready_at,
             )
-        return self.fetch(window, context)
+        return self.fetch_or_defer(window, context)
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> list[ManifestBatch]:
         """Resume after :class:`WindowReadyTrigger` fired."""
         if not event or event.get("status") != "ready":
             raise RingCXConfigError(f"unexpected trigger event {event!r}")
-        return self.fetch(self.resolve_window(context), context)
+        return self.fetch_or_defer(self.resolve_window(context), context)
+
+    def execute_after_wait(self, context: Context, event: Any = None) -> list[ManifestBatch]:
+        """Resume after a long budget or ``Retry-After`` wait was deferred (``DateTimeTrigger`` fired)."""
+        self.log.info("the deferred wait ended (%s); fetching the window again", event)
+        return self.fetch_or_defer(self.resolve_window(context), context)
+
+    def fetch_or_defer(self, window: Window, context: Context | dict[str, Any]) -> list[ManifestBatch]:
+        """:meth:`fetch`; a wait longer than ``defer_waits_over`` defers the task until it ends.
+
+        :raises TaskDeferred: on :class:`RingCXWaitRequired` (resumes in :meth:`execute_after_wait`).
+        """
+        self.hook.metadata.budget.defer_over = self.defer_waits_over
+        self.hook.tokens.budget.defer_over = self.defer_waits_over
+        try:
+            return self.fetch(window, context)
+        except RingCXWaitRequired as wait:
+            self.log.info(
+                "deferring until %s instead of holding a worker and a pool slot: %s",
+                wait.until.isoformat(timespec="seconds"),
+                wait.reason,
+            )
+            self.defer(trigger=DateTimeTrigger(moment=wait.until), method_name="execute_after_wait")
 
     def resolve_window(self, context: Context | dict[str, Any]) -> Window:
         """The window of this run: explicit bounds, else the data interval shifted back by the lag."""

@@ -1,5 +1,5 @@
-"""What S3 already holds at a recording's key: the object, its whole-object SHA-256, and multipart uploads
-that earlier attempts left open.
+"""What S3 already holds at a recording's key: whether it holds given bytes, and multipart uploads that
+earlier attempts left open (whether a segment is archived is :mod:`~airflow_provider_ringcx.s3.verdict`'s).
 
 Helpers of :class:`~airflow_provider_ringcx.s3.landing.SegmentLander`; they take a boto3 S3 client and
 raise botocore errors, except :class:`StaleUploads`, which is best effort and never raises.
@@ -42,7 +42,6 @@ Cost: one ``ListMultipartUploads`` per attempt, plus one abort per stale upload.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import threading
 from collections.abc import Mapping
@@ -50,11 +49,12 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from airflow_provider_ringcx.exceptions import RingCXArchiveConflictError
+from airflow_provider_ringcx.s3.verdict import head_object, stored_object
 from airflow_provider_ringcx.s3.writeonce import error_code, http_status
 
 log = logging.getLogger(__name__)
 
-_READ_SIZE = 1024 * 1024
 #: Answers that mean "this credential or server cannot list/abort uploads": stop trying for this task.
 _UNSUPPORTED = {403, 405, 501}
 
@@ -62,37 +62,6 @@ _UNSUPPORTED = {403, 405, 501}
 def is_no_such_upload(err: ClientError) -> bool:
     """Whether S3 answered that the multipart upload does not exist (completed or aborted)."""
     return error_code(err) == "NoSuchUpload"
-
-
-def head_object(client: Any, bucket: str, key: str) -> dict | None:
-    """HEAD the object (with its full-object checksum where S3 has one); ``None`` if there is none."""
-    try:
-        return dict(client.head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED"))
-    except ClientError as err:
-        if http_status(err) == 404:
-            return None
-        raise
-
-
-def stored_sha256(client: Any, bucket: str, key: str, head: Mapping[str, Any]) -> str | None:
-    """The whole-object SHA-256 S3 holds: metadata ``sha256``, else the ``sha256`` tag.
-
-    :param head: the object's HEAD response.
-    """
-    metadata = {name.lower(): value for name, value in (head.get("Metadata") or {}).items()}
-    if metadata.get("sha256"):
-        return str(metadata["sha256"]).lower()
-    tags = client.get_object_tagging(Bucket=bucket, Key=key).get("TagSet", [])
-    return next((str(t["Value"]).lower() for t in tags if t.get("Key") == "sha256"), None)
-
-
-def hash_object(client: Any, bucket: str, key: str) -> str:
-    """SHA-256 of the object's bytes, read back from S3 (an untagged object of an earlier attempt)."""
-    body = client.get_object(Bucket=bucket, Key=key)["Body"]
-    digest = hashlib.sha256()
-    for chunk in iter(lambda: body.read(_READ_SIZE), b""):
-        digest.update(chunk)
-    return digest.hexdigest()
 
 
 def tag_sha256(client: Any, bucket: str, key: str, sha_hex: str, tags: Mapping[str, str]) -> str | None:
@@ -108,25 +77,67 @@ def tag_sha256(client: Any, bucket: str, key: str, sha_hex: str, tags: Mapping[s
 
 
 def holds_bytes(
-    client: Any, bucket: str, key: str, sha_hex: str, tags: Mapping[str, str]
-) -> tuple[bool, str | None]:
-    """Whether the object at ``key`` (written by another run or attempt) holds the bytes of ``sha_hex``.
+    client: Any,
+    bucket: str,
+    key: str,
+    sha_hex: str,
+    size: int,
+    tags: Mapping[str, str],
+    *,
+    prove_content: bool = False,
+) -> tuple[bool, str | None, str | None]:
+    """Whether the object at ``key`` (written by another run or attempt) holds ``size`` bytes of ``sha_hex``.
 
+    Decided by :func:`~airflow_provider_ringcx.s3.verdict.stored_object` (the one set of checksum sources).
     An object without a stored SHA-256 (an earlier attempt completed it but never tagged it) is re-read,
     and tagged when its bytes match.
 
-    :returns: ``(True, version id)`` when it does; ``(False, None)`` when it does not or is gone.
+    :param prove_content: read the bytes back even when S3 holds a checksum (before a sidecar is written
+        for an object this attempt did not write).
+    :returns: ``(True, version id, None)`` when it does; ``(False, None, why not)`` when it does not or
+        is gone.
+    :raises RingCXUnverifiableError: S3 answered 403.
     """
-    found = head_object(client, bucket, key)
-    if found is None:
-        return False, None
-    stored = stored_sha256(client, bucket, key, found)
-    if stored is None and hash_object(client, bucket, key) == sha_hex:
+    head = head_object(client, bucket, key)
+    if head is None:
+        return False, None, f"no object at s3://{bucket}/{key}"
+    if int(head.get("ContentLength", -1)) != size:  # decided without reading the bytes
+        return False, None, f"object is {head.get('ContentLength')} bytes, expected {size}"
+    found = stored_object(client, bucket, key, head, read_content=prove_content)
+    if found is None:  # pragma: no cover - head is not None
+        return False, None, f"no object at s3://{bucket}/{key}"
+    why = found.disagreement(sha_hex, size)
+    if why is not None:
+        return False, None, why
+    if not found.checksums:
         tag_sha256(client, bucket, key, sha_hex, tags)
-        stored = sha_hex
-    if stored != sha_hex:
-        return False, None
-    return True, found.get("VersionId")
+    return True, found.version_id, None
+
+
+def require_same_bytes(
+    client: Any,
+    bucket: str,
+    key: str,
+    sha_hex: str,
+    size: int,
+    tags: Mapping[str, str],
+    *,
+    prove_content: bool = False,
+) -> str | None:
+    """:func:`holds_bytes`, or fail: a key holding other bytes is never overwritten (it may be locked, and it
+    is evidence), so the segment ends not archived with what to do.
+
+    :returns: the version id of the object that holds the bytes.
+    :raises RingCXArchiveConflictError: the key holds other bytes.
+    """
+    same, version_id, why = holds_bytes(client, bucket, key, sha_hex, size, tags, prove_content=prove_content)
+    if same:
+        return version_id
+    raise RingCXArchiveConflictError(
+        "not archived, nothing overwritten: the key holds other bytes than the recording and no sidecar "
+        "verifies them; delete the object (or its version) if it is wrong, or fix key_template if it is "
+        f"another segment's, then re-run the window. Key s3://{bucket}/{key}: {why}"
+    )
 
 
 class StaleUploads:

@@ -2,9 +2,14 @@
 
 :class:`SegmentLander` runs one attempt for one segment (:meth:`SegmentLander.land`):
 
-1. **Idempotency**: HEAD the WAV key and GET its sidecar. When both exist and the sidecar's ``sha256`` and
-   ``size`` match what S3 holds (object metadata ``sha256`` or the ``sha256`` tag, and ContentLength), the
-   segment is ``already_archived`` and nothing is downloaded.
+1. **Idempotency**: :func:`~airflow_provider_ringcx.s3.verdict.verify_archived`, the verdict the window
+   report uses too. ``archived`` means ``already_archived`` and nothing is downloaded. A ``collision``
+   (the key holds another segment's recording) or an ``unverifiable`` key (403) fails the segment, never
+   retried. Any other state re-lands: when the key already holds bytes (sidecar missing or invalid, a
+   mismatch), they are kept only if they are proven to be the download's (size, and SHA-256 of the bytes
+   read back), and then only the sidecar is written; otherwise the segment fails with a
+   :class:`~airflow_provider_ringcx.exceptions.RingCXArchiveConflictError` and nothing is overwritten (the
+   object may be under Object Lock, and it is evidence: a person decides).
 2. **Upload**, straight from the hook's verifying :class:`RecordingStream` (which raises at end of stream
    if the bytes do not match Content-Length or the WAV data size), hashed as it passes:
 
@@ -47,20 +52,26 @@ from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import ClientError
 
 from airflow_provider_ringcx import __version__
-from airflow_provider_ringcx.exceptions import RingCXBadPayloadError, RingCXError, RingCXTransientError
+from airflow_provider_ringcx.exceptions import (
+    RingCXArchiveConflictError,
+    RingCXBadPayloadError,
+    RingCXError,
+    RingCXTransientError,
+    RingCXUnverifiableError,
+)
 from airflow_provider_ringcx.models import SegmentRef, parse_timestamp
 from airflow_provider_ringcx.s3.existing import (
     StaleUploads,
-    head_object,
-    holds_bytes,
     is_no_such_upload,
-    stored_sha256,
+    require_same_bytes,
     tag_sha256,
 )
 from airflow_provider_ringcx.s3.hashing import HashingReader
 from airflow_provider_ringcx.s3.keys import DEFAULT_KEY_TEMPLATE, recording_key, sidecar_key
 from airflow_provider_ringcx.s3.options import S3WriteOptions
-from airflow_provider_ringcx.s3.writeonce import http_status, is_precondition_failed
+from airflow_provider_ringcx.s3.sidecar import SidecarInvalid, parse_sidecar
+from airflow_provider_ringcx.s3.verdict import COLLISION, UNVERIFIABLE, Identity, head_object, verify_archived
+from airflow_provider_ringcx.s3.writeonce import is_precondition_failed
 
 MiB = 1024 * 1024
 _READ_SIZE = 1 * MiB
@@ -134,7 +145,6 @@ class SegmentLander:
         self.config = config
         self.rows = rows or {}
         self._create_only: set[str] = set()
-        self._replace: set[str] = set()  # keys holding other bytes: the next attempt may overwrite them
         self._lock = threading.Lock()
         self._stale_uploads = StaleUploads(client, config.bucket)
         # Build the hook's lazy parts (settings, session, token manager) here, once, before worker threads
@@ -155,7 +165,7 @@ class SegmentLander:
         stale = self._stale_uploads.snapshot(key)  # first: uploads started after this are never aborted
         head = self._head(key)
         if head is not None:
-            done = self._verified_existing(key, side_key, head)
+            done = self._verified_existing(ref, key, side_key, head)
             if done is not None:
                 self._stale_uploads.abort(key, stale)
                 return done
@@ -169,7 +179,7 @@ class SegmentLander:
                 version_id, checksum = self._put_small(reader, key, head, lock_args)
             else:
                 upload = "multipart"
-                version_id, checksum = self._put_streamed(reader, key, lock_args)
+                version_id, checksum = self._put_streamed(reader, key, lock_args, existed=head is not None)
             sha = reader.hexdigest()
             self._check_stream_digest(stream, sha, key)
             self._verify_upload(key, reader.size, checksum if upload == "put" else None)
@@ -181,29 +191,34 @@ class SegmentLander:
     def _head(self, key: str) -> dict | None:
         return head_object(self.client, self.config.bucket, key)
 
-    def stored_sha256(self, key: str, head: Mapping[str, Any]) -> str | None:
-        """The whole-object SHA-256 S3 holds: metadata ``sha256``, else the ``sha256`` tag."""
-        return stored_sha256(self.client, self.config.bucket, key, head)
+    def identity(self, ref: Mapping[str, Any]) -> Identity:
+        """The (sub-account, dialog, segment) a segment's key must hold."""
+        return Identity(self.config.sub_account_id, str(ref["dialog_id"]), str(ref["segment_id"]))
 
-    def _verified_existing(self, key: str, side_key: str, head: Mapping[str, Any]) -> Landed | None:
-        try:
-            body = self.client.get_object(Bucket=self.config.bucket, Key=side_key)["Body"].read()
-            sidecar = json.loads(body)
-        except ClientError as err:
-            if http_status(err) == 404:
-                return None
-            raise
-        except ValueError:
-            return None
-        stored = self.stored_sha256(key, head)
-        size = int(head.get("ContentLength", -1))
-        if (
-            isinstance(sidecar, Mapping)
-            and stored
-            and sidecar.get("sha256") == stored
-            and sidecar.get("size") == size
-        ):
-            return Landed("already_archived", key, size, sha256=stored, version_id=head.get("VersionId"))
+    def _verified_existing(
+        self, ref: Mapping[str, Any], key: str, side_key: str, head: Mapping[str, Any]
+    ) -> Landed | None:
+        """``already_archived`` when the one verdict says archived; ``None`` to re-land; raises on a
+        collision or a key S3 does not let us verify."""
+        verdict = verify_archived(
+            self.client, self.config.bucket, self.identity(ref), key, side_key, head=head
+        )
+        if verdict.archived:
+            if verdict.stored is not None and not verdict.stored.checksums:  # proven by its bytes: tag it
+                tag_sha256(
+                    self.client, self.config.bucket, key, str(verdict.sha256), self.config.options.tags
+                )
+            return Landed(
+                "already_archived",
+                key,
+                int(verdict.size or 0),
+                sha256=verdict.sha256,
+                version_id=verdict.version_id,
+            )
+        if verdict.state == COLLISION:
+            raise RingCXArchiveConflictError(verdict.reason)
+        if verdict.state == UNVERIFIABLE:
+            raise RingCXUnverifiableError(verdict.reason, status_code=403)
         return None
 
     # --- uploads -------------------------------------------------------------------------------------
@@ -222,8 +237,8 @@ class SegmentLander:
         body = bytes(buffer)
         digest = reader.digest()  # the stream's own SHA-256: the body is not hashed again
         sha_hex, checksum = digest.hex(), base64.b64encode(digest).decode("ascii")
-        if head is not None and self.stored_sha256(key, head) == sha_hex:
-            return head.get("VersionId"), checksum  # same bytes already there (sidecar was missing)
+        if head is not None:  # bytes left without a verifying sidecar: kept only if they are the same
+            return self._concurrent_winner(key, sha_hex, len(body), prove_content=True), checksum
         args = {
             **lock_args,
             "Metadata": {"sha256": sha_hex, "provider-version": __version__},
@@ -244,11 +259,11 @@ class SegmentLander:
         except ClientError as err:
             if not is_precondition_failed(err):
                 raise
-            return self._concurrent_winner(key, sha_hex), checksum
+            return self._concurrent_winner(key, sha_hex, len(body)), checksum
         return response.get("VersionId"), checksum
 
     def _put_streamed(
-        self, reader: HashingReader, key: str, lock_args: dict
+        self, reader: HashingReader, key: str, lock_args: dict, *, existed: bool = False
     ) -> tuple[str | None, str | None]:
         """Multipart-stream to the final key; the sha256 tag is added once the digest is known."""
         config = TransferConfig(
@@ -267,11 +282,9 @@ class SegmentLander:
         }
         # Create-only even when the key exists (an earlier attempt completed but its answer, tag or sidecar
         # was lost): S3 refuses the completion (412) instead of adding a second version, and
-        # _concurrent_winner checks the bytes there. Only a key found holding other bytes is overwritten.
+        # _concurrent_winner checks the bytes there. A key holding other bytes is never overwritten.
         with self._lock:
-            if key not in self._replace:
-                self._create_only.add(key)
-            self._replace.discard(key)
+            self._create_only.add(key)
         try:
             self.client.upload_fileobj(reader, self.config.bucket, key, ExtraArgs=extra, Config=config)
         except ClientError as err:
@@ -282,25 +295,20 @@ class SegmentLander:
                 ) from err
             if not is_precondition_failed(err):
                 raise
-            return self._concurrent_winner(key, reader.hexdigest()), None
+            return self._concurrent_winner(key, reader.hexdigest(), reader.size, prove_content=existed), None
         finally:
             with self._lock:
                 self._create_only.discard(key)
         tags = self.config.options.tags
         return tag_sha256(self.client, self.config.bucket, key, reader.hexdigest(), tags), None
 
-    def _concurrent_winner(self, key: str, sha_hex: str) -> str | None:
-        """A concurrent run created the key first: accept it only if it holds the same bytes."""
-        same, version_id = holds_bytes(
-            self.client, self.config.bucket, key, sha_hex, self.config.options.tags
-        )
-        if same:
-            return version_id
-        with self._lock:
-            self._replace.add(key)
-        raise RingCXTransientError(
-            f"s3://{self.config.bucket}/{key} was created concurrently by another run and is not verified "
-            "yet; it will be checked again on retry"
+    def _concurrent_winner(
+        self, key: str, sha_hex: str, size: int, *, prove_content: bool = False
+    ) -> str | None:
+        """The key holds bytes this attempt did not write: accept them only if they are the download's."""
+        options = self.config.options
+        return require_same_bytes(
+            self.client, self.config.bucket, key, sha_hex, size, options.tags, prove_content=prove_content
         )
 
     # --- verification and sidecar --------------------------------------------------------------------
@@ -371,9 +379,10 @@ class SegmentLander:
             if not is_precondition_failed(err):
                 raise
             existing = self.client.get_object(Bucket=self.config.bucket, Key=key)["Body"].read()
-            try:
-                same = all(json.loads(existing).get(k) == document.get(k) for k in ("sha256", "size"))
-            except (ValueError, AttributeError):
+            try:  # kept only if valid and about the same segment and bytes (else it is sidecar_invalid)
+                stored = parse_sidecar(existing)
+                same = all(stored.get(k) == document.get(k) for k in _SIDECAR_IDENTITY)
+            except SidecarInvalid:
                 same = False
             if not same:
                 self._put_json_body(key, body, lock_args)
@@ -389,6 +398,10 @@ class SegmentLander:
             **lock_args,
             **extra,
         )
+
+
+#: Sidecar members that must agree for a stored sidecar to stand for a new one.
+_SIDECAR_IDENTITY = ("sub_account_id", "dialog_id", "segment_id", "sha256", "size")
 
 
 def _with_tag(tagging: str | None, sha_hex: str) -> str:

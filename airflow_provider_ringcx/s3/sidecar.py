@@ -3,16 +3,26 @@
 Format ``ringcx-recording-sidecar/1``; :data:`SIDECAR_SCHEMA` is its JSON Schema (draft 2020-12). The
 ``metadata`` member is the vendor row exactly as listed (``segmentEvents`` with ``REC_START``/``REC_STOP``
 included); everything else is computed while the bytes streamed into S3.
+
+:func:`parse_sidecar` is the one place where a stored sidecar is read back and validated: against the
+whole :data:`SIDECAR_SCHEMA` (so ``"size": "12,345"``, ``"size": null``, a missing member or a ``sha256``
+that is not 64 lowercase hex digits are all refused), by ``jsonschema``, which Airflow's task SDK already
+requires. The lander's idempotency check and the window report both go through it (via
+:func:`~airflow_provider_ringcx.s3.verdict.verify_archived`), so they cannot disagree on what a valid
+sidecar is.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
 
+import jsonschema
+
 from airflow_provider_ringcx import __version__
-from airflow_provider_ringcx.models import format_timestamp
+from airflow_provider_ringcx.models import format_timestamp, printable
 
 SIDECAR_FORMAT = "ringcx-recording-sidecar/1"
 
@@ -162,3 +172,33 @@ def build_sidecar(
         "provider": {"name": "airflow-provider-ringcx", "version": __version__},
         "metadata": dict(row) if row is not None else {"_from_ref": dict(ref)},
     }
+
+
+_VALIDATOR = jsonschema.Draft202012Validator(SIDECAR_SCHEMA)
+_REASON_CHARS = 200
+
+
+class SidecarInvalid(ValueError):
+    """A stored sidecar is not a valid ``ringcx-recording-sidecar/1`` document (the message says why)."""
+
+
+def parse_sidecar(body: bytes) -> dict[str, Any]:
+    """Parse and validate a stored sidecar.
+
+    :param body: the sidecar object's bytes.
+    :returns: the document, with ``size`` as an ``int``.
+    :raises SidecarInvalid: not UTF-8 JSON, not an object, or not valid against :data:`SIDECAR_SCHEMA`
+        (the message names the first offending member; no vendor value longer than a few words).
+    """
+    try:
+        document = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as err:
+        raise SidecarInvalid(f"is not JSON ({type(err).__name__} at {getattr(err, 'pos', '?')})") from None
+    if not isinstance(document, dict):
+        raise SidecarInvalid(f"is a JSON {type(document).__name__}, not an object")
+    error = jsonschema.exceptions.best_match(_VALIDATOR.iter_errors(document))
+    if error is not None:
+        where = "/".join(str(part) for part in error.absolute_path) or "(document)"
+        raise SidecarInvalid(printable(f"member {where}: {error.message}")[:_REASON_CHARS])
+    document["size"] = int(document["size"])  # the schema allows 12.0 as an integer
+    return document

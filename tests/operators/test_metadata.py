@@ -192,3 +192,43 @@ def test_broken_metadata_response_leaves_no_manifest(
     assert not s3_client.list_multipart_uploads(Bucket=bucket).get("Uploads")
     simulator.control.clear_faults()
     assert operator(bucket).execute(context(START, END))
+
+
+def test_long_metadata_wait_defers_instead_of_sleeping_then_resumes(
+    make_simulator: Any, monkeypatch: Any, aws_conn: str, s3_client: Any, bucket: str
+) -> None:
+    """Issue #12 item 13: the simulator's metadata budget is exhausted and its window is long, so the
+    next call is answered 429 with a long Retry-After: the task defers (no worker, no pool slot) on a
+    DateTimeTrigger until then, and resumes by fetching the window."""
+    import time
+
+    from airflow.providers.standard.triggers.temporal import DateTimeTrigger
+
+    from tests.fixtures.simulator import ringcx_connection_json
+
+    # 1 call per 300 simulated seconds; time_scale 60: the window lasts 5 real seconds
+    sim = make_simulator(metadata_budget="1/300", time_scale=60)
+    monkeypatch.setenv("AIRFLOW_CONN_RINGCX_DEFAULT", ringcx_connection_json(sim))
+    assert operator(bucket).execute(context(START, END))
+    second = (START + timedelta(minutes=15), END + timedelta(minutes=15))
+    op = operator(bucket, defer_waits_over=1)
+    sleeps: list[float] = []
+    op.hook._sleep = sleeps.append  # any sleep in the worker would show up here
+    before = datetime.now(timezone.utc)
+    with pytest.raises(TaskDeferred) as info:
+        op.execute(context(*second))
+    assert sleeps == []
+    trigger = info.value.trigger
+    assert isinstance(trigger, DateTimeTrigger)
+    assert info.value.method_name == "execute_after_wait"
+    wait = (trigger.moment - before).total_seconds()
+    assert 1 < wait <= 6, wait  # the simulator's Retry-After (real seconds), not a local guess
+    time.sleep(max(0.0, (trigger.moment - datetime.now(timezone.utc)).total_seconds()))  # the triggerer
+    batches = op.execute_after_wait(context(*second), event=trigger.moment)
+    assert batches
+    assert metadata_calls(sim) == 3  # one 200, one 429, one 200 after the deferral
+
+
+def test_defer_waits_over_is_validated() -> None:
+    with pytest.raises(RingCXConfigError, match="defer_waits_over"):
+        RingCXInteractionMetadataOperator(task_id="t", bucket="b", defer_waits_over=0)

@@ -119,7 +119,8 @@ def test_multipart_loser_of_a_race_verifies_the_winner(
     simulator: Any, hook: Any, make_archiver: Callable, s3_client: Any, bucket: str
 ) -> None:
     """Another writer creates the key while our multipart upload runs: our completion gets 412 (no
-    overwrite); the different object is not accepted, the in-task retry replaces it with verified bytes."""
+    overwrite); the different object is not accepted, and it is never overwritten: the segment fails at
+    once (no retry) with a reason that says what to do."""
     simulator.control.add_segments([BIG])
     ref = next(r for r in hook.iter_interaction_metadata(*WINDOW) if r.dialog_id == "d-big").to_ref()
     archiver = make_archiver(bucket, single_part_threshold=1 * MiB, multipart_chunksize=5 * MiB)
@@ -137,12 +138,11 @@ def test_multipart_loser_of_a_race_verifies_the_winner(
     client.meta.events.register("before-call.s3.CompleteMultipartUpload", intruder)
     client.meta.events.register("after-call.s3.CompleteMultipartUpload", after)
     [outcome] = archiver.run([ref])
-    assert statuses[0] == 412
-    assert outcome.outcome == "archived"
-    assert outcome.attempts == 2
-    check_archived(
-        s3_client, bucket, ref, truth_by_key(simulator)[("d-big", "s-big")], archiver.lander.config
-    )
+    assert statuses == [412]
+    assert (outcome.outcome, outcome.retryable, outcome.attempts) == ("failed", False, 1)
+    assert "nothing overwritten" in outcome.reason
+    assert "re-run the window" in outcome.reason
+    assert s3_client.get_object(Bucket=bucket, Key=key)["Body"].read() == b"not the recording"
 
 
 def test_sidecar_put_checksum_matches_its_body(

@@ -71,18 +71,21 @@ def test_object_without_sidecar_is_completed_without_a_second_version(
     assert len([v for v in versions if v["Key"] == key]) == 1
 
 
-def test_corrupt_object_is_rewritten(
+def test_corrupt_object_is_never_overwritten(
     simulator: Any, records: list[SegmentRecord], make_archiver: Callable, s3_client: Any, bucket: str
 ) -> None:
+    """Bytes at the key that no sidecar verifies and that differ from the recording are evidence (and may be
+    locked): the segment fails without retries, says what to do, and the object is left as it was."""
     refs = refs_of(records[:1])
     archiver = make_archiver(bucket)
     key, side = segment_keys(refs[0], archiver.lander.config)
     s3_client.put_object(Bucket=bucket, Key=key, Body=b"RIFF-corrupt", Metadata={"sha256": "0" * 64})
     s3_client.put_object(Bucket=bucket, Key=side, Body=json.dumps({"sha256": "1" * 64, "size": 12}).encode())
-    assert [o.outcome for o in archiver.run(refs)] == ["archived"]
-    check_archived(
-        s3_client, bucket, refs[0], truth_by_key(simulator)[records[0].key], archiver.lander.config
-    )
+    [outcome] = archiver.run(refs)
+    assert (outcome.outcome, outcome.retryable, outcome.attempts) == ("failed", False, 1)
+    assert "nothing overwritten" in outcome.reason
+    assert "delete the object" in outcome.reason
+    assert s3_client.get_object(Bucket=bucket, Key=key)["Body"].read() == b"RIFF-corrupt"
 
 
 def test_concurrent_runs_of_one_batch_leave_exactly_one_object(

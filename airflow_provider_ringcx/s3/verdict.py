@@ -1,0 +1,349 @@
+"""One verdict: whether a segment is archived and verified in S3, decided in exactly one place.
+
+The lander's idempotency check (:meth:`~airflow_provider_ringcx.s3.landing.SegmentLander.land`) and the
+window report (:func:`~airflow_provider_ringcx.report.check_segment`) both call :func:`verify_archived`, so
+they read the same checksum sources, handle the ``sha256`` tag the same way and map S3 errors the same way:
+on one S3 state they cannot disagree.
+
+A segment is ``archived`` only when all of this holds:
+
+1. an object exists at its WAV key;
+2. its sidecar exists and is valid against the sidecar schema
+   (:func:`~airflow_provider_ringcx.s3.sidecar.parse_sidecar`);
+3. the sidecar's ``sub_account_id``, ``dialog_id`` and ``segment_id`` are those of the segment being
+   checked (otherwise the key holds another segment's recording: ``collision``);
+4. the sidecar's ``size`` is the object's ContentLength;
+5. every checksum S3 holds for the object equals the sidecar's ``sha256``.
+
+**Checksum sources**, decided once. Every source present in the HEAD answer must agree (both are free):
+S3's own full-object ``ChecksumSHA256`` (computed by S3 from the bytes it received; only a
+``FULL_OBJECT`` checksum counts, a multipart ``COMPOSITE`` one ``...-N`` is a checksum of part checksums and
+is ignored; without a ``ChecksumType``, a multipart ETag ``...-N`` marks it composite) and the
+``x-amz-meta-sha256`` user metadata (written with the bytes by single-part PUTs). Only when the HEAD holds
+neither (multipart uploads) is the ``sha256`` object tag read (exact key ``sha256``, the one the lander
+writes; value compared in lower case). With none of the three, the object's bytes are read back and
+hashed, and so they are with ``verify_content``. The reported ``sha256`` follows that precedence:
+full-object checksum, metadata, tag, content.
+
+**Error mapping**, decided once: 404 (``NoSuchKey``/``NotFound``) means absent; 403 means the verdict is
+``unverifiable`` (the reason names the permission; S3 also answers 403 for a missing key when the role lacks
+``s3:ListBucket``); a tagging call that the store refuses (403) or lacks (501) means "no tag", so the bytes
+are hashed instead; every other error propagates (5xx and throttling are retryable: the lander retries the
+segment, Airflow retries the report task).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from airflow_provider_ringcx.exceptions import RingCXUnverifiableError
+from airflow_provider_ringcx.models import printable
+from airflow_provider_ringcx.s3.sidecar import SidecarInvalid, parse_sidecar
+from airflow_provider_ringcx.s3.writeonce import error_code, http_status
+
+ARCHIVED = "archived"
+OBJECT_MISSING = "object_missing"
+SIDECAR_MISSING = "sidecar_missing"
+SIDECAR_INVALID = "sidecar_invalid"
+COLLISION = "collision"
+SIZE_MISMATCH = "size_mismatch"
+CHECKSUM_MISMATCH = "checksum_mismatch"
+CONTENT_MISMATCH = "content_mismatch"
+UNVERIFIABLE = "unverifiable"
+#: Every state :func:`verify_archived` returns; only ``archived`` counts as archived.
+STATES = (
+    ARCHIVED,
+    OBJECT_MISSING,
+    SIDECAR_MISSING,
+    SIDECAR_INVALID,
+    COLLISION,
+    SIZE_MISMATCH,
+    CHECKSUM_MISMATCH,
+    CONTENT_MISMATCH,
+    UNVERIFIABLE,
+)
+
+_READ_SIZE = 1024 * 1024
+_ABSENT_CODES = {"NoSuchKey", "NotFound", "404"}
+_NO_TAGS = {403, 405, 501}
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Whose recording a key must hold: the sub-account, dialog and segment ids as the vendor sent them."""
+
+    sub_account_id: str
+    dialog_id: str
+    segment_id: str
+
+    def describe(self) -> str:
+        return printable(
+            f"sub-account {self.sub_account_id!r} dialog {self.dialog_id!r} segment {self.segment_id!r}"
+        )
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    """What S3 holds at a key: size, version, every checksum found (``(source, lowercase value)`` in
+    precedence order) and, when the bytes were read back, their SHA-256 and count."""
+
+    key: str
+    size: int
+    version_id: str | None
+    checksums: tuple[tuple[str, str], ...]
+    content_sha256: str | None = None
+    content_size: int | None = None
+
+    @property
+    def sha256(self) -> str | None:
+        """The object's SHA-256 by the documented precedence (``None`` if nothing is known)."""
+        return self.checksums[0][1] if self.checksums else self.content_sha256
+
+    def disagreement(self, sha_hex: str, size: int) -> str | None:
+        """Why the object does not hold ``size`` bytes hashing to ``sha_hex`` (``None`` when it does)."""
+        if self.size != size:
+            return f"object is {self.size} bytes, expected {size}"
+        for source, value in self.checksums:
+            if value != sha_hex:
+                return f"object {source} {value} differs from sha256 {sha_hex}"
+        if self.content_sha256 is not None and (self.content_sha256, self.content_size) != (sha_hex, size):
+            return (
+                f"object bytes hash to {self.content_sha256} ({self.content_size} bytes), expected {sha_hex}"
+            )
+        return None
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The verdict on one segment (see the module docstring for the states).
+
+    :param size: the object's ContentLength, when there is an object.
+    :param sha256: the sidecar's ``sha256`` when it was read, else the object's.
+    :param content_verified: the bytes were read back and hashed.
+    """
+
+    state: str
+    key: str
+    reason: str = ""
+    size: int | None = None
+    sha256: str | None = None
+    version_id: str | None = None
+    content_verified: bool = False
+    stored: StoredObject | None = None
+
+    @property
+    def archived(self) -> bool:
+        return self.state == ARCHIVED
+
+
+def _absent(err: ClientError) -> bool:
+    return http_status(err) == 404 or error_code(err) in _ABSENT_CODES
+
+
+def _denied(err: ClientError, action: str, bucket: str, key: str) -> RingCXUnverifiableError | None:
+    if http_status(err) != 403 and error_code(err) != "AccessDenied":
+        return None
+    return RingCXUnverifiableError(
+        printable(
+            f"S3 denied {action} of s3://{bucket}/{key} (403), so its archive state cannot be verified: "
+            f"grant s3:GetObject, s3:GetObjectTagging and s3:ListBucket on the archive prefix"
+        ),
+        status_code=403,
+    )
+
+
+def head_object(client: Any, bucket: str, key: str) -> dict | None:
+    """HEAD the object with its full-object checksum; ``None`` if there is none.
+
+    :raises RingCXUnverifiableError: S3 answered 403.
+    """
+    try:
+        return dict(client.head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED"))
+    except ClientError as err:
+        if _absent(err):
+            return None
+        raise _denied(err, "HEAD", bucket, key) or err
+
+
+def _get_body(client: Any, bucket: str, key: str) -> bytes | None:
+    try:
+        return bytes(client.get_object(Bucket=bucket, Key=key)["Body"].read())
+    except ClientError as err:
+        if _absent(err):
+            return None
+        raise _denied(err, "GET", bucket, key) or err
+
+
+def _full_object_checksum(head: Mapping[str, Any]) -> str | None:
+    value = head.get("ChecksumSHA256")
+    kind = head.get("ChecksumType")
+    multipart = "-" in str(head.get("ETag", ""))  # some servers (moto) omit ChecksumType and the -N suffix
+    if (
+        not value
+        or "-" in str(value)
+        or (kind or ("COMPOSITE" if multipart else "FULL_OBJECT")) != "FULL_OBJECT"
+    ):
+        return None
+    try:
+        return base64.b64decode(str(value), validate=True).hex()
+    except (binascii.Error, ValueError):
+        return f"(not base64: {value})"
+
+
+def _tag(client: Any, bucket: str, key: str) -> str | None:
+    try:
+        tags = client.get_object_tagging(Bucket=bucket, Key=key).get("TagSet", [])
+    except ClientError as err:
+        if _absent(err) or http_status(err) in _NO_TAGS or error_code(err) == "NotImplemented":
+            return None  # no tag to read: the bytes are hashed instead
+        raise
+    return next((str(t.get("Value", "")).lower() for t in tags if t.get("Key") == "sha256"), None)
+
+
+def hash_object(client: Any, bucket: str, key: str) -> tuple[str, int]:
+    """SHA-256 and length of the object's bytes, read back from S3."""
+    try:
+        body = client.get_object(Bucket=bucket, Key=key)["Body"]
+    except ClientError as err:
+        raise _denied(err, "GET", bucket, key) or err
+    digest, size = hashlib.sha256(), 0
+    for chunk in iter(lambda: body.read(_READ_SIZE), b""):
+        digest.update(chunk)
+        size += len(chunk)
+    return digest.hexdigest(), size
+
+
+def stored_object(
+    client: Any, bucket: str, key: str, head: Mapping[str, Any] | None = None, *, read_content: bool = False
+) -> StoredObject | None:
+    """What S3 holds at ``key`` (the checksum sources of the module docstring); ``None`` if absent.
+
+    :param head: the object's HEAD answer, when the caller already has it.
+    :param read_content: hash the bytes even when a checksum source exists.
+    :raises RingCXUnverifiableError: S3 answered 403 to a read the verdict needs.
+    """
+    found = head if head is not None else head_object(client, bucket, key)
+    if found is None:
+        return None
+    checksums: list[tuple[str, str]] = []
+    full = _full_object_checksum(found)
+    if full is not None:
+        checksums.append(("full-object ChecksumSHA256", full))
+    metadata = {str(name).lower(): value for name, value in (found.get("Metadata") or {}).items()}
+    if metadata.get("sha256"):
+        checksums.append(("metadata sha256", str(metadata["sha256"]).lower()))
+    if not checksums:
+        tag = _tag(client, bucket, key)
+        if tag is not None:
+            checksums.append(("sha256 tag", tag))
+    content: tuple[str | None, int | None] = (None, None)
+    if read_content or not checksums:
+        content = hash_object(client, bucket, key)
+    return StoredObject(
+        key=key,
+        size=int(found.get("ContentLength", -1)),
+        version_id=found.get("VersionId"),
+        checksums=tuple(checksums),
+        content_sha256=content[0],
+        content_size=content[1],
+    )
+
+
+def _claimed(body: bytes) -> Identity | None:
+    """The identity an (invalid) sidecar claims, when its three ids are readable strings."""
+    try:
+        document = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if not isinstance(document, dict):
+        return None
+    sub, dialog, segment = (document.get(name) for name in ("sub_account_id", "dialog_id", "segment_id"))
+    if not (isinstance(sub, str) and isinstance(dialog, str) and isinstance(segment, str)):
+        return None
+    return Identity(sub, dialog, segment)
+
+
+def _collision(bucket: str, key: str, sidecar_key: str, claimed: Identity, expected: Identity) -> str:
+    return (
+        f"key collision, NOT archived: the key of {expected.describe()} already holds the recording of "
+        f"{claimed.describe()} (its sidecar says so). Use a key_template whose ids are whole path segments "
+        f"(the default is), then re-run the window. Key s3://{bucket}/{key}, sidecar {sidecar_key}"
+    )
+
+
+def verify_archived(
+    client: Any,
+    bucket: str,
+    expected: Identity,
+    wav_key: str,
+    sidecar_key: str,
+    *,
+    verify_content: bool = False,
+    head: Mapping[str, Any] | None = None,
+) -> Verdict:
+    """Decide whether ``expected`` is archived and verified at ``wav_key`` (rules in the module docstring).
+
+    :param expected: the segment being checked.
+    :param verify_content: read the bytes back and hash them even when S3 holds a checksum.
+    :param head: the WAV key's HEAD answer, when the caller already has it.
+    :raises ClientError: an S3 error other than 403/404 (retryable ones included).
+    """
+    try:
+        found = head if head is not None else head_object(client, bucket, wav_key)
+        if found is None:
+            return Verdict(OBJECT_MISSING, wav_key, f"no object at s3://{bucket}/{wav_key}")
+        size, version_id = int(found.get("ContentLength", -1)), found.get("VersionId")
+        body = _get_body(client, bucket, sidecar_key)
+        if body is None:
+            return Verdict(
+                SIDECAR_MISSING, wav_key, f"no sidecar at {sidecar_key}", size=size, version_id=version_id
+            )
+        try:
+            sidecar = parse_sidecar(body)
+        except SidecarInvalid as err:
+            claimed = _claimed(body)
+            if claimed is not None and claimed != expected:
+                reason = _collision(bucket, wav_key, sidecar_key, claimed, expected)
+                return Verdict(COLLISION, wav_key, reason, size=size, version_id=version_id)
+            return Verdict(
+                SIDECAR_INVALID, wav_key, f"sidecar {sidecar_key} {err}", size=size, version_id=version_id
+            )
+        claimed = Identity(sidecar["sub_account_id"], sidecar["dialog_id"], sidecar["segment_id"])
+        sha = str(sidecar["sha256"])
+        if claimed != expected:
+            reason = _collision(bucket, wav_key, sidecar_key, claimed, expected)
+            return Verdict(COLLISION, wav_key, reason, size=size, sha256=sha, version_id=version_id)
+        if sidecar["size"] != size:
+            reason = f"object is {size} bytes, sidecar says {sidecar['size']}"
+            return Verdict(SIZE_MISMATCH, wav_key, reason, size=size, sha256=sha, version_id=version_id)
+        stored = stored_object(client, bucket, wav_key, found, read_content=verify_content)
+        if stored is None:  # pragma: no cover - found is never None here
+            return Verdict(OBJECT_MISSING, wav_key, f"no object at s3://{bucket}/{wav_key}")
+        common: dict[str, Any] = {
+            "size": size,
+            "sha256": sha,
+            "version_id": version_id,
+            "content_verified": stored.content_sha256 is not None,
+            "stored": stored,
+        }
+        for source, value in stored.checksums:
+            if value != sha:
+                reason = f"object {source} {value} differs from sidecar sha256 {sha}"
+                return Verdict(CHECKSUM_MISMATCH, wav_key, reason, **common)
+        if stored.content_sha256 is not None and (stored.content_sha256, stored.content_size) != (sha, size):
+            reason = (
+                f"object bytes hash to {stored.content_sha256} ({stored.content_size} bytes), "
+                f"sidecar says {sha}"
+            )
+            return Verdict(CONTENT_MISMATCH, wav_key, reason, **{**common, "content_verified": False})
+        return Verdict(ARCHIVED, wav_key, **common)
+    except RingCXUnverifiableError as err:
+        return Verdict(UNVERIFIABLE, wav_key, str(err))
