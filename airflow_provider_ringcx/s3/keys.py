@@ -15,12 +15,14 @@ Percent-encoding is injective (it can be decoded), and the shortened form is dis
 plain encoding, so two distinct ids never share a key (short of a 128-bit hash collision).
 
 Key templates use ``str.format`` field names only (no attribute access, indexing or format specs) from
-:data:`KEY_FIELDS`, must contain ``{dialog_id}`` and ``{segment_id}``, and must end with ``.wav``; the
-sidecar key is the WAV key with ``.json`` instead.
+:data:`KEY_FIELDS`, must contain ``{sub_account_id}``, ``{dialog_id}`` and ``{segment_id}``, each alone in
+its path segment (:func:`validate_key_template` explains why that makes keys injective), and must end with
+``.wav``; the sidecar key is the WAV key with ``.json`` instead.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import string
 from datetime import datetime, timezone
@@ -85,10 +87,24 @@ def normalize_prefix(prefix: str | None) -> str:
     return text
 
 
+@functools.lru_cache(maxsize=64)
 def validate_key_template(template: str) -> str:
     """Check a WAV key template and return it.
 
-    :raises RingCXConfigError: an unknown or complex field, a missing id field, or no ``.wav`` ending.
+    **Injectivity** (issue #12 item 1): two distinct (sub-account, dialog, segment) must never share a key.
+    The rule: ``{sub_account_id}``, ``{dialog_id}`` and ``{segment_id}`` must all appear, and each
+    occurrence must be the only field of its path segment (the text between two ``/``), with fixed text
+    around it at most (``sub_account={sub_account_id}``, ``{segment_id}.wav``). Why this is sound: no field
+    value holds a ``/`` (:func:`safe_id` percent-encodes it; time fields are digits; the prefix is fixed for
+    a run), so every key of one template has the same number of segments, and each id sits alone in a
+    segment at a fixed position, between fixed text: the id is recovered by cutting that text off, and
+    :func:`safe_id` is injective. A segment such as ``{dialog_id}_{segment_id}.wav`` is refused: dialog
+    ``s-v-1_p`` / segment ``x-1`` and dialog ``s-v-1`` / segment ``p_x-1`` would share its key. Escaping the
+    separator inside the ids was the alternative; one rule with no per-template escaping is simpler to
+    audit, and the error gives the fixed template.
+
+    :raises RingCXConfigError: an unknown or complex field, a missing id field, an id sharing a path
+        segment with another field, or no ``.wav`` ending; the message names the template and a fix.
     """
     fields: set[str] = set()
     try:
@@ -104,14 +120,82 @@ def validate_key_template(template: str) -> str:
                 f"{', '.join(sorted(KEY_FIELDS))}"
             )
         fields.add(name)
-    missing = {"dialog_id", "segment_id"} - fields
+    missing = [name for name in ID_FIELDS if name not in fields]
     if missing:
         raise RingCXConfigError(
-            f"key template {template!r} lacks {sorted(missing)}: every segment needs its own key"
+            f"key template {template!r} lacks {missing}: every segment of every sub-account needs its own "
+            f"key; use for example {_suggest(template)!r}"
         )
     if not template.endswith(".wav"):
         raise RingCXConfigError(f"key template {template!r} must end with '.wav' (the sidecar uses '.json')")
+    for segment in _segments(parsed):
+        names = [token[1:-1] for token in segment if _is_field(token)]
+        if len(names) > 1 and set(names) & set(ID_FIELDS):
+            raise RingCXConfigError(
+                f"key template {template!r} is not injective: its path segment {''.join(segment)!r} puts "
+                f"{' and '.join('{' + n + '}' for n in names)} together, so two different segments can get "
+                "one key (as dialog 's-v-1_p' + segment 'x-1' and dialog 's-v-1' + segment 'p_x-1' do in "
+                "'{dialog_id}_{segment_id}'). Give each id its own path segment: use "
+                f"{_suggest(template)!r}"
+            )
     return template
+
+
+ID_FIELDS = ("sub_account_id", "dialog_id", "segment_id")
+
+
+def _is_field(token: str) -> bool:
+    return token.startswith("{") and token.endswith("}")
+
+
+def _segments(parsed: list[tuple[str, str | None, str | None, str | None]]) -> list[list[str]]:
+    """The template's path segments, each a list of literal texts and ``{field}`` tokens."""
+    segments: list[list[str]] = [[]]
+    for literal, name, _spec, _conversion in parsed:
+        pieces = literal.split("/")
+        if pieces[0]:
+            segments[-1].append(pieces[0])
+        for piece in pieces[1:]:
+            segments.append([piece] if piece else [])
+        if name is not None:
+            segments[-1].append("{" + name + "}")
+    return segments
+
+
+def _suggest(template: str) -> str:
+    """A template close to ``template`` that passes: ids split into their own segments, missing ids added."""
+    try:
+        segments = _segments(list(string.Formatter().parse(template)))
+    except ValueError:
+        return DEFAULT_KEY_TEMPLATE
+    fixed: list[str] = []
+    for segment in segments:
+        text, need_slash = "", False
+        for index, token in enumerate(segment):
+            if _is_field(token):
+                text += ("/" if need_slash else "") + token
+                need_slash = True
+            elif need_slash and index < len(segment) - 1:  # text between two fields starts a new segment
+                text += "/" + token.lstrip("_-.~+,; ")
+                need_slash = False
+            else:
+                text += token
+        fixed.append(text)
+    suggestion = "/".join(fixed)
+    if "{sub_account_id}" not in suggestion:
+        head, sep, rest = suggestion.partition("{prefix}/")
+        suggestion = (
+            f"{head}{sep}sub_account={{sub_account_id}}/{rest}"
+            if sep
+            else (f"sub_account={{sub_account_id}}/{suggestion}")
+        )
+    if "{dialog_id}" not in suggestion or "{segment_id}" not in suggestion or not suggestion.endswith(".wav"):
+        return DEFAULT_KEY_TEMPLATE
+    try:
+        validate_key_template(suggestion)
+    except RingCXConfigError:
+        return DEFAULT_KEY_TEMPLATE
+    return suggestion
 
 
 def partition_fields(prefix: str | None, sub_account_id: str, when: datetime) -> dict[str, str]:

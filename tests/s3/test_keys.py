@@ -174,14 +174,82 @@ def test_bad_templates_are_refused(template: str, message: str) -> None:
 
 def test_custom_template_with_date() -> None:
     key = recording_key(
-        template="{prefix}/{date}/{dialog_id}_{segment_id}.wav",
+        template="{prefix}/{sub_account_id}/{date}/{dialog_id}/seg-{segment_id}.wav",
         prefix="x",
         sub_account_id="1",
         dialog_id="d",
         segment_id="s",
         when=WHEN,
     )
-    assert key == "x/2026-03-02/d_s.wav"
+    assert key == "x/1/2026-03-02/d/seg-s.wav"
+
+
+#: Templates the issue's attack and its relatives use, with the fix each error must offer.
+REFUSED = {
+    "{prefix}/sub_account={sub_account_id}/{date}/{dialog_id}_{segment_id}.wav": (
+        "{prefix}/sub_account={sub_account_id}/{date}/{dialog_id}/{segment_id}.wav"
+    ),
+    "{prefix}/sub_account={sub_account_id}/{dialog_id}{segment_id}.wav": (
+        "{prefix}/sub_account={sub_account_id}/{dialog_id}/{segment_id}.wav"
+    ),
+    "{prefix}/{sub_account_id}-{dialog_id}/{segment_id}.wav": (
+        "{prefix}/{sub_account_id}/{dialog_id}/{segment_id}.wav"
+    ),
+    "{prefix}/{sub_account_id}/{date}_{dialog_id}/seg={segment_id}.wav": (
+        "{prefix}/{sub_account_id}/{date}/{dialog_id}/seg={segment_id}.wav"
+    ),
+    "{prefix}/{sub_account_id}/{dialog_id}/{segment_id}-{hour}.wav": (
+        "{prefix}/{sub_account_id}/{dialog_id}/{segment_id}/{hour}.wav"
+    ),
+    "{prefix}/{date}/{dialog_id}/{segment_id}.wav": (
+        "{prefix}/sub_account={sub_account_id}/{date}/{dialog_id}/{segment_id}.wav"
+    ),
+}
+ACCEPTED = [
+    DEFAULT_KEY_TEMPLATE,
+    *REFUSED.values(),
+    "{sub_account_id}/{dialog_id}/{segment_id}.wav",
+    "{prefix}/{year}{month}/{dialog_id}/{sub_account_id}/x{segment_id}y.wav",
+]
+#: Id values that break naive templates: separators, escapes, dot-segments, long ids sharing a prefix.
+HOSTILE_IDS = ["s-v-1_p", "x-1", "s-v-1", "p_x-1", "p", "_", "a/b", "a%2Fb", "a-b", ".", "..", "%", "~",
+               "ä", "x" * 300, "x" * 299 + "y", "2026-03-02", "1"]  # fmt: skip
+SUBS = ["1", "12", "1/2", "1_2", "s-v-1"]
+
+
+@pytest.mark.parametrize(("template", "fix"), REFUSED.items())
+def test_templates_that_can_map_two_segments_to_one_key_are_refused_with_a_fix(
+    template: str, fix: str
+) -> None:
+    with pytest.raises(RingCXConfigError) as err:
+        validate_key_template(template)
+    assert template in str(err.value)
+    assert str(err.value).endswith(repr(fix))
+    assert validate_key_template(fix) == fix
+
+
+def test_the_issue_example_would_collide_under_the_refused_template() -> None:
+    """Why the rule exists: the two ids of the issue render to one key once the check is bypassed."""
+    template = "{prefix}/sub_account={sub_account_id}/{date}/{dialog_id}_{segment_id}.wav"
+    render = lambda d, s: template.format(prefix="p", sub_account_id="1", date="2026-03-02",  # noqa: E731
+                                          dialog_id=safe_id(d), segment_id=safe_id(s))  # fmt: skip
+    assert render("s-v-1_p", "x-1") == render("s-v-1", "p_x-1")
+
+
+@pytest.mark.parametrize("template", ACCEPTED)
+def test_every_accepted_template_is_injective_on_hostile_ids(template: str) -> None:
+    """Property: distinct (sub-account, dialog, segment) never share a key, at any time of the day."""
+    seen: dict[str, tuple[str, str, str]] = {}
+    for when in (WHEN, WHEN.replace(hour=15, day=3)):
+        for sub in SUBS:
+            for dialog in HOSTILE_IDS:
+                for segment in HOSTILE_IDS:
+                    key = recording_key(
+                        template=template, prefix="rec", sub_account_id=sub, dialog_id=dialog,
+                        segment_id=segment, when=when,
+                    )  # fmt: skip
+                    assert seen.setdefault(key, (sub, dialog, segment)) == (sub, dialog, segment), key
+    assert len(seen) >= len(SUBS) * len(HOSTILE_IDS) ** 2
 
 
 def test_window_keys() -> None:
