@@ -175,7 +175,8 @@ class TokenManager:
             raise RingCXAuthError(
                 f"RingCentral JWT grant (POST {RC_TOKEN_PATH}) returned no access_token; check platform_url"
             )
-        _secret(body.get("refresh_token"))
+        # The RingCentral refresh token is never used (a new JWT grant is cheaper) nor kept, so it is not
+        # registered with the masker either: one value fewer sent to the supervisor (issue #12 item 10).
         ttl = body.get("expires_in")
         ttl = float(ttl) if isinstance(ttl, (int, float)) and not isinstance(ttl, bool) else DEFAULT_RC_TTL
         self._rc = _Token(value, now + ttl)

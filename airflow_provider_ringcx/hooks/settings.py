@@ -138,6 +138,11 @@ class RingCXSettings:
             client_id=getattr(conn, "login", None),
             client_secret=getattr(conn, "password", None),
             extra=extra,
+            # Issue #12 item 10: Connection.extra_dejson (airflow.sdk.definitions.connection) has just masked
+            # every extra whose name holds "token" (jwt_token, api_token); masking them again would only send
+            # each value to the supervisor once more. The password is masked here: Airflow masks it only when
+            # the connection is read through get_connection (execution_time.context._mask_connection_secrets).
+            mask_extras=False,
         )
 
     @classmethod
@@ -148,12 +153,17 @@ class RingCXSettings:
         client_id: str | None,
         client_secret: str | None,
         extra: Mapping[str, Any],
+        mask_extras: bool = True,
     ) -> RingCXSettings:
-        """Build settings from the pieces of a connection (see :meth:`from_connection`)."""
+        """Build settings from the pieces of a connection (see :meth:`from_connection`).
+
+        :param mask_extras: register ``jwt_token`` and ``api_token`` with Airflow's secret masker (off for
+            the extras of an Airflow ``Connection``, which ``extra_dejson`` masked already).
+        """
         reader = _ExtraReader(conn_id, extra)
         client_secret = _mask(client_secret or None)
-        jwt = _mask(reader.text("jwt_token"))
-        api_token = _mask(reader.text("api_token"))
+        jwt = _mask(reader.text("jwt_token")) if mask_extras else reader.text("jwt_token")
+        api_token = _mask(reader.text("api_token")) if mask_extras else reader.text("api_token")
         auth_mode = (reader.text("auth_mode") or DEFAULTS["auth_mode"]).lower()
         if auth_mode not in AUTH_MODES:
             raise reader.error("auth_mode", f"is {auth_mode!r}; use 'jwt' or 'token'")

@@ -4,10 +4,17 @@ consecutive windows against the simulator, created through the REST API. Then, f
 ground truth only: every recording in the range is archived exactly once (one object version in an Object
 Lock bucket) with the simulator's SHA-256, every window has a complete report, and the reports' windows tile
 the range. Everything is stopped with SIGINT.
+
+Then (issue #12 item 10) every file under ``AIRFLOW_HOME/logs`` - the task log files the real supervisor
+wrote at the default INFO level (``dag_id=.../run_id=.../task_id=.../attempt=N.log``), the scheduler's,
+the dag-processor's and the API server's output - is scanned for the client secret, the JWT and every token
+the simulator issued, raw and encoded (:mod:`tests.fixtures.secret_scan`). Zero hits; and the scan is shown
+to find a leak planted in a copy of a task log, so it cannot pass vacuously.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 from datetime import datetime, timedelta, timezone
@@ -21,6 +28,7 @@ from airflow_provider_ringcx.dagconfig import DAG_ID
 from airflow_provider_ringcx.s3.keys import DEFAULT_KEY_TEMPLATE, recording_key
 from airflow_provider_ringcx.windows import Window, tiling_problems
 from scripts.stack import Stack, free_port, poll
+from tests.fixtures.secret_scan import log_file_places, scan_places, secret_needles
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
@@ -53,6 +61,36 @@ def _diagnosis(stack: Stack, api: str, headers: dict[str, str]) -> str:
         tail = log.read_text(errors="replace").splitlines()[-25:]
         lines += [f"--- {log.name}", *tail]
     return "\n" + "\n".join(lines)
+
+
+def _scan_logs_for_secrets(stack: Stack) -> str:
+    """Scan every file under the stack's ``AIRFLOW_HOME/logs`` for every secret; return a summary line."""
+    connection = json.loads(stack.connections()["ringcx_default"])
+    issued = requests.get(f"{stack.sim_url}/_sim/stats", timeout=30).json()["tokens_issued"]
+    assert {t["kind"] for t in issued} >= {"rc_access", "access"}, issued
+    named = {"client secret": connection["password"], "JWT credential": connection["extra"]["jwt_token"]}
+    named.update({f"issued {t['kind']} token #{i}": str(t["token"]) for i, t in enumerate(issued)})
+    needles = secret_needles(named, connection["login"])
+    logs = stack.home / "logs"
+    places = log_file_places(logs)
+    task_logs = [where for where, _ in places if "/task_id=" in where and where.endswith(".log")]
+    # not vacuous: 5 runs' task logs (resolve_run, fetch, plan, download, report...) and the services' logs
+    assert len(task_logs) >= 5 * 5, [where for where, _ in places]
+    for service in ("scheduler.log", "dag-processor.log", "api-server.log"):
+        assert any(where.endswith(f"/{service}") for where, _ in places), service
+    fetch_log = next(text for where, text in places if "task_id=fetch_metadata_window" in where)
+    assert "exchanged the RingCentral token for a RingCX token" in fetch_log  # INFO lines of the hook
+    hits = scan_places(places, needles)
+    assert not hits, f"{len(hits)} secret(s) in the log files:\n" + "\n".join(hits)
+    # a leak planted in a copy of a task log (a token base64-encoded, as an HTTP client would dump it)
+    planted = (
+        fetch_log + "\nAuthorization: Basic " + base64.b64encode(str(issued[-1]["token"]).encode()).decode()
+    )
+    assert scan_places([("planted", planted)], needles), "the scan misses a planted leak"
+    return (
+        f"log scan: {len(named)} secrets and tokens ({len(issued)} issued), {len(needles)} needles, "
+        f"{len(places)} files ({len(task_logs)} task logs), 0 hits"
+    )
 
 
 def _when(value: Any) -> datetime:
@@ -160,3 +198,4 @@ def test_backfill_archives_every_window_exactly_once(stack: Stack) -> None:
     assert tiling_problems(windows) == []
     assert (min(windows).start, max(windows).end) == (RANGE.start, RANGE.end)
     print(f"backfill e2e: {len(expected)} recordings in 5 windows, {time.monotonic() - started:.0f} s")
+    print(_scan_logs_for_secrets(stack))

@@ -39,10 +39,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, quote_plus
 
 import pytest
 
+from tests.fixtures.secret_scan import scan_places as _scan
+from tests.fixtures.secret_scan import secret_needles as _needles
 from tests.fixtures.simulator import SimulatorHandle, ringcx_connection_json
 
 UTC = timezone.utc
@@ -192,43 +193,6 @@ def runner(
     finally:
         for twin in twins:
             root.removeHandler(twin)
-
-
-# -- what is looked for --------------------------------------------------------------------------------------
-
-
-def _needles(named: dict[str, str], client_id: str) -> dict[str, str]:
-    """Each secret raw, URL-encoded and base64-encoded, and the HTTP Basic credentials; needle -> label."""
-    needles: dict[str, str] = {}
-    for label, value in named.items():
-        raw = value.encode()
-        variants = {
-            "raw": value,
-            "url-encoded": quote(value, safe=""),
-            "form-encoded": quote_plus(value),
-            "base64": base64.b64encode(raw).decode(),
-            "base64url": base64.urlsafe_b64encode(raw).decode(),
-            "base64 unpadded": base64.b64encode(raw).decode().rstrip("="),
-            "json-escaped": json.dumps(value)[1:-1],
-        }
-        if label.startswith("client secret"):
-            variants["HTTP Basic"] = base64.b64encode(f"{client_id}:{value}".encode()).decode()
-        for kind, needle in variants.items():
-            assert len(needle) >= 16, f"{label} is too short to scan for"
-            needles.setdefault(needle, f"{label} ({kind})")
-    return needles
-
-
-def _scan(places: list[tuple[str, str]], needles: dict[str, str]) -> list[str]:
-    hits = []
-    for where, text in places:
-        for needle, label in needles.items():
-            at = text.find(needle)
-            if at >= 0:
-                context = text[max(0, at - 120) : at + len(needle) + 60].replace(needle, "<SECRET>")
-                context = context.replace("\n", " | ")
-                hits.append(f"{where}: {label}: ...{context}...")
-    return hits
 
 
 # -- where it is looked for ----------------------------------------------------------------------------------

@@ -1,0 +1,59 @@
+"""What the provider registers with Airflow's secret masker (issue #12 item 10).
+
+Every ``mask_secret`` call sends its value to the task supervisor in a ``MaskSecret`` message, which
+in-process runners (``dag.test()``'s ``InProcessSupervisorComms.send``) log at DEBUG. So the provider
+registers only what Airflow does not: the client secret (Airflow masks a password only when the connection
+is read through ``get_connection``) and the tokens it is issued and uses. The ``jwt_token`` and
+``api_token`` extras are masked by Airflow's ``Connection.extra_dejson`` (their names hold "token").
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from airflow.sdk._shared.secrets_masker import redact
+
+from airflow_provider_ringcx.hooks import auth, settings
+
+
+@pytest.fixture
+def mask_requests(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """Every value the provider passes to ``mask_secret`` (the real one still runs)."""
+    calls: list[Any] = []
+    real = auth.mask_secret
+
+    def counting(value: Any, name: str | None = None) -> None:
+        calls.append(value)
+        real(value, name)
+
+    monkeypatch.setattr(auth, "mask_secret", counting)
+    monkeypatch.setattr(settings, "mask_secret", counting)
+    return calls
+
+
+def test_only_used_tokens_are_masked_by_the_provider(
+    simulator: Any, connect: Any, mask_requests: list
+) -> None:
+    hook = connect(simulator)
+    hook.tokens.token()
+    cfg = simulator.config
+    # Airflow masked the connection's secrets when the hook read the connection ...
+    assert redact(f"x {cfg.client_secret} y") == "x *** y"
+    assert redact(f"x {cfg.jwt} y") == "x *** y"
+    # ... the provider does not send the JWT again; it masks the tokens it uses, not the unused RC refresh
+    assert cfg.jwt not in mask_requests
+    issued = {t["kind"]: t["token"] for t in simulator.control.stats()["tokens_issued"]}
+    expected = [cfg.client_secret, issued["rc_access"], issued["access"], issued["refresh"]]
+    assert sorted(mask_requests) == sorted(expected)
+    assert issued["rc_refresh"] not in mask_requests
+
+
+def test_settings_built_from_values_still_mask(mask_requests: list) -> None:
+    settings.RingCXSettings.from_values(
+        conn_id="c",
+        client_id="id",
+        client_secret="a-client-secret-0123",
+        extra={"jwt_token": "a-jwt-0123456789", "rc_account_id": "1", "sub_account_id": "2"},
+    )
+    assert mask_requests == ["a-client-secret-0123", "a-jwt-0123456789"]
