@@ -14,13 +14,13 @@ Two kinds of setting:
 from __future__ import annotations
 
 import itertools
-import json
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from airflow_provider_ringcx import jsonutil
 from airflow_provider_ringcx.exceptions import RingCXConfigError
 from airflow_provider_ringcx.windows import parse_lag
 
@@ -100,7 +100,7 @@ def _convert(setting: Setting, value: Any, source: str) -> Any:
                 raise ValueError(text)
             return text in {"true", "1", "yes", "on"}
         if setting.kind in ("object", "array"):
-            parsed = json.loads(value) if isinstance(value, str) else value
+            parsed = jsonutil.strict_loads(value) if isinstance(value, str) else value
             expected = dict if setting.kind == "object" else list
             if not isinstance(parsed, expected):
                 raise ValueError(f"not a JSON {setting.kind}")

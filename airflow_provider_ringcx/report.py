@@ -14,7 +14,6 @@ re-run of the same window (it describes the latest reconciliation, the manifest 
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -22,7 +21,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from airflow_provider_ringcx import __version__
+from airflow_provider_ringcx import __version__, jsonutil
 from airflow_provider_ringcx.s3 import keys
 from airflow_provider_ringcx.s3.verdict import (
     OBJECT_MISSING,
@@ -286,7 +285,7 @@ def build_report(
 
 def write_report(s3: Any, bucket: str, key: str, report: Mapping[str, Any]) -> None:
     """PUT the report (with a SHA-256 checksum, which Object Lock buckets require)."""
-    body = json.dumps(report, indent=2, sort_keys=True).encode()
+    body = jsonutil.dumps(report, indent=2, sort_keys=True).encode()  # standard JSON: NaN refused
     s3.put_object(
         Bucket=bucket,
         Key=key,

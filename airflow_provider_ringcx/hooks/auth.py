@@ -20,7 +20,6 @@ secret masker when it is read or issued, and no token ever appears in a repr, lo
 from __future__ import annotations
 
 import base64
-import json
 import logging
 import threading
 import time
@@ -31,6 +30,7 @@ from typing import Any
 import requests
 from airflow.sdk.log import mask_secret
 
+from airflow_provider_ringcx import jsonutil
 from airflow_provider_ringcx.exceptions import (
     RingCXAuthError,
     RingCXBadPayloadError,
@@ -69,7 +69,7 @@ def jwt_expiry(token: str) -> float | None:
     if len(parts) != 3:
         return None
     try:
-        payload = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+        payload = jsonutil.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
         exp = payload.get("exp") if isinstance(payload, dict) else None
         return float(exp) if isinstance(exp, (int, float)) and not isinstance(exp, bool) else None
     except (ValueError, TypeError):
@@ -248,7 +248,7 @@ class TokenManager:
     @staticmethod
     def _json(response: requests.Response, what: str) -> dict[str, Any]:
         try:
-            body = response.json()
+            body = jsonutil.loads(response.content)  # depth-checked, NaN never a float
         except ValueError:
             body = None
         finally:

@@ -3,6 +3,12 @@
 ``interaction-metadata`` answers with a bare JSON array that may hold 100,000 rows or more;
 :func:`iter_json_array` decodes it element by element from the response's byte chunks, so memory stays
 bounded by the largest row, and a malformed or truncated body is refused with the position and an excerpt.
+
+Every chunk's nesting is counted as it arrives, before the decoder sees it, by a scanner that does not
+recurse (:class:`~airflow_provider_ringcx.jsonutil.DepthGuard`): a body nested deeper than
+:data:`~airflow_provider_ringcx.jsonutil.MAX_DEPTH` levels is refused as a bad payload naming the window,
+instead of reaching the recursive decoder and ending in a bare ``RecursionError``. ``NaN`` and
+``Infinity`` decode to :class:`~airflow_provider_ringcx.jsonutil.NonFinite` markers, never to floats.
 """
 
 from __future__ import annotations
@@ -14,9 +20,36 @@ from typing import Any
 
 from airflow_provider_ringcx.exceptions import RingCXBadPayloadError
 from airflow_provider_ringcx.hooks.client import sanitize
+from airflow_provider_ringcx.jsonutil import (
+    MAX_DEPTH,
+    DepthGuard,
+    JSONTooDeepError,
+    check_finite,
+    vendor_decoder,
+)
 
 MAX_ROW_CHARS = 16 * 1024 * 1024
 _WS = " \t\r\n\ufeff"
+
+
+def check_row_finite(value: Any, raw: str) -> None:
+    """Refuse a row holding ``NaN``/``Infinity`` (anywhere, nested fields included), naming the fields.
+
+    Such a row is not stored (manifest and sidecar must stay standard JSON, and it is the vendor's row or
+    nothing): the caller lists it as unparseable, like a row without an id, and the rest of the window goes
+    on.
+
+    :raises RingCXBadPayloadError: the row holds a non-finite number.
+    """
+
+    def error(reason: str) -> RingCXBadPayloadError:
+        excerpt = raw if len(raw) <= 300 else raw[:300] + "..."
+        return RingCXBadPayloadError(
+            f"metadata row cannot be parsed: {reason}; not archived, listed in the window report as "
+            f"unparseable - report the row to RingCentral support: {excerpt}"
+        )
+
+    check_finite(value, raw, error)
 
 
 def iter_json_array(chunks: Iterable[bytes], *, what: str) -> Iterator[tuple[Any, str]]:
@@ -24,12 +57,14 @@ def iter_json_array(chunks: Iterable[bytes], *, what: str) -> Iterator[tuple[Any
 
     :param chunks: the body as byte chunks (e.g. ``response.iter_content``).
     :param what: how errors name the response (the window).
-    :raises RingCXBadPayloadError: the body is not a JSON array, or is malformed or truncated.
+    :raises RingCXBadPayloadError: the body is not a JSON array, is malformed or truncated, or nests deeper
+        than :data:`~airflow_provider_ringcx.jsonutil.MAX_DEPTH` levels.
     """
-    decoder = json.JSONDecoder(strict=False)
+    decoder = vendor_decoder()
     utf8 = codecs.getincrementaldecoder("utf-8")("strict")
     source = iter(chunks)
     buf, pos, eof, consumed = "", 0, False, 0
+    depth = DepthGuard(MAX_DEPTH)
 
     def more() -> bool:
         nonlocal buf, pos, eof, consumed
@@ -44,6 +79,10 @@ def iter_json_array(chunks: Iterable[bytes], *, what: str) -> Iterator[tuple[Any
             raise RingCXBadPayloadError(f"{what}: the response is not UTF-8 text; check api_url") from None
         consumed += pos
         buf, pos = buf[pos:] + text, 0
+        try:
+            depth.feed(text)  # before the recursive decoder sees the text
+        except JSONTooDeepError:
+            raise bad(f"the JSON nests deeper than {MAX_DEPTH} levels; RingCX rows nest at most 4") from None
         return True
 
     def skip_ws() -> bool:

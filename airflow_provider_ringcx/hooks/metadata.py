@@ -41,7 +41,7 @@ from airflow_provider_ringcx.exceptions import (
 )
 from airflow_provider_ringcx.hooks.budget import RateBudget
 from airflow_provider_ringcx.hooks.client import HttpClient, TokenSource
-from airflow_provider_ringcx.hooks.jsonstream import iter_json_array
+from airflow_provider_ringcx.hooks.jsonstream import check_row_finite, iter_json_array
 from airflow_provider_ringcx.hooks.settings import RingCXSettings
 from airflow_provider_ringcx.models import SegmentRecord, format_timestamp
 
@@ -269,6 +269,7 @@ class MetadataClient:
                 )
             for value, raw in iter_json_array(_body_chunks(response, what), what=what):
                 try:
+                    check_row_finite(value, raw)  # NaN/Infinity: unparseable row, never stored
                     record = SegmentRecord.parse(value)
                 except RingCXBadPayloadError as err:
                     if on_invalid is None:

@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -51,7 +50,7 @@ from typing import Any
 from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import ClientError
 
-from airflow_provider_ringcx import __version__
+from airflow_provider_ringcx import __version__, jsonutil
 from airflow_provider_ringcx.exceptions import (
     RingCXArchiveConflictError,
     RingCXBadPayloadError,
@@ -372,7 +371,7 @@ class SegmentLander:
     def _put_json(self, key: str, document: Mapping[str, Any], lock_args: Mapping[str, Any]) -> None:
         """Write the sidecar create-only: a concurrent run's sidecar for the same bytes is kept as is (no
         second version under versioning/Object Lock); a sidecar that disagrees is replaced."""
-        body = json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False, default=str).encode()
+        body = jsonutil.dumps(document, indent=2, sort_keys=True, ensure_ascii=False, default=str).encode()
         try:
             self._put_json_body(key, body, lock_args, IfNoneMatch="*")
         except ClientError as err:

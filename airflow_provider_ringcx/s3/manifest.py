@@ -28,13 +28,12 @@ and reuses its batches instead of querying RingCX again.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
 
-from airflow_provider_ringcx import __version__
+from airflow_provider_ringcx import __version__, jsonutil
 from airflow_provider_ringcx.models import ManifestBatch, SegmentRecord, format_timestamp, parse_timestamp
 from airflow_provider_ringcx.s3.manifest_reader import (
     MANIFEST_FORMAT,
@@ -52,7 +51,9 @@ MAX_BATCHES = 1000
 
 
 def _dumps(obj: Any) -> bytes:
-    return (json.dumps(obj, separators=(",", ":"), ensure_ascii=False, default=str) + "\n").encode("utf-8")
+    """One manifest line: standard JSON only (``NaN``/``Infinity`` raise, see :mod:`..jsonutil`)."""
+    text = jsonutil.dumps(obj, separators=(",", ":"), ensure_ascii=False, default=str)
+    return (text + "\n").encode("utf-8")
 
 
 class ManifestWriter:

@@ -23,6 +23,10 @@ A rule (``POST /_sim/faults`` takes a JSON list of them)::
   compressed whatever ``Accept-Encoding`` asked for and sent with ``Content-Encoding: <encoding>``:
   ``encoding`` gzip (default) or deflate compresses for real, any other name such as br or zstd only
   labels the plain body; a Content-Length, when sent, is the encoded length)
+* JSON bodies (metadata, and the auth routes' token objects): deep_nesting (``[[[...]]]`` ``depth`` levels,
+  default 100,000: the whole body, or the value of ``row_field`` in array element ``row``) | non_finite
+  (``row_field``, default segmentDurationMs, of element ``row`` becomes the literal ``constant``: NaN,
+  Infinity or -Infinity); see :mod:`~airflow_provider_ringcx.simulator.hostile_json`
 * ``probability`` (default 1.0) is drawn from an RNG seeded by ``fault_seed``; ``times`` limits the rule
   to the next N matching requests (scripted); ``skip`` lets the first N matching requests through first;
   ``match`` restricts the rule to request paths containing that (decoded) text, e.g. a segment id.
@@ -43,11 +47,13 @@ from collections.abc import AsyncIterator, Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from airflow_provider_ringcx.simulator.hostile_json import HOSTILE_JSON_KINDS, NON_FINITE_CONSTANTS
+
 ROUTES = ("metadata", "download", "exchange", "refresh", "oauth", "account", "admin_accounts", "any")
 #: Kinds that replace the response before the handler does any work.
 RESPONSE_KINDS = ("status", "rate_limit", "expire_token", "revoke_tokens", "html200")
 #: Kinds that replace a successful body.
-PAYLOAD_KINDS = ("malformed_json", "json_object", "non_wav")
+PAYLOAD_KINDS = ("malformed_json", "json_object", "non_wav", *HOSTILE_JSON_KINDS)
 #: Kinds that disturb the transfer of a successful body.
 STREAM_KINDS = ("reset", "truncate", "stall", "dribble", "short")
 #: Kinds that change how a successful body is encoded on the wire.
@@ -78,6 +84,10 @@ class FaultRule:
     dribble_bytes: int = 1
     every_seconds: float = 2.0
     encoding: str = "gzip"
+    depth: int = 100_000
+    constant: str = "NaN"
+    row_field: str | None = None
+    row: int = 0
     fired: int = 0
 
     @classmethod
@@ -107,6 +117,11 @@ class FaultRule:
             )
         if rule.retry_after not in (True, False, "date"):
             raise ValueError(f"fault rule {data!r}: retry_after must be true, false or 'date'")
+        if rule.depth < 1 or rule.row < 0 or rule.constant not in NON_FINITE_CONSTANTS:
+            raise ValueError(
+                f"fault rule {data!r}: depth >= 1, row >= 0, constant one of "
+                f"{', '.join(NON_FINITE_CONSTANTS)}"
+            )
         return rule
 
     def to_dict(self) -> dict[str, Any]:

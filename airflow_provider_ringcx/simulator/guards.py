@@ -25,6 +25,7 @@ from airflow_provider_ringcx.simulator.faults import (
     disturb,
     iterate,
 )
+from airflow_provider_ringcx.simulator.hostile_json import HOSTILE_JSON_KINDS, hostile_body
 from airflow_provider_ringcx.simulator.limits import retry_after_header
 from airflow_provider_ringcx.simulator.state import SimState
 
@@ -118,6 +119,15 @@ def body_response(
         elif rule.kind == "json_object":
             body = b'{"status":"OK","data":' + body + b"}"
             media_type = "application/json"
+        elif rule.kind in HOSTILE_JSON_KINDS:
+            body = hostile_body(
+                body,
+                rule.kind,
+                depth=rule.depth,
+                constant=rule.constant,
+                row_field=rule.row_field,
+                row=rule.row,
+            )
         else:
             body = HTML_ERROR_PAGE
     if rule is not None and rule.kind in ENCODING_KINDS:  # compressed whatever Accept-Encoding said

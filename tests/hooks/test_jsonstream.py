@@ -9,7 +9,8 @@ from collections.abc import Iterator
 import pytest
 
 from airflow_provider_ringcx.exceptions import RingCXBadPayloadError
-from airflow_provider_ringcx.hooks.jsonstream import iter_json_array
+from airflow_provider_ringcx.hooks.jsonstream import check_row_finite, iter_json_array
+from airflow_provider_ringcx.jsonutil import MAX_DEPTH, NonFinite
 
 WHAT = "interaction-metadata window 2026-03-02T14:00Z..2026-03-02T15:00Z"
 
@@ -130,3 +131,72 @@ def test_parser_memory_is_bounded():
         tracemalloc.stop()
     assert count == 20_000
     assert peak < 2 * 1024 * 1024, peak  # the body is ~6 MB; the parser holds about one chunk
+
+
+# --- nesting depth (issue #12 item 14) and non-finite numbers (item 15) ------------------------------------
+
+
+@pytest.mark.parametrize("size", [1, 7, 65536])
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param(b"[" * 100_000 + b"]" * 100_000, id="whole-body"),
+        pytest.param(b'[{"dialogId":"d","agentNotes":' + b"[" * 100_000 + b"]" * 100_000 + b"}]", id="field"),
+        pytest.param(b"[" * 100_000, id="unclosed"),
+        pytest.param(b'[{"a":' * 50_000, id="objects"),
+    ],
+)
+def test_deep_nesting_is_a_bad_payload_naming_the_window_never_a_recursion_error(body, size):
+    with pytest.raises(RingCXBadPayloadError) as caught:
+        parse(body, size)
+    message = str(caught.value)
+    assert message.startswith(WHAT)
+    assert f"the JSON nests deeper than {MAX_DEPTH} levels" in message
+    assert "check api_url" in message
+
+
+@pytest.mark.parametrize("size", [1, 3, 4096])
+def test_nesting_up_to_the_limit_is_parsed_and_brackets_in_strings_do_not_count(size):
+    deepest = "[" * (MAX_DEPTH - 1) + '"x\\"]\\\\"' + "]" * (MAX_DEPTH - 1)  # the array is level 1
+    brackets_in_strings = json.dumps({"note": "[" * 5000 + '\\"{' * 100, "k[[": "]]]" * 10})
+    body = f"[{deepest},{brackets_in_strings},{json.dumps(ROWS[0])}]".encode()
+    values = parse(body, size)
+    assert len(values) == 3
+    assert values[2] == ROWS[0]
+    with pytest.raises(RingCXBadPayloadError):
+        parse(("[" + "[" + deepest + "]" + "]").encode(), size)
+
+
+def test_a_deep_body_is_refused_after_one_chunk():
+    """The depth is counted as chunks arrive: a 100 MB ``[[[[`` body is refused after its first chunk."""
+    pulled = 0
+
+    def endless() -> Iterator[bytes]:
+        nonlocal pulled
+        while pulled < 100 * 1024 * 1024:
+            pulled += 65536
+            yield b"[" * 65536
+
+    with pytest.raises(RingCXBadPayloadError):
+        list(iter_json_array(endless(), what=WHAT))
+    assert pulled == 65536
+
+
+@pytest.mark.parametrize("text", ["NaN", "Infinity", "-Infinity", "1e999", "-1E+400"])
+def test_non_finite_numbers_decode_to_markers_and_the_row_is_refused_naming_the_field(text):
+    body = f'[{{"dialogId":"d","segmentId":"s","segmentEvents":[{{"x":{text}}}],"n":1.5}}]'.encode()
+    ((value, raw),) = list(iter_json_array(chunks(body, 3), what=WHAT))
+    marker = value["segmentEvents"][0]["x"]
+    assert isinstance(marker, NonFinite)
+    assert marker.text == text
+    assert value["n"] == 1.5
+    with pytest.raises(RingCXBadPayloadError) as caught:
+        check_row_finite(value, raw)
+    assert str(caught.value).startswith(f"metadata row cannot be parsed: segmentEvents[0].x={text}: ")
+    assert "listed in the window report as unparseable" in str(caught.value)
+
+
+def test_finite_rows_pass_the_non_finite_check():
+    for value, raw in iter_json_array(chunks(json.dumps(ROWS).encode(), 4096), what=WHAT):
+        check_row_finite(value, raw)
+    check_row_finite({"note": "NaN and Infinity as text", "big": 10**400}, '{"note": "NaN and Infinity"}')
