@@ -46,11 +46,13 @@ class SegmentRef(TypedDict):
 
 
 class ManifestBatch(TypedDict):
-    """One batch of a window manifest, as it travels through XCom (about 500 bytes with RingCX's long ids).
+    """One batch of a window manifest, as it travels through XCom (about 700 bytes with RingCX's long ids).
 
-    The download task reads the batch's rows with one ranged GET of ``range`` (``[start, end)`` bytes) and
-    checks them against ``count``, ``first`` and ``last`` (``[dialog_id, segment_id]``). ``ends`` holds the
-    earliest and latest segment end (ISO-8601) for the task's label, or is empty.
+    The download task reads the batch's rows with one ranged GET of ``range`` (``[start, end)`` bytes),
+    pinned with ``If-Match: manifest_etag`` (and ``VersionId=manifest_version`` in a versioned bucket), and
+    checks them against ``sha256`` (hex SHA-256 of the range, as written), then ``count``, ``first`` and
+    ``last`` (``[dialog_id, segment_id]``). ``ends`` holds the earliest and latest segment end (ISO-8601)
+    for the task's label, or is empty.
     """
 
     manifest_key: str
@@ -60,6 +62,9 @@ class ManifestBatch(TypedDict):
     first: list[str]
     last: list[str]
     ends: list[str]
+    sha256: str
+    manifest_etag: str | None
+    manifest_version: str | None
 
 
 def _first(item: Mapping[str, Any], names: tuple[str, ...]) -> Any:

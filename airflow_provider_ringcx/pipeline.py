@@ -29,12 +29,15 @@ from airflow_provider_ringcx.report import (
 from airflow_provider_ringcx.s3 import keys
 from airflow_provider_ringcx.s3.landing import LandingConfig, segment_keys
 from airflow_provider_ringcx.s3.manifest import MAX_BATCHES
+from airflow_provider_ringcx.s3.manifest_integrity import iter_verified
 from airflow_provider_ringcx.s3.manifest_reader import (
+    ManifestIntegrityError,
     is_manifest_batch,
     iter_manifest,
     iter_refs,
     manifest_exists,
 )
+from airflow_provider_ringcx.s3.options import S3WriteOptions
 from airflow_provider_ringcx.windows import Window, archive_window, batch_label, parse_lag, rescan_window
 
 #: Settings passed to every mapped download task (operator argument -> setting name).
@@ -70,6 +73,7 @@ def resolve_run(
     """
     if data_interval_start is None or data_interval_end is None:
         raise RingCXError("the run has no data interval; trigger it with a logical date (see README)")
+    S3WriteOptions.from_settings(settings)  # the run's compliance options, once: every writer uses them
     lag = parse_lag(settings["lag_minutes"])
     window = archive_window(data_interval_start, data_interval_end, lag)
     prefix, bucket = settings["prefix"], settings["bucket"]
@@ -133,12 +137,20 @@ def _landing(run: Mapping[str, Any]) -> LandingConfig:
     )
 
 
-def read_manifest(s3: Any, run: Mapping[str, Any], key: str) -> tuple[list[ExpectedSegment], dict[str, Any]]:
-    """Expected segments (rows with a recording) and row statistics of a window manifest."""
+def read_manifest(
+    s3: Any, run: Mapping[str, Any], key: str, *, identity: Mapping[str, Any] | None = None
+) -> tuple[list[ExpectedSegment], dict[str, Any]]:
+    """Expected segments (rows with a recording) and row statistics of a window manifest.
+
+    :param identity: the manifest as the metadata task wrote it: then it is read pinned and hashed, and
+        :class:`~airflow_provider_ringcx.s3.manifest_reader.ManifestIntegrityError` is raised after the last
+        line if it is not those bytes (so nothing is returned from an edited manifest).
+    """
     config = _landing(run)
     expected: list[ExpectedSegment] = []
     stats: dict[str, Any] = {"rows": 0, "no_recording": 0, "unparseable": 0, "unparseable_rows": []}
-    for line in iter_manifest(s3, run["bucket"], key):
+    lines = iter_verified(s3, run["bucket"], identity) if identity else iter_manifest(s3, run["bucket"], key)
+    for line in lines:
         kind = line.get("kind")
         if kind == "segment":
             stats["rows"] += 1
@@ -203,10 +215,18 @@ def report_window(
     summaries: Iterable[Any],
     late_summaries: Iterable[Any] = (),
     run_info: Mapping[str, Any] | None = None,
+    manifest_identity: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Reconcile the window (and the rescan's late segments) against S3, write the report, return it.
 
+    The report is written with the run's compliance options (``S3WriteOptions.from_settings(run)``, the
+    same values every other writer of the run uses), retained from the window's end under Object Lock.
+
+    :param manifest_identity: what the metadata task recorded for the window manifest (its XCom
+        ``manifest``). The manifest is then verified before it is trusted; without it (that XCom is absent)
+        the report says ``"verified": false`` under ``manifest``.
     :raises RingCXError: the window has no manifest (the metadata task failed: see its log).
+    :raises ManifestIntegrityError: the manifest is not the one the metadata task wrote (not retryable).
     """
     bucket = run["bucket"]
     window = Window(_when(run["window_start"]), _when(run["window_end"]))
@@ -216,7 +236,8 @@ def report_window(
             "did not complete - see fetch_metadata_window's log, fix the cause and clear the run"
         )
     summaries, late_summaries = list(summaries), list(late_summaries)
-    expected, stats = read_manifest(s3, run, run["manifest_key"])
+    manifest = check_manifest_identity(s3, bucket, run["manifest_key"], manifest_identity)
+    expected, stats = read_manifest(s3, run, run["manifest_key"], identity=manifest_identity)
     outcomes = outcomes_from_summaries([*summaries, *late_summaries])
     verify = bool(run.get("verify_content"))
     result = reconcile(s3, bucket, expected, outcomes=outcomes, verify_content=verify)
@@ -253,8 +274,42 @@ def report_window(
         blocking += stats["unparseable_rows"]
     report["complete"] = not blocking
     report["blocking"] = len(blocking)
-    write_report(s3, bucket, run["report_key"], report)
+    report["manifest"] = manifest
+    options = S3WriteOptions.from_settings(run)
+    write_report(s3, bucket, run["report_key"], report, options=options, window_end=window.end)
     return report
+
+
+def check_manifest_identity(
+    s3: Any, bucket: str, key: str, identity: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    """What the report says about the window manifest's integrity (its ``manifest`` section).
+
+    With an identity, it must name ``key``, and in a versioned bucket the current version must still be
+    the recorded one: a write-once manifest with a newer version was written over (the pinned read would
+    still see the original, but the tampering must not pass silently).
+
+    :raises ManifestIntegrityError: the identity is of another key, or the manifest has a newer version.
+    """
+    if not identity:
+        return {
+            "key": key,
+            "verified": False,
+            "note": "the metadata task's XCom 'manifest' is absent in this run: read without verification",
+        }
+    if identity.get("key") != key:
+        raise ManifestIntegrityError(
+            f"the metadata task recorded manifest {identity.get('key')!r}, the report reads {key!r}: clear "
+            "the whole run so that both use the same window"
+        )
+    current = s3.head_object(Bucket=bucket, Key=key).get("VersionId")
+    if identity.get("version_id") and current != identity["version_id"]:
+        raise ManifestIntegrityError(
+            f"manifest s3://{bucket}/{key} now has version {current}, but the metadata task wrote version "
+            f"{identity['version_id']} and manifests are write-once: it was written over. Find who wrote it; "
+            "restore the original (delete the newer version), or delete the manifest and re-run the window"
+        )
+    return {**dict(identity), "verified": True}
 
 
 def _when(value: Any) -> datetime:

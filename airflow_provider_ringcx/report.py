@@ -9,7 +9,10 @@ there is no object, else the verdict's state (``sidecar_invalid``, ``collision``
 sidecar or a 403 on one key marks that segment, never the whole report.
 
 The report is JSON at ``{prefix}/_reports/sub_account={id}/window={START}_{END}.json``; it is rewritten by a
-re-run of the same window (it describes the latest reconciliation, the manifest stays write-once).
+re-run of the same window (it describes the latest reconciliation, the manifest stays write-once). It is
+written with the run's compliance options; under Object Lock each re-run adds a retained version, so
+earlier reports are kept (see :mod:`airflow_provider_ringcx.s3.options`). Before it trusts the manifest,
+the report checks it against the identity the metadata task recorded (``manifest`` in the report).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from typing import Any
 
 from airflow_provider_ringcx import __version__, jsonutil
 from airflow_provider_ringcx.s3 import keys
+from airflow_provider_ringcx.s3.options import S3WriteOptions
 from airflow_provider_ringcx.s3.verdict import (
     OBJECT_MISSING,
     SIDECAR_INVALID,
@@ -283,8 +287,22 @@ def build_report(
     }
 
 
-def write_report(s3: Any, bucket: str, key: str, report: Mapping[str, Any]) -> None:
-    """PUT the report (with a SHA-256 checksum, which Object Lock buckets require)."""
+def write_report(
+    s3: Any,
+    bucket: str,
+    key: str,
+    report: Mapping[str, Any],
+    *,
+    options: S3WriteOptions | None = None,
+    window_end: datetime | None = None,
+) -> None:
+    """PUT the report (with a SHA-256 checksum, which Object Lock buckets require).
+
+    :param options: the run's compliance options: the report holds vendor rows (unparseable ones, ids), so
+        it gets the recordings' encryption, storage class and tags; with Object Lock it is retained until
+        ``window_end`` + the retention days. A re-run PUTs a new version (see
+        :mod:`airflow_provider_ringcx.s3.options`).
+    """
     body = jsonutil.dumps(report, indent=2, sort_keys=True).encode()  # standard JSON: NaN refused
     s3.put_object(
         Bucket=bucket,
@@ -292,6 +310,7 @@ def write_report(s3: Any, bucket: str, key: str, report: Mapping[str, Any]) -> N
         Body=body,
         ContentType="application/json",
         ChecksumAlgorithm="SHA256",
+        **(options or S3WriteOptions()).extra_args(segment_end=window_end),
     )
 
 

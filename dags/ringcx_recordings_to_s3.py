@@ -26,6 +26,7 @@ from airflow_provider_ringcx.links import RingCXReportLink, attach_links
 from airflow_provider_ringcx.operators.base import s3_hook
 from airflow_provider_ringcx.operators.metadata import RingCXInteractionMetadataOperator
 from airflow_provider_ringcx.operators.recordings import RingCXRecordingsToS3Operator
+from airflow_provider_ringcx.s3.options import OPTION_NAMES
 
 RECORDINGS_ARCHIVE = Asset(name=dagconfig.ASSET_NAME, uri=dagconfig.ASSET_URI)
 
@@ -87,6 +88,18 @@ def plan_late_downloads(run: dict[str, Any]) -> list[dict]:
     return kwargs
 
 
+def _report(hook: Any, run: dict[str, Any], ti: Any) -> dict[str, Any]:
+    """Run the reconciliation with the download summaries and the manifest identity from XCom."""
+    return pipeline.report_window(
+        hook.get_conn(),
+        run,
+        summaries=ti.xcom_pull(task_ids=["download_segments"], key="summary") or [],
+        late_summaries=ti.xcom_pull(task_ids=["download_late_segments"], key="summary") or [],
+        run_info={"dag_id": ti.dag_id, "run_id": ti.run_id, "try_number": ti.try_number},
+        manifest_identity=ti.xcom_pull(task_ids="fetch_metadata_window", key="manifest"),
+    )
+
+
 @task(trigger_rule="all_done", outlets=[RECORDINGS_ARCHIVE], retries=2)
 def report_window(run: dict[str, Any] | None = None, **context: Any) -> dict[str, Any]:
     """Reconcile the window's manifest against S3, write the report, emit counts; fail if incomplete.
@@ -99,19 +112,17 @@ def report_window(run: dict[str, Any] | None = None, **context: Any) -> dict[str
     from airflow_provider_ringcx.links import REPORT_LINK_XCOM_KEY, S3Location, push_location
     from airflow_provider_ringcx.report import xcom_counts
     from airflow_provider_ringcx.runinfo import readable_summary, report_table
+    from airflow_provider_ringcx.s3.manifest_reader import ManifestIntegrityError
 
     ti = context["ti"]
     if not run:  # resolve_run failed: its XComs are missing
         raise AirflowFailException("resolve_run did not complete; see its log for the configuration error")
     hook = s3_hook(run["aws_conn_id"])
     push_location(context, REPORT_LINK_XCOM_KEY, S3Location.for_hook(hook, run["bucket"], run["report_key"]))
-    report = pipeline.report_window(
-        hook.get_conn(),
-        run,
-        summaries=ti.xcom_pull(task_ids=["download_segments"], key="summary") or [],
-        late_summaries=ti.xcom_pull(task_ids=["download_late_segments"], key="summary") or [],
-        run_info={"dag_id": ti.dag_id, "run_id": ti.run_id, "try_number": ti.try_number},
-    )
+    try:
+        report = _report(hook, run, ti)
+    except ManifestIntegrityError as err:  # an edited manifest: a retry would read the same bytes
+        raise AirflowFailException(str(err)) from err
     # the log ends with the outcome table (a logger, not print: stdout is buffered and may arrive late)
     logging.getLogger("airflow.task").info("%s", report_table(report))
     if not report["complete"]:
@@ -158,6 +169,8 @@ with DAG(
         "ringcx_conn_id": run["ringcx_conn_id"],
         "aws_conn_id": run["aws_conn_id"],
         "pool": "ringcx_metadata",
+        # the run's compliance options: the manifests get the recordings' encryption, class and lock
+        **{name: run[name] for name in OPTION_NAMES},
     }
     fetch = RingCXInteractionMetadataOperator(
         task_id="fetch_metadata_window", manifest_key=run["manifest_key"], **metadata_kwargs

@@ -11,6 +11,7 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowNotFoundException
 
 from airflow_provider_ringcx.exceptions import connection_not_defined
+from airflow_provider_ringcx.s3.options import OPTION_NAMES, S3WriteOptions
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,12 @@ class RingCXToS3BaseOperator(BaseOperator):
     def s3_hook(self) -> S3Hook:
         """The Amazon provider's S3 hook for ``aws_conn_id`` (see :func:`s3_hook`)."""
         return s3_hook(self.aws_conn_id)
+
+    def write_options(self) -> S3WriteOptions:
+        """The compliance options of everything this task writes, from its (rendered) arguments named in
+        :data:`~airflow_provider_ringcx.s3.options.OPTION_NAMES`; raises RingCXConfigError naming a bad one.
+        """
+        return S3WriteOptions.from_settings({name: getattr(self, name, None) for name in OPTION_NAMES})
 
 
 def s3_hook(aws_conn_id: str | None) -> S3Hook:

@@ -10,12 +10,13 @@ through files, so the resumed task acquires its slot like any other caller.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.standard.triggers.temporal import DateTimeTrigger
 from airflow.sdk import conf
+from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_provider_ringcx.exceptions import (
     RingCXConfigError,
@@ -27,7 +28,8 @@ from airflow_provider_ringcx.models import ManifestBatch, parse_timestamp
 from airflow_provider_ringcx.operators.base import RingCXToS3BaseOperator
 from airflow_provider_ringcx.s3.keys import manifest_key as default_manifest_key
 from airflow_provider_ringcx.s3.manifest import fetch_window_manifest
-from airflow_provider_ringcx.s3.options import S3WriteOptions
+from airflow_provider_ringcx.s3.manifest_reader import ManifestIntegrityError
+from airflow_provider_ringcx.s3.options import OPTION_NAMES
 from airflow_provider_ringcx.triggers.window import WindowReadyTrigger
 from airflow_provider_ringcx.windows import DEFAULT_LAG, Window, archive_window, parse_lag
 
@@ -53,7 +55,7 @@ class RingCXInteractionMetadataOperator(RingCXToS3BaseOperator):
     window maps the same batches.
 
     **XCom**: the return value is a list of batch descriptors
-    (:class:`~airflow_provider_ringcx.models.ManifestBatch`, about 500 bytes each), one per batch of
+    (:class:`~airflow_provider_ringcx.models.ManifestBatch`, about 700 bytes each), one per batch of
     ``batch_size`` segments with ``hasRecording``: the manifest key, the batch's byte range in the manifest,
     its count and its first and last ids. Each mapped download task reads its own batch's rows from the
     manifest with one ranged GET, so the XCom grows with the batch count, not the rows, and the task keeps
@@ -61,7 +63,14 @@ class RingCXInteractionMetadataOperator(RingCXToS3BaseOperator):
     descriptors (~335 KB), not 25 MB of refs. The batch size is raised
     automatically so that a window never yields more than ``max_batches`` (default 1000) batches, under
     Airflow's 1024 map-length cap.
-    The manifest key and counts are pushed under the XCom keys ``manifest_key``, ``window`` and ``counts``.
+    The manifest key and counts are pushed under the XCom keys ``manifest_key``, ``window`` and ``counts``,
+    and the manifest's identity (ETag, VersionId, SHA-256 and size of the whole body, about 200 bytes) under
+    ``manifest``: the report checks the manifest against it before trusting it, and each descriptor carries
+    its range's SHA-256 and the ETag and VersionId (see :mod:`airflow_provider_ringcx.s3.manifest_reader`).
+
+    The manifest is written with the run's compliance options, as the recordings are: encryption, storage
+    class, tags, and Object Lock retained until the window's end + ``object_lock_retention_days`` (see
+    :mod:`airflow_provider_ringcx.s3.options`).
 
     :param bucket: S3 bucket of the archive. (templated)
     :param prefix: key prefix of the archive. (templated)
@@ -75,8 +84,13 @@ class RingCXInteractionMetadataOperator(RingCXToS3BaseOperator):
         window's original manifest). (templated)
     :param ringcx_conn_id: the ``ringcx`` connection.
     :param aws_conn_id: the ``aws`` connection (AWS, MinIO or any S3-compatible endpoint).
-    :param server_side_encryption: ``AES256`` or ``aws:kms`` for the manifest.
-    :param kms_key_id: KMS key for ``aws:kms``.
+    :param server_side_encryption: ``AES256`` or ``aws:kms`` for the manifest. (templated)
+    :param kms_key_id: KMS key for ``aws:kms``. (templated)
+    :param storage_class: S3 storage class of the manifest. (templated)
+    :param tags: object tags, a dict. (templated)
+    :param object_lock_mode: ``GOVERNANCE`` or ``COMPLIANCE``. (templated)
+    :param object_lock_retention_days: retain-until = window end + this many days. (templated)
+    :param object_lock_legal_hold: put a legal hold on the manifest. (templated)
     :param deferrable: defer until the window is ready instead of failing.
     :param defer_waits_over: a budget or ``Retry-After`` wait longer than this many seconds defers the task
         (no worker or pool slot held) instead of sleeping; ``None`` always sleeps. Default 120. Deferring
@@ -106,6 +120,7 @@ class RingCXInteractionMetadataOperator(RingCXToS3BaseOperator):
         "manifest_key",
         "ringcx_conn_id",
         "aws_conn_id",
+        *OPTION_NAMES,
     )
     ui_color = "#ff8800"
 
@@ -124,6 +139,11 @@ class RingCXInteractionMetadataOperator(RingCXToS3BaseOperator):
         aws_conn_id: str | None = "aws_default",
         server_side_encryption: str | None = None,
         kms_key_id: str | None = None,
+        storage_class: str | None = None,
+        tags: Mapping[str, str] | None = None,
+        object_lock_mode: str | None = None,
+        object_lock_retention_days: int | str | None = None,
+        object_lock_legal_hold: bool = False,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         defer_waits_over: float | None = DEFER_WAIT_SECONDS,
         **kwargs: Any,
@@ -148,7 +168,13 @@ class RingCXInteractionMetadataOperator(RingCXToS3BaseOperator):
         self.manifest_key = manifest_key
         self.ringcx_conn_id = ringcx_conn_id
         self.aws_conn_id = aws_conn_id
-        self.options = S3WriteOptions(server_side_encryption=server_side_encryption, kms_key_id=kms_key_id)
+        self.server_side_encryption = server_side_encryption
+        self.kms_key_id = kms_key_id
+        self.storage_class = storage_class
+        self.tags = tags
+        self.object_lock_mode = object_lock_mode
+        self.object_lock_retention_days = object_lock_retention_days
+        self.object_lock_legal_hold = object_lock_legal_hold
         self.deferrable = deferrable
 
     def execute(self, context: Context) -> list[ManifestBatch]:
@@ -216,25 +242,30 @@ class RingCXInteractionMetadataOperator(RingCXToS3BaseOperator):
         sub_account = str(self.hook.settings.sub_account_id)
         key = self.manifest_key or default_manifest_key(self.prefix, sub_account, window.start, window.end)
         client = self.s3_hook.get_conn()
-        self.options.check_bucket(client, self.bucket)  # before spending a metadata call
-        batches, counts = fetch_window_manifest(
-            hook=self.hook,
-            client=client,
-            bucket=self.bucket,
-            key=key,
-            start=window.start,
-            end=window.end,
-            sub_account_id=sub_account,
-            batch_size=int(self.batch_size),
-            max_batches=self.max_batches,
-            extra_args=self.options.extra_args(),
-            log=self.log,
-        )
+        options = self.write_options()
+        options.check_bucket(client, self.bucket)  # before spending a metadata call
+        try:
+            batches, counts, identity = fetch_window_manifest(
+                hook=self.hook,
+                client=client,
+                bucket=self.bucket,
+                key=key,
+                start=window.start,
+                end=window.end,
+                sub_account_id=sub_account,
+                batch_size=int(self.batch_size),
+                max_batches=self.max_batches,
+                extra_args=options.extra_args(segment_end=window.end),
+                log=self.log,
+            )
+        except ManifestIntegrityError as err:  # an edited manifest: a retry would read the same bytes
+            raise AirflowFailException(str(err)) from err
         ti = context.get("ti")
         if ti is not None:
             ti.xcom_push(key="manifest_key", value=key)
             ti.xcom_push(key="window", value=window.as_dict())
             ti.xcom_push(key="counts", value=counts)
+            ti.xcom_push(key="manifest", value=dict(identity))
         return batches
 
 

@@ -172,19 +172,6 @@ class RingCXRecordingsToS3Operator(RingCXToS3BaseOperator):
         self.fail_on_forbidden = fail_on_forbidden
         self.fail_on_missing = fail_on_missing
 
-    def write_options(self) -> S3WriteOptions:
-        """The compliance options, validated (raises RingCXConfigError naming the bad one)."""
-        days = self.object_lock_retention_days
-        return S3WriteOptions(
-            server_side_encryption=self.server_side_encryption or None,
-            kms_key_id=self.kms_key_id or None,
-            storage_class=self.storage_class or None,
-            tags=dict(self.tags or {}),
-            object_lock_mode=self.object_lock_mode or None,
-            object_lock_retention_days=int(days) if days not in (None, "") else None,
-            object_lock_legal_hold=bool(self.object_lock_legal_hold),
-        )
-
     def landing_config(self, options: S3WriteOptions) -> LandingConfig:
         """Where and how this task's recordings land."""
         return LandingConfig(

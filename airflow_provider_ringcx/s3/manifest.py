@@ -12,7 +12,9 @@ Format ``ringcx-window-manifest/1`` (content type ``application/x-ndjson``), one
 
 3. a summary (always last): ``{"kind": "summary", "rows", "segments", "with_recording", "invalid",
    "batch_size", "batches": [{"index", "count", "first", "last", "range": [start_byte, end_byte],
-   "ends": [earliest_end, latest_end]}]}``.
+   "ends": [earliest_end, latest_end], "sha256": hex digest of the range's bytes}]}`` (``sha256`` is
+   omitted for batches merged to stay under the map-length cap: their digests are computed by reading the
+   manifest back once, see :func:`~airflow_provider_ringcx.s3.manifest_reader.describe`).
 
 Why JSON Lines: a 100,000-row window is written as it streams from the hook (memory stays at one 8 MiB part,
 see :mod:`~airflow_provider_ringcx.s3.writeonce`) and read line by line; the summary's byte ranges let a
@@ -23,11 +25,16 @@ in :mod:`~airflow_provider_ringcx.s3.manifest_reader`. Batches are consecutive r
 that have a recording, so each batch's rows occupy one contiguous byte range.
 
 The manifest is written with ``If-None-Match: *`` and never replaced: a retried or concurrent task finds it
-and reuses its batches instead of querying RingCX again.
+and reuses its batches instead of querying RingCX again. The writer hashes every byte as it streams: the
+whole body's SHA-256 and the write's ETag and VersionId are the manifest's identity
+(:class:`~airflow_provider_ringcx.s3.manifest_reader.ManifestIdentity`) and each batch descriptor carries its
+range's SHA-256, so readers can prove they read what was written (see
+:mod:`~airflow_provider_ringcx.s3.manifest_reader`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Mapping
 from datetime import datetime, timezone
@@ -35,11 +42,14 @@ from typing import Any
 
 from airflow_provider_ringcx import __version__, jsonutil
 from airflow_provider_ringcx.models import ManifestBatch, SegmentRecord, format_timestamp, parse_timestamp
+from airflow_provider_ringcx.s3.manifest_integrity import describe
 from airflow_provider_ringcx.s3.manifest_reader import (
     MANIFEST_FORMAT,
+    ManifestIdentity,
+    ManifestIntegrityError,
     batches_from_summary,
     manifest_exists,
-    read_summary,
+    version_of,
 )
 from airflow_provider_ringcx.s3.writeonce import WriteOnceObject
 
@@ -84,6 +94,8 @@ class ManifestWriter:
         self.max_batches = min(max_batches, MAX_MAP_LENGTH)
         self.rows = self.segments = self.with_recording = self.invalid = 0
         self._batches: list[dict[str, Any]] = []
+        self._range_hash: Any = None  # SHA-256 of the open batch's bytes so far (one hasher at a time)
+        self.identity: ManifestIdentity | None = None
         self.target.write(
             _dumps(
                 {
@@ -113,21 +125,33 @@ class ManifestWriter:
         self.rows += 1
         self.segments += 1
         if not record.has_recording:
+            self._hash_line(line)
             return
         self.with_recording += 1
         ident = [record.dialog_id, record.segment_id]
         if not self._batches or self._batches[-1]["count"] >= self.batch_size:
             self._batches.append({"count": 0, "start": offset, "first": ident, "ends": []})
+            self._range_hash = hashlib.sha256()
+        self._hash_line(line)
         batch = self._batches[-1]
         batch["count"] += 1
         batch["end"] = offset + len(line)
         batch["last"] = ident
+        batch["sha256"] = self._range_hash.hexdigest()  # the range ends here, unless another row joins
         if ref["end"]:
             batch["ends"] = _span(batch["ends"], [ref["end"]])
 
+    def _hash_line(self, line: bytes) -> None:
+        """Bytes written while a batch is open may fall inside its range (rows without a recording
+        between two of its rows): hash them; only the digest at the batch's last row is kept."""
+        if self._range_hash is not None:
+            self._range_hash.update(line)
+
     def add_invalid(self, raw: str, error: Exception) -> None:
         """Write a row that could not be parsed, with the reason (signature of the hook's ``on_invalid``)."""
-        self.target.write(_dumps({"kind": "invalid", "reason": str(error), "raw": raw}))
+        line = _dumps({"kind": "invalid", "reason": str(error), "raw": raw})
+        self.target.write(line)
+        self._hash_line(line)
         self.rows += 1
         self.invalid += 1
 
@@ -150,13 +174,33 @@ class ManifestWriter:
                     "last": batch["last"],
                     "range": [batch["start"], batch["end"]],
                     "ends": batch["ends"],
+                    **({"sha256": batch["sha256"]} if batch.get("sha256") else {}),
                 }
                 for index, batch in enumerate(batches)
             ],
         }
         self.target.write(_dumps(summary))
         written = self.target.commit()
-        return written, batches_from_summary(self.target.key, summary)
+        if not written:
+            return False, []
+        target = self.target
+        self.identity = ManifestIdentity(
+            key=target.key,
+            etag=target.etag,
+            version_id=version_of({"VersionId": target.version_id}),
+            sha256=target.sha256.hexdigest(),
+            size=target.bytes_written,
+        )
+        if all(batch.get("sha256") for batch in batches):
+            return True, batches_from_summary(target.key, summary, identity=self.identity)
+        # merged batches: hash their ranges from what S3 now holds, pinned to this write
+        _, read, digests = describe(target.client, target.bucket, target.key)
+        if read["sha256"] != self.identity["sha256"]:
+            raise ManifestIntegrityError(
+                f"manifest s3://{target.bucket}/{target.key} reads back as {read['sha256']}, this task wrote "
+                f"{self.identity['sha256']}: it was replaced at once. Delete it and retry the task"
+            )
+        return True, batches_from_summary(target.key, summary, identity=self.identity, digests=digests)
 
 
 def _span(a: list[str], b: list[str]) -> list[str]:
@@ -206,15 +250,16 @@ def fetch_window_manifest(
     max_batches: int = MAX_BATCHES,
     extra_args: Mapping[str, Any] | None = None,
     log: Any = None,
-) -> tuple[list[ManifestBatch], dict[str, int]]:
+) -> tuple[list[ManifestBatch], dict[str, int], ManifestIdentity]:
     """Return the window's batches: from the existing manifest, else by querying RingCX and writing it.
 
     RingCX is queried only when no manifest exists at ``key``. If another task creates the manifest while
     this one is querying, this one's upload is aborted and the other's batches are returned, so every
     task of the window maps the same batches.
 
-    :return: ``(batches, counts)``; counts are ``rows``, ``segments``, ``with_recording``, ``invalid``,
-        ``batches`` and ``reused`` (1 when an existing manifest was used).
+    :return: ``(batches, counts, identity)``; counts are ``rows``, ``segments``, ``with_recording``,
+        ``invalid``, ``batches`` and ``reused`` (1 when an existing manifest was used); ``identity`` is the
+        manifest's ETag, VersionId and SHA-256 (as written, or as read back once when reused).
     """
     if manifest_exists(client, bucket, key):
         if log is not None:
@@ -249,6 +294,7 @@ def fetch_window_manifest(
         "batches": len(batches),
         "reused": 0,
     }
+    assert writer.identity is not None  # set by a successful finish()
     if log is not None:
         log.info(
             "window manifest s3://%s/%s: %d rows, %d with a recording in %d batches, %d unparseable",
@@ -259,11 +305,15 @@ def fetch_window_manifest(
             len(batches),
             writer.invalid,
         )
-    return batches, counts
+    return batches, counts, writer.identity
 
 
-def _reuse(client: Any, bucket: str, key: str) -> tuple[list[ManifestBatch], dict[str, int]]:
-    summary = read_summary(client, bucket, key)
-    batches = batches_from_summary(key, summary)
+def _reuse(
+    client: Any, bucket: str, key: str
+) -> tuple[list[ManifestBatch], dict[str, int], ManifestIdentity]:
+    """Batches of a manifest this attempt did not write: read it whole once, so that the identity and the
+    range digests handed on are those of the bytes the batches are planned from."""
+    summary, identity, digests = describe(client, bucket, key)
+    batches = batches_from_summary(key, summary, identity=identity, digests=digests)
     counts = {name: int(summary.get(name, 0)) for name in ("rows", "segments", "with_recording", "invalid")}
-    return batches, {**counts, "batches": len(batches), "reused": 1}
+    return batches, {**counts, "batches": len(batches), "reused": 1}, identity

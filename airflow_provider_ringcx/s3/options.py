@@ -1,4 +1,28 @@
-"""Compliance options of every object this provider writes: encryption, storage class, tags, Object Lock."""
+"""Compliance options of every object this provider writes: encryption, storage class, tags, Object Lock.
+
+One run, one set of options. The example DAG resolves them once, in ``resolve_run``
+(:meth:`S3WriteOptions.from_settings` validates them there, so a bad option fails the run before anything
+is written), and every task of the run builds the same :class:`S3WriteOptions` from those resolved values
+(:data:`OPTION_NAMES`): the metadata task for the window manifest, each download task for the recordings
+and their sidecars, and the report task for the report. Manifests and reports hold vendor rows (phone
+numbers, agent ids), so they get the same encryption (SSE-S3 or SSE-KMS with the run's key), storage class
+and tags as the recordings.
+
+Which objects get Object Lock (when ``object_lock_mode`` is set), and why:
+
+- **recording and sidecar**: retained until the segment's end + ``object_lock_retention_days``, in the run's
+  mode; the sidecar is the recording's chain of custody and lives exactly as long.
+- **window manifest**: retained until the window's end + the same days, same mode. It is the evidence of
+  what RingCX listed, i.e. of completeness; it is write-once anyway (``If-None-Match: *``).
+- **report**: retained until the window's end + the same days, same mode. A re-run of a window rewrites
+  its report; Object Lock buckets are always versioned, so the rewrite adds a new (locked) version and
+  every earlier report stays, retained, as its own version: the history of reconciliations is evidence
+  too. Nothing is ever overwritten in place, and a re-run never fails on a locked report.
+- a legal hold (``object_lock_legal_hold``) is placed on all four.
+
+Retention counts from the segment or window end rather than from the write, so that a re-run or a backfill
+gives an object the same retain-until date as the first run would have.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +39,16 @@ from airflow_provider_ringcx.s3.writeonce import http_status
 
 SSE_MODES = ("AES256", "aws:kms", "aws:kms:dsse")
 LOCK_MODES = ("GOVERNANCE", "COMPLIANCE")
+#: The run settings (DAG params / operator arguments) that make up the options, by field name.
+OPTION_NAMES = (
+    "server_side_encryption",
+    "kms_key_id",
+    "storage_class",
+    "tags",
+    "object_lock_mode",
+    "object_lock_retention_days",
+    "object_lock_legal_hold",
+)
 
 
 @dataclass(frozen=True)
@@ -67,6 +101,34 @@ class S3WriteOptions:
         object.__setattr__(self, "object_lock_retention_days", int(days) if days else None)
         object.__setattr__(self, "tags", dict(self.tags))
 
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, Any]) -> S3WriteOptions:
+        """The options of resolved run settings or operator arguments (names in :data:`OPTION_NAMES`;
+        missing, ``None`` and ``""`` mean unset).
+
+        :raises RingCXConfigError: an option is invalid (the message names it).
+        """
+        value = {name: settings.get(name) for name in OPTION_NAMES}
+        days = value["object_lock_retention_days"]
+        try:
+            retention = int(days) if days not in (None, "") else None
+        except (TypeError, ValueError):
+            raise RingCXConfigError(
+                f"object_lock_retention_days={days!r} is not a whole number of days"
+            ) from None
+        tags = value["tags"] or {}
+        if not isinstance(tags, Mapping):
+            raise RingCXConfigError(f"tags must be a mapping of strings, got {type(tags).__name__}")
+        return cls(
+            server_side_encryption=value["server_side_encryption"] or None,
+            kms_key_id=value["kms_key_id"] or None,
+            storage_class=value["storage_class"] or None,
+            tags=dict(tags),
+            object_lock_mode=value["object_lock_mode"] or None,
+            object_lock_retention_days=retention,
+            object_lock_legal_hold=bool(value["object_lock_legal_hold"]),
+        )
+
     @property
     def locking(self) -> bool:
         """Whether any Object Lock setting (retention or legal hold) is requested."""
@@ -82,7 +144,11 @@ class S3WriteOptions:
     def extra_args(
         self, *, segment_end: datetime | None = None, tags: Mapping[str, str] | None = None
     ) -> dict:
-        """PutObject / CreateMultipartUpload arguments (SSE, class, tagging, lock)."""
+        """PutObject / CreateMultipartUpload arguments (SSE, class, tagging, lock).
+
+        :param segment_end: what retention counts from: the segment's end for a recording and its sidecar,
+            the window's end for the manifest and the report (now when ``None``).
+        """
         args: dict[str, Any] = {}
         if self.server_side_encryption:
             args["ServerSideEncryption"] = self.server_side_encryption

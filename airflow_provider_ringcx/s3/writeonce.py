@@ -74,6 +74,7 @@ class WriteOnceObject:
         self.part_size = max(int(part_size), MIN_PART_SIZE)
         self.bytes_written = 0
         self.version_id: str | None = None
+        self.etag: str | None = None
         self._buffer = bytearray()
         self._upload_id: str | None = None
         self._parts: list[dict[str, Any]] = []
@@ -157,6 +158,7 @@ class WriteOnceObject:
             self.abort()
             raise
         self.version_id = response.get("VersionId")
+        self.etag = response.get("ETag")
         return True
 
     def abort(self) -> None:

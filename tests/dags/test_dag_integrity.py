@@ -120,3 +120,17 @@ def test_parse_time_environment_shapes_the_dag(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setenv("RINGCX_INTERVAL_MINUTES", "15")  # a cron that does not fire every interval
     bag = DagBag(dag_folder=str(DAGS))
     assert "does not fire every" in next(iter(bag.import_errors.values()))
+
+
+def test_every_writer_gets_the_runs_compliance_options(parsed: Any) -> None:
+    """Issue #12 item 9: the manifests are written with the options resolve_run resolved for the run, as
+    the recordings and the report are (the download tasks get them from plan_downloads)."""
+    from airflow_provider_ringcx.s3.options import OPTION_NAMES
+
+    dag = parsed.dags[dagconfig.DAG_ID]
+    for task_id in ("fetch_metadata_window", "fetch_rescan_window"):
+        task = dag.get_task(task_id)
+        for name in OPTION_NAMES:
+            arg = getattr(task, name)
+            assert (arg.operator.task_id, arg.key) == ("resolve_run", name), (task_id, name)
+            assert name in task.template_fields

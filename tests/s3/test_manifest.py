@@ -14,9 +14,11 @@ import pytest
 from airflow_provider_ringcx.exceptions import RingCXBadPayloadError
 from airflow_provider_ringcx.models import SegmentRecord
 from airflow_provider_ringcx.s3.manifest import ManifestWriter
+from airflow_provider_ringcx.s3.manifest_integrity import describe
 from airflow_provider_ringcx.s3.manifest_reader import (
     MANIFEST_FORMAT,
     ManifestError,
+    ManifestIntegrityError,
     batches_from_summary,
     iter_manifest,
     iter_refs,
@@ -58,13 +60,19 @@ def write(
     return writer.finish()
 
 
+def reused(client: Any, bucket: str) -> list:
+    """The descriptors a task reusing the manifest would plan (read back whole, once)."""
+    summary, identity, digests = describe(client, bucket, KEY)
+    return batches_from_summary(KEY, summary, identity=identity, digests=digests)
+
+
 def test_small_manifest_round_trip(s3_client: Any, bucket: str) -> None:
     rows = [row(i, recording=i % 4 != 3) for i in range(10)]
     written, batches = write(s3_client, bucket, rows)
     assert written
     assert manifest_exists(s3_client, bucket, KEY)
     assert [batch["count"] for batch in batches] == [2, 2, 2, 2]  # rows 3 and 7 have no recording
-    assert batches_from_summary(KEY, read_summary(s3_client, bucket, KEY)) == batches
+    assert reused(s3_client, bucket) == batches  # the digests streamed = the digests of the bytes read back
     loaded = batch_refs(s3_client, bucket, batches)
     assert [[ref["segment_id"] for ref in refs] for refs in loaded] == [
         ["s-0", "s-1"], ["s-2", "s-4"], ["s-5", "s-6"], ["s-8", "s-9"],
@@ -149,7 +157,7 @@ def test_large_manifest_streams_as_multipart_with_bounded_memory(s3_client: Any,
     assert all("refs" not in batch for batch in writer._batches)  # counters and offsets only, no refs
     assert not s3_client.list_multipart_uploads(Bucket=bucket).get("Uploads")
     assert s3_client.head_object(Bucket=bucket, Key=KEY)["ContentLength"] == target.bytes_written
-    assert batches_from_summary(KEY, read_summary(s3_client, bucket, KEY)) == batches
+    assert reused(s3_client, bucket) == batches  # the digests streamed = the digests of the bytes read back
     assert [ref["segment_id"] for ref in load_batch(s3_client, bucket, batches[57])[0]] == [
         f"s-{i}" for i in range(5700, 5800)
     ]
@@ -221,8 +229,11 @@ def test_a_batch_that_does_not_match_its_manifest_is_refused(s3_client: Any, buc
     and what to do, instead of archiving the wrong segments."""
     _, batches = write(s3_client, bucket, [row(i) for i in range(9)], batch_size=3)
     shifted = {**batches[1], "range": batches[2]["range"]}
-    with pytest.raises(ManifestError, match=r"batch 1 does not match manifest .*clear the window's"):
+    with pytest.raises(ManifestIntegrityError, match=r"batch 1 of manifest .*hash to .*clear the window's"):
         load_batch(s3_client, bucket, shifted)
+    same_bytes = {**batches[1], "range": batches[2]["range"], "sha256": batches[2]["sha256"]}
+    with pytest.raises(ManifestError, match=r"batch 1 does not match manifest .*clear the window's"):
+        load_batch(s3_client, bucket, same_bytes)
     with pytest.raises(ManifestError, match="hold 3 recordings, the batch lists 4"):
         load_batch(s3_client, bucket, {**batches[1], "count": 4})
 
