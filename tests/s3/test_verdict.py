@@ -270,3 +270,27 @@ def test_sidecar_validation_names_the_member(change: dict[str, Any], member: str
     assert parse_sidecar(json.dumps(doc).encode())["size"] == 4
     with pytest.raises(SidecarInvalid, match=member):
         parse_sidecar(json.dumps({**doc, **change}).encode())
+
+
+def test_a_multipart_recording_with_an_invalid_sidecar_gets_only_a_new_sidecar(
+    simulator: Any, hook: Any, make_archiver: Callable, s3_client: Any, locked_bucket: str
+) -> None:
+    """The streamed path: the completion is refused (412, no second version), the stored bytes are read back
+    and proven to be the download's, then only the sidecar is rewritten."""
+    from tests.s3.conftest import BIG, WINDOW, MiB
+
+    simulator.control.add_segments([BIG])
+    ref = next(r for r in hook.iter_interaction_metadata(*WINDOW) if r.dialog_id == "d-big").to_ref()
+    settings = {"single_part_threshold": 1 * MiB, "multipart_chunksize": 5 * MiB}
+    archiver = make_archiver(locked_bucket, **settings)
+    assert [o.outcome for o in archiver.run([ref])] == ["archived"]
+    key, side = segment_keys(ref, archiver.lander.config)
+    _edit(sha256=_DROP)(s3_client, locked_bucket, key, side)
+    segment = ExpectedSegment(ref["dialog_id"], ref["segment_id"], key, side, sub_account_id=SUB)
+    assert check_segment(s3_client, locked_bucket, segment).status == "sidecar_invalid"
+    [landed] = make_archiver(locked_bucket, **settings).run([ref])
+    assert landed.outcome == "archived", landed.reason
+    assert check_segment(s3_client, locked_bucket, segment, verify_content=True).content_verified
+    versions = s3_client.list_object_versions(Bucket=locked_bucket, Prefix=key)["Versions"]
+    assert len([v for v in versions if v["Key"] == key]) == 1
+    assert s3_client.list_multipart_uploads(Bucket=locked_bucket).get("Uploads") in (None, [])
