@@ -74,6 +74,8 @@ def resolve_run(
     if data_interval_start is None or data_interval_end is None:
         raise RingCXError("the run has no data interval; trigger it with a logical date (see README)")
     S3WriteOptions.from_settings(settings)  # the run's compliance options, once: every writer uses them
+    if settings.get("key_template"):  # a template that can map two segments to one key fails here, once
+        keys.validate_key_template(settings["key_template"])
     lag = parse_lag(settings["lag_minutes"])
     window = archive_window(data_interval_start, data_interval_end, lag)
     prefix, bucket = settings["prefix"], settings["bucket"]

@@ -265,3 +265,21 @@ def test_window_keys() -> None:
     assert report_key("ringcx", "99999999", start, end) == (
         "ringcx/_reports/sub_account=99999999/window=20260302T1400Z_20260302T1415Z.json"
     )
+
+
+def test_a_non_injective_template_fails_resolve_run_before_any_download() -> None:
+    from datetime import timedelta
+
+    from airflow_provider_ringcx import pipeline
+
+    moment = datetime(2026, 3, 2, 14, 30, tzinfo=timezone.utc)
+    template = "{prefix}/sub_account={sub_account_id}/{date}/{dialog_id}_{segment_id}.wav"
+    with pytest.raises(RingCXConfigError, match="not injective") as err:
+        pipeline.resolve_run(
+            {"key_template": template, "lag_minutes": 15},
+            data_interval_start=moment - timedelta(minutes=15),
+            data_interval_end=moment,
+            sub_account_id="1",
+            s3=None,  # refused before any S3 call
+        )
+    assert not err.value.retryable
