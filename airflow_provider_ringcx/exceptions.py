@@ -100,6 +100,12 @@ class RingCXWaitRequired(RingCXError):
         self.reason = reason
 
 
+class RingCXRedirectError(RingCXError):
+    """A 3xx that the client refuses to follow (issue #12 item 7): an auth request or a request with a body
+    was redirected, or a bearer-token GET was sent to a host it may not follow (plain http, too many hops).
+    The message names the redirect's host, never its full ``Location``; the fix is in platform_url/api_url."""
+
+
 class RingCXIncompleteDownloadError(RingCXTransientError):
     """The body ended before Content-Length (or before the WAV data size) was reached."""
 

@@ -23,4 +23,5 @@ pytest_plugins = [
     "tests.fixtures.s3",
     "tests.fixtures.simulator",
     "tests.fixtures.airflow_dag",
+    "tests.fixtures.capture",
 ]

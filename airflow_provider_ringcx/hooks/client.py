@@ -8,6 +8,13 @@ A 429 wait is written into the shared :class:`~airflow_provider_ringcx.hooks.bud
 other processes back off too. A 401 on an authenticated call triggers exactly one forced re-authentication
 and one retry (:meth:`HttpClient.send_authenticated`).
 
+Budget first, token second (issue #12 item 12): the bearer token is taken from the token source inside each
+attempt, *after* the budget admitted it, so a call that waited minutes for the budget never presents a
+token that expired during the wait (which cost a 401 and a re-exchange before).
+
+Redirects (item 7): every request is sent with ``allow_redirects=False`` and a 3xx goes through the policy
+of :mod:`~airflow_provider_ringcx.hooks.redirects`, never through requests' own redirect handling.
+
 Error messages quote the status, the method and path, and a sanitised vendor message; never a response
 body verbatim, a header, or anything that looks like a token.
 """
@@ -39,6 +46,7 @@ from airflow_provider_ringcx.exceptions import (
     RingCXTransientError,
 )
 from airflow_provider_ringcx.hooks.budget import RateBudget, check_defer, wait_end
+from airflow_provider_ringcx.hooks.redirects import follow_redirects
 from airflow_provider_ringcx.hooks.settings import RingCXSettings
 
 log = logging.getLogger(__name__)
@@ -175,8 +183,12 @@ def error_for(response: requests.Response, what: str) -> RingCXError:
     return RingCXError(f"{head}; unexpected status", status_code=status)
 
 
+#: Set on an error of the token source raised inside an attempt: it was retried by its own request already.
+_TOKEN_SOURCE_ERROR = "_ringcx_token_source_error"
+
+
 def _is_retried(exc: BaseException) -> bool:
-    if not isinstance(exc, RingCXTransientError):
+    if not isinstance(exc, RingCXTransientError) or getattr(exc, _TOKEN_SOURCE_ERROR, False):
         return False
     return exc.status_code is None or exc.status_code in RETRY_STATUSES
 
@@ -210,9 +222,13 @@ class HttpClient:
         what: str | None = None,
         budget: RateBudget | None = None,
         check: Callable[[requests.Response], None] | None = None,
+        tokens: TokenSource | None = None,
         **kwargs: Any,
     ) -> requests.Response:
         """Send one logical request, retried per the policy; return the 2xx response.
+
+        :param tokens: when given, each attempt takes a bearer token from it after the budget admitted the
+            attempt (module doc); prefer :meth:`send_authenticated`, which adds the one re-authentication.
 
         :param what: how errors name the request (default ``METHOD /path``).
         :param budget: acquired before every attempt; a 429 wait is written into it.
@@ -282,7 +298,7 @@ class HttpClient:
             with attempt:
                 if budget is not None:
                     budget.acquire()
-                response = self._attempt(method, url, what, kwargs)
+                response = self._attempt(method, url, what, self._authorized(kwargs, tokens))
                 if check is not None:
                     try:
                         check(response)
@@ -292,9 +308,47 @@ class HttpClient:
                 return response
         raise AssertionError("unreachable: tenacity either returns or re-raises")  # pragma: no cover
 
+    @staticmethod
+    def _authorized(kwargs: dict[str, Any], tokens: TokenSource | None) -> dict[str, Any]:
+        """``kwargs`` with ``Authorization: Bearer`` from ``tokens`` (taken now: after the budget wait)."""
+        if tokens is None:
+            return kwargs
+        try:
+            token = tokens.token()
+        except RingCXError as err:
+            setattr(err, _TOKEN_SOURCE_ERROR, True)  # its own request was retried; never again here
+            raise
+        return {
+            **kwargs,
+            "headers": {**dict(kwargs.get("headers") or {}), "Authorization": f"Bearer {token}"},
+        }
+
+    def _setting_of(self, url: str) -> str:
+        """The connection field a URL comes from (named by redirect errors)."""
+        platform, api = self.settings.platform_url, self.settings.api_url
+        if url.startswith(platform) and (
+            not url.startswith(api) or urlsplit(url).path.startswith("/restapi/")
+        ):
+            return "platform_url"
+        return "api_url"
+
     def _attempt(self, method: str, url: str, what: str, kwargs: dict[str, Any]) -> requests.Response:
         try:
-            response = self.session.request(method, url, timeout=self.timeout, **kwargs)
+            response = self.session.request(
+                method, url, timeout=self.timeout, allow_redirects=False, **kwargs
+            )
+            if 300 <= response.status_code < 400:
+                response = follow_redirects(
+                    self.session,
+                    response,
+                    method=method,
+                    url=url,
+                    what=what,
+                    kwargs=kwargs,
+                    timeout=self.timeout,
+                    trusted_url=self.settings.api_url,
+                    setting=self._setting_of(url),
+                )
         except requests.exceptions.Timeout as err:
             raise RingCXTransientError(
                 f"{what} timed out ({type(err).__name__}); RingCX is slow or unreachable - retry later"
@@ -315,14 +369,13 @@ class HttpClient:
 
         :raises RingCXAuthError: the retry was answered 401 too (``retryable``: the token was new).
         """
-        headers = dict(kwargs.pop("headers", None) or {})
-        rejected: str | None = None
+        used = _UsedToken(tokens)
         for round_ in (1, 2):
-            token = tokens.token()
-            headers["Authorization"] = f"Bearer {token}"
             try:
-                return self.send(method, url, headers=headers, **kwargs)
+                return self.send(method, url, tokens=used, **kwargs)
             except RingCXAuthError as err:
+                if getattr(err, _TOKEN_SOURCE_ERROR, False) or used.last is None:
+                    raise  # obtaining a token failed: no request was answered 401
                 if round_ == 2:
                     # The credentials just minted this token, so its rejection is not a credentials
                     # problem (wrong secrets fail in reauthenticate): a token expired or revoked again
@@ -332,7 +385,21 @@ class HttpClient:
                     )
                     failure.retryable = True
                     raise failure from None
-                rejected = token
                 log.info("RingCX answered 401; re-authenticating once and retrying")
-            tokens.reauthenticate(rejected)
+            tokens.reauthenticate(used.last)
         raise AssertionError("unreachable")  # pragma: no cover
+
+
+class _UsedToken:
+    """A token source that remembers the token it handed out last (the one a 401 rejected)."""
+
+    def __init__(self, tokens: TokenSource) -> None:
+        self.tokens = tokens
+        self.last: str | None = None
+
+    def token(self) -> str:
+        self.last = self.tokens.token()
+        return self.last
+
+    def reauthenticate(self, rejected: str) -> None:
+        self.tokens.reauthenticate(rejected)

@@ -27,6 +27,10 @@ A rule (``POST /_sim/faults`` takes a JSON list of them)::
   default 100,000: the whole body, or the value of ``row_field`` in array element ``row``) | non_finite
   (``row_field``, default segmentDurationMs, of element ``row`` becomes the literal ``constant``: NaN,
   Infinity or -Infinity); see :mod:`~airflow_provider_ringcx.simulator.hostile_json`
+* redirect (issue #12 item 7): answer ``status`` if it is a 3xx, else 307, with ``Location`` = ``location``
+  (a base URL such as ``http://127.0.0.2:PORT``, e.g. a capture server the test runs) + the request's path
+  and query; on the oauth, exchange and refresh routes, metadata and downloads it shows whether a client
+  re-sends the JWT, the client secret or a token to another host
 * ``probability`` (default 1.0) is drawn from an RNG seeded by ``fault_seed``; ``times`` limits the rule
   to the next N matching requests (scripted); ``skip`` lets the first N matching requests through first;
   ``match`` restricts the rule to request paths containing that (decoded) text, e.g. a segment id.
@@ -51,7 +55,7 @@ from airflow_provider_ringcx.simulator.hostile_json import HOSTILE_JSON_KINDS, N
 
 ROUTES = ("metadata", "download", "exchange", "refresh", "oauth", "account", "admin_accounts", "any")
 #: Kinds that replace the response before the handler does any work.
-RESPONSE_KINDS = ("status", "rate_limit", "expire_token", "revoke_tokens", "html200")
+RESPONSE_KINDS = ("status", "rate_limit", "expire_token", "revoke_tokens", "html200", "redirect")
 #: Kinds that replace a successful body.
 PAYLOAD_KINDS = ("malformed_json", "json_object", "non_wav", *HOSTILE_JSON_KINDS)
 #: Kinds that disturb the transfer of a successful body.
@@ -88,6 +92,7 @@ class FaultRule:
     constant: str = "NaN"
     row_field: str | None = None
     row: int = 0
+    location: str | None = None
     fired: int = 0
 
     @classmethod
@@ -115,6 +120,10 @@ class FaultRule:
             raise ValueError(
                 f"fault rule {data!r}: dribble_bytes >= 1, every_seconds >= 0 and a non-empty encoding"
             )
+        if rule.kind == "redirect" and not (
+            isinstance(rule.location, str) and rule.location.startswith(("http://", "https://"))
+        ):
+            raise ValueError(f"fault rule {data!r}: kind redirect needs location, an http(s) base URL")
         if rule.retry_after not in (True, False, "date"):
             raise ValueError(f"fault rule {data!r}: retry_after must be true, false or 'date'")
         if rule.depth < 1 or rule.row < 0 or rule.constant not in NON_FINITE_CONSTANTS:

@@ -77,6 +77,13 @@ def draw_fault(request: Request, route: str) -> tuple[FaultRule | None, Response
         return rule, unauthorized_response(config.expired_message)
     if rule.kind == "html200":
         return rule, Response(HTML_ERROR_PAGE, 200, media_type="text/html")
+    if rule.kind == "redirect":
+        assert rule.location is not None
+        target = rule.location.rstrip("/") + request.url.path
+        if request.url.query:
+            target += "?" + request.url.query
+        status = rule.status if 300 <= rule.status < 400 else 307
+        return rule, Response(b"", status, headers={"Location": target})
     return rule, None
 
 
