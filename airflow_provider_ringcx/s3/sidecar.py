@@ -14,14 +14,13 @@ sidecar is.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
 
 import jsonschema
 
-from airflow_provider_ringcx import __version__
+from airflow_provider_ringcx import __version__, jsonutil
 from airflow_provider_ringcx.models import format_timestamp, printable
 
 SIDECAR_FORMAT = "ringcx-recording-sidecar/1"
@@ -187,12 +186,12 @@ def parse_sidecar(body: bytes) -> dict[str, Any]:
 
     :param body: the sidecar object's bytes.
     :returns: the document, with ``size`` as an ``int``.
-    :raises SidecarInvalid: not UTF-8 JSON, not an object, or not valid against :data:`SIDECAR_SCHEMA`
-        (the message names the first offending member; no vendor value longer than a few words).
+    :raises SidecarInvalid: not UTF-8 strict JSON (``NaN`` refused), not an object, or not valid against
+        :data:`SIDECAR_SCHEMA` (the message names the first offending member; vendor values are capped).
     """
-    try:
-        document = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as err:
+    try:  # strict: NaN/Infinity are not JSON; the vendor row sits one level below the top
+        document = jsonutil.strict_loads(body, limit=jsonutil.MAX_DEPTH + 2)
+    except ValueError as err:
         raise SidecarInvalid(f"is not JSON ({type(err).__name__} at {getattr(err, 'pos', '?')})") from None
     if not isinstance(document, dict):
         raise SidecarInvalid(f"is a JSON {type(document).__name__}, not an object")

@@ -294,3 +294,14 @@ def test_a_multipart_recording_with_an_invalid_sidecar_gets_only_a_new_sidecar(
     versions = s3_client.list_object_versions(Bucket=locked_bucket, Prefix=key)["Versions"]
     assert len([v for v in versions if v["Key"] == key]) == 1
     assert s3_client.list_multipart_uploads(Bucket=locked_bucket).get("Uploads") in (None, [])
+
+
+def test_a_sidecar_that_is_not_strict_json_is_invalid() -> None:
+    from tests.fixtures.sidecars import sidecar_doc
+
+    doc = sidecar_doc(sub_account_id=SUB, dialog_id="d", segment_id="s", sha256="a" * 64, size=4, bucket="b",
+                      key="k.wav")  # fmt: skip
+    body = json.dumps({**doc, "metadata": {"score": float("nan")}}).encode()
+    assert b"NaN" in body
+    with pytest.raises(SidecarInvalid, match="not JSON"):
+        parse_sidecar(body)
