@@ -84,6 +84,17 @@ CONNECTION_FIELDS: dict[str, dict[str, Any]] = {
     "refresh_margin_seconds": _field(
         "Token refresh margin (s)", "Refresh the RingCX token this long before it expires (default 60)."
     ),
+    "download_deadline_floor_seconds": _field(
+        "Download deadline floor (s)",
+        "Smallest total time a recording body may take to arrive (default 60).",
+    ),
+    "download_min_bytes_per_second": _field(
+        "Slowest download (bytes/s)",
+        "A recording's deadline is its size at this rate, at least the floor (default 131072 = 128 KiB/s).",
+    ),
+    "metadata_deadline_seconds": _field(
+        "Metadata deadline (s)", "Total time one interaction-metadata response may take (default 300)."
+    ),
 }
 
 PROVIDER_INFO: dict[str, Any] = {

@@ -12,8 +12,10 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-#: A data size of 0 or 0xFFFFFFFF is written by streaming encoders that do not know the length up front.
-UNKNOWN_SIZES = frozenset({0, 0xFFFFFFFF})
+#: Data sizes that streaming encoders write when they do not know the length up front: 0, 0xFFFFFFFF, and
+#: the signed maximums 0x7FFFFFFF / 0x7FFFF000 (2 GiB: 18 hours of stereo telephony, never a real call).
+#: None of them proves a length (issue #12 item 2): the download needs another proof.
+UNKNOWN_SIZES = frozenset({0, 0xFFFFFFFF, 0x7FFFFFFF, 0x7FFFF000})
 
 #: Refuse headers larger than this (a real header is a few dozen bytes; metadata chunks a few KiB).
 MAX_HEADER_BYTES = 1 << 20
@@ -31,6 +33,7 @@ class WavInfo:
 
     :param data_offset: offset of the first audio byte in the file.
     :param data_size: declared size of the ``data`` chunk (``None`` when the encoder left it unknown).
+    :param raw_data_size: the size field as written, placeholder included.
     """
 
     channels: int
@@ -41,6 +44,7 @@ class WavInfo:
     data_offset: int
     data_size: int | None
     riff_size: int
+    raw_data_size: int = 0
 
     @property
     def format_name(self) -> str:
@@ -146,6 +150,7 @@ class WavHeaderParser:
             data_offset=data_offset,
             data_size=None if data_size in UNKNOWN_SIZES else data_size,
             riff_size=self._riff_size,
+            raw_data_size=data_size,
         )
         self._buffer = bytearray()  # the header is all we keep
 

@@ -50,6 +50,15 @@ RANGES: dict[str, Bound] = {
     "refresh_margin_seconds": Bound(
         0, 240, False, "the RingCX token lives 300 s; a larger margin refreshes it on nearly every call"
     ),
+    "download_deadline_floor_seconds": Bound(
+        0.001, 3600, False, "a recording that cannot arrive within an hour holds a download slot for nothing"
+    ),
+    "download_min_bytes_per_second": Bound(
+        16384, 1e9, False, "below 16 KiB/s a 15-minute stereo call could hold a worker for half an hour"
+    ),
+    "metadata_deadline_seconds": Bound(
+        0.001, 3600, False, "one metadata response must not hold the only metadata slot for over an hour"
+    ),
 }
 
 #: The range of each ``COUNT/SECONDS`` limit of a budget extra (``metadata_budget``, ``download_budget``,

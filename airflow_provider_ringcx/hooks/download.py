@@ -3,10 +3,38 @@
 :class:`RecordingStream` wraps the body of ``GET .../recordings/dialogs/{dialogId}/segments/{segmentId}``.
 The WAV header is parsed from the first bytes before the stream is handed out, so a non-WAV body is refused
 before any byte reaches S3. ``read(n)`` returns exactly ``n`` bytes unless the body ends (s3transfer sizes
-multipart parts by what ``read`` returns). SHA-256 and the byte count are computed as bytes pass. When the
-body ends, its length is checked against ``Content-Length`` and against the size the WAV header declares;
-a short body, or a connection lost mid-way, raises :class:`RingCXIncompleteDownloadError` - from then on
-every ``read`` raises again, so an uploader can never mistake a truncated recording for a complete one.
+multipart parts by what ``read`` returns). SHA-256 and the byte count are computed as bytes pass.
+
+**Length proof (issue #12 item 2).** A clean end of the body proves nothing: a close-delimited body, or a
+chunked one whose server stopped after half the audio, ends exactly like a complete one. So a recording
+counts as complete only with one of these proofs, tried in this order, and the one used is kept in
+:attr:`RecordingStream.length_proof`:
+
+1. ``content-length``: the bytes received equal ``Content-Length`` (for a compressed body: the *encoded*
+   bytes received equal it, since it describes the encoded body);
+2. ``wav-data-size``: the WAV ``data`` chunk size is a real size (not ``0``, ``0xFFFFFFFF`` or another
+   streaming placeholder, :data:`~airflow_provider_ringcx.wav.UNKNOWN_SIZES`) and the body holds all of it;
+3. ``duration``: the caller passed the expected duration (the metadata's ``segmentDurationMs``, else segment
+   end - start) and the audio received lasts that long within :func:`duration_tolerance_seconds`:
+   ``max(2 s, 2 %)``. 2 s absorbs the vendor rounding segment times to whole seconds and a recorder that
+   starts a moment after the agent joins; 2 % absorbs clock drift on long calls; half the audio missing (the
+   attack) is always far outside it.
+
+A body that ends without any proof, a short one, or a connection lost mid-way raises
+:class:`RingCXIncompleteDownloadError` - from then on every ``read`` raises again, so an uploader can never
+mistake an unproven recording for a complete one.
+
+**Encoding (item 3).** Recordings are requested with ``Accept-Encoding: identity``. A server that compresses
+anyway with gzip or deflate is decoded and the decoded WAV is verified (proofs 1-3 above, proof 1 on the
+encoded bytes); any other coding is refused naming it
+(:func:`~airflow_provider_ringcx.hooks.body.content_encodings`).
+
+**Deadline (item 11).** Each body gets a total deadline on the time spent waiting for the server (see
+:mod:`~airflow_provider_ringcx.hooks.body`): ``max(download_deadline_floor_seconds, expected bytes /
+download_min_bytes_per_second)``, defaults ``max(60 s, bytes / 128 KiB/s)``: 220 s for a 15-minute stereo
+call (28.8 MB). The expected size is the best one known so far: Content-Length, else the WAV data size, else
+the duration times the byte rate. 128 KiB/s (1 Mbit/s) per recording is far below any link that can run
+the download pool; the 60 s floor covers connection ramp-up on short recordings.
 """
 
 from __future__ import annotations
@@ -15,7 +43,8 @@ import contextlib
 import hashlib
 import io
 import logging
-from collections.abc import Iterator, Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 from urllib.parse import quote
 
@@ -27,6 +56,7 @@ from airflow_provider_ringcx.exceptions import (
     RingCXError,
     RingCXIncompleteDownloadError,
 )
+from airflow_provider_ringcx.hooks.body import BodyReader, content_encodings
 from airflow_provider_ringcx.hooks.budget import RateBudget
 from airflow_provider_ringcx.hooks.client import HttpClient, TokenSource
 from airflow_provider_ringcx.hooks.settings import RingCXSettings
@@ -40,6 +70,12 @@ CHUNK_BYTES = 64 * 1024
 NOT_WAV_FIX = (
     "not a WAV recording (nothing archived); check api_url and that no proxy or browser User-Agent is used"
 )
+#: The length proof by duration accepts audio within max(2 s, 2 %) of the expected duration (module doc).
+DURATION_TOLERANCE_SECONDS = 2.0
+DURATION_TOLERANCE_SHARE = 0.02
+#: Defaults of the connection extras download_deadline_floor_seconds / download_min_bytes_per_second.
+DEADLINE_FLOOR_SECONDS = 60.0
+MIN_BYTES_PER_SECOND = 128 * 1024
 WAV_CONTENT_TYPES = frozenset(
     {"audio/wav", "audio/x-wav", "audio/wave", "audio/vnd.wave", "application/octet-stream", ""}
 )
@@ -73,22 +109,58 @@ def recording_path(rc_account_id: str, sub_account_id: str, dialog_id: str, segm
     )
 
 
+def duration_tolerance_seconds(expected_seconds: float) -> float:
+    """How far the audio received may be from the expected duration: ``max(2 s, 2 %)`` (module doc)."""
+    return max(DURATION_TOLERANCE_SECONDS, DURATION_TOLERANCE_SHARE * expected_seconds)
+
+
 class RecordingStream(io.RawIOBase):
     """A verifying reader of one recording body.
 
     :param response: a streamed ``requests`` response with status 2xx.
     :param what: how errors name the recording (ids and path, never a token).
+    :param expected_duration_seconds: the metadata's duration of the segment; enables the ``duration``
+        length proof when neither Content-Length nor the WAV header proves the length.
+    :param floor_seconds: the smallest total deadline (see the module doc).
+    :param min_bytes_per_second: the slowest accepted throughput (sets the deadline from the size).
+    :param clock: monotonic seconds for the deadline; injectable for tests.
     """
 
-    def __init__(self, response: requests.Response, *, what: str, chunk_size: int = CHUNK_BYTES) -> None:
+    def __init__(
+        self,
+        response: requests.Response,
+        *,
+        what: str,
+        chunk_size: int = CHUNK_BYTES,
+        expected_duration_seconds: float | None = None,
+        floor_seconds: float = DEADLINE_FLOOR_SECONDS,
+        min_bytes_per_second: float = MIN_BYTES_PER_SECOND,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         super().__init__()
         self._response = response
         self.what = what
         self.headers: Mapping[str, str] = response.headers
         self.content_type = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
+        self.encodings = content_encodings(response, what)
         length = response.headers.get("Content-Length")
-        self.content_length: int | None = int(length) if length and length.isdigit() else None
-        self._source = response.iter_content(chunk_size)
+        announced = int(length) if length and length.strip().isdigit() else None
+        #: Content-Length when it describes the bytes handed out (no content coding), else ``None``.
+        self.content_length: int | None = None if self.encodings else announced
+        #: Content-Length of an encoded (compressed) body: the bytes on the wire, not the WAV's size.
+        self.encoded_length: int | None = announced if self.encodings else None
+        self.expected_duration_seconds = expected_duration_seconds
+        self._floor = floor_seconds
+        self._min_rate = min_bytes_per_second
+        self._body = BodyReader(
+            response,
+            what=what,
+            deadline=self.deadline_seconds,
+            action="nothing was archived - retry the download",
+            clock=clock,
+            chunk_size=chunk_size,
+            announced=self.content_length,
+        )
         self._pending = bytearray()
         self._sha = hashlib.sha256()
         self._received = 0
@@ -98,6 +170,8 @@ class RecordingStream(io.RawIOBase):
         self.bytes_read = 0
         self.complete = False
         self.wav: WavInfo | None = None
+        #: Which evidence proved the length once complete: content-length, wav-data-size or duration.
+        self.length_proof: str | None = None
 
     def __repr__(self) -> str:
         return f"RecordingStream({self.what!r}, bytes_read={self.bytes_read}, complete={self.complete})"
@@ -122,7 +196,8 @@ class RecordingStream(io.RawIOBase):
     def read(self, size: int | None = -1) -> bytes:
         """Return exactly ``size`` bytes, fewer only at the end (``-1``: everything left).
 
-        :raises RingCXIncompleteDownloadError: the body is shorter than announced or the connection broke.
+        :raises RingCXIncompleteDownloadError: the body is short, its length is unproven, the connection
+            broke or the deadline passed.
         """
         if self._error is not None:
             raise self._error
@@ -180,6 +255,21 @@ class RecordingStream(io.RawIOBase):
             return self.content_length
         return self.wav.expected_min_size if self.wav else None
 
+    def expected_bytes(self) -> int | None:
+        """The best known size of the body: Content-Length, WAV data size, duration x byte rate."""
+        if self.size is not None:
+            return self.size
+        if self.wav is not None and self.expected_duration_seconds is not None:
+            return self.wav.data_offset + round(self.expected_duration_seconds * _byte_rate(self.wav))
+        return self.encoded_length
+
+    def deadline_seconds(self) -> float:
+        """The total wait allowed for this body (module doc): grows once the WAV header tells the size."""
+        expected = self.expected_bytes()
+        if expected is None or self._min_rate <= 0:
+            return self._floor
+        return max(self._floor, expected / self._min_rate)
+
     def peek_header(self) -> WavInfo:
         """Receive bytes until the WAV header is parsed (they stay buffered for ``read``).
 
@@ -199,15 +289,9 @@ class RecordingStream(io.RawIOBase):
         if self._eof:
             return False
         try:
-            chunk = next(self._source, None)
-        except (requests.RequestException, OSError) as err:
-            expected = "" if self.content_length is None else f" of {self.content_length}"
-            raise self._fail(
-                RingCXIncompleteDownloadError(
-                    f"{self.what}: connection lost after {self._received}{expected} bytes "
-                    f"({type(err).__name__}); nothing was archived - retry the download"
-                )
-            ) from None
+            chunk = self._body.next_chunk()
+        except RingCXError as err:
+            raise self._fail(err) from None
         if chunk is None:
             self._eof = True
             self._verify_end()
@@ -222,25 +306,57 @@ class RecordingStream(io.RawIOBase):
         return True
 
     def _verify_end(self) -> None:
-        if self.content_length is not None and self._received != self.content_length:
-            raise self._fail(
-                RingCXIncompleteDownloadError(
-                    f"{self.what}: received {self._received} bytes but Content-Length is "
-                    f"{self.content_length}; nothing was archived - retry the download"
+        """Find the length proof of a body that ended (module doc), or fail saying which proof is missing."""
+        received, proof = self._received, None
+        if self.encoded_length is not None:
+            wire = self._body.wire_bytes
+            if wire is not None and wire != self.encoded_length:
+                raise self._incomplete(
+                    f"received {wire} encoded bytes but Content-Length (of the {'+'.join(self.encodings)} "
+                    f"body) is {self.encoded_length}"
                 )
-            )
+            if wire is not None:
+                proof = "content-length"
+        elif self.content_length is not None:
+            if received != self.content_length:
+                raise self._incomplete(
+                    f"received {received} bytes but Content-Length is {self.content_length}"
+                )
+            proof = "content-length"
         expected = self.wav.expected_min_size if self.wav else None
-        if expected is not None and self._received < expected:
-            raise self._fail(
-                RingCXIncompleteDownloadError(
-                    f"{self.what}: received {self._received} bytes but the WAV header declares {expected}; "
-                    "the recording is truncated - retry the download"
+        if expected is not None and received < expected:
+            raise self._incomplete(f"received {received} bytes but the WAV header declares {expected}")
+        if proof is None and expected is not None:
+            proof = "wav-data-size"
+        if proof is None and self.wav is not None and self.expected_duration_seconds is not None:
+            audio = (received - self.wav.data_offset) / _byte_rate(self.wav)
+            want = self.expected_duration_seconds
+            tolerance = duration_tolerance_seconds(want)
+            if abs(audio - want) > tolerance:
+                raise self._incomplete(
+                    f"length unproven: {audio:.1f} s of audio but the metadata says {want:.1f} s "
+                    f"(tolerance {tolerance:.1f} s)"
                 )
+            proof = "duration"
+        if proof is None:
+            raise self._incomplete(
+                f"length unproven ({received} bytes; no Content-Length"
+                f"{' of the decoded body' if self.encodings else ''}, WAV data size {self._declared_size()}, "
+                "no expected duration): the server did not say how long the recording is",
+                fix="nothing was archived - retry; if it persists pass expected_duration_seconds (the lander "
+                "does from the metadata)",
             )
-        if self.content_length is None and expected is None:
-            log.warning(
-                "%s: neither Content-Length nor a WAV data size; the length cannot be verified", self.what
-            )
+        self.length_proof = proof
+
+    def _declared_size(self) -> str:
+        if self.wav is None:
+            return "unknown"
+        return f"{self.wav.raw_data_size:#x} (a streaming placeholder)"
+
+    def _incomplete(
+        self, problem: str, *, fix: str = "nothing was archived - retry the download"
+    ) -> RingCXError:
+        return self._fail(RingCXIncompleteDownloadError(f"{self.what}: {problem}; {fix}"))
 
     def _fail(self, error: RingCXError) -> RingCXError:
         self._error = error
@@ -249,16 +365,31 @@ class RecordingStream(io.RawIOBase):
         return error
 
 
+def _byte_rate(wav: WavInfo) -> float:
+    """Bytes per second of audio (``block_align x sample_rate``; never 0)."""
+    return float(max(1, wav.block_align) * max(1, wav.sample_rate))
+
+
 class RecordingDownloader:
-    """Opens recording streams for one sub-account, paced by the download budget."""
+    """Opens recording streams for one sub-account, paced by the download budget.
+
+    :param clock: monotonic seconds for body deadlines (:attr:`clock`; injectable for tests).
+    """
 
     def __init__(
-        self, settings: RingCXSettings, http: HttpClient, tokens: TokenSource, budget: RateBudget
+        self,
+        settings: RingCXSettings,
+        http: HttpClient,
+        tokens: TokenSource,
+        budget: RateBudget,
+        *,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.settings = settings
         self.http = http
         self.tokens = tokens
         self.budget = budget
+        self.clock = clock
 
     def path(self, dialog_id: str, segment_id: str) -> str:
         """The vendor path of one recording."""
@@ -267,14 +398,19 @@ class RecordingDownloader:
         )
 
     @contextlib.contextmanager
-    def open(self, dialog_id: str, segment_id: str) -> Iterator[RecordingStream]:
-        """GET the recording, check status, content type and WAV header; yield the stream; close it after."""
+    def open(
+        self, dialog_id: str, segment_id: str, *, expected_duration_seconds: float | None = None
+    ) -> Iterator[RecordingStream]:
+        """GET the recording, check status, content type and WAV header; yield the stream; close it after.
+
+        :param expected_duration_seconds: the segment's duration from the metadata (``duration`` proof).
+        """
         path = self.path(dialog_id, segment_id)
         what = f"recording dialog {dialog_id!r} segment {segment_id!r}"
         streams: list[RecordingStream] = []
 
         def check(response: requests.Response) -> None:
-            streams.append(self._checked(response, what))
+            streams.append(self._checked(response, what, expected_duration_seconds))
 
         self.http.send_authenticated(
             "GET",
@@ -282,7 +418,8 @@ class RecordingDownloader:
             self.tokens,
             what=f"GET {what}",
             budget=self.budget,
-            headers={"Accept": "audio/wav"},
+            # identity: a compressed body's Content-Length would describe the compressed bytes (item 3)
+            headers={"Accept": "audio/wav", "Accept-Encoding": "identity"},
             stream=True,
             check=check,
         )
@@ -292,9 +429,18 @@ class RecordingDownloader:
         finally:
             stream.close()
 
-    @staticmethod
-    def _checked(response: requests.Response, what: str) -> RecordingStream:
-        stream = RecordingStream(response, what=what)
+    def _checked(
+        self, response: requests.Response, what: str, expected_duration_seconds: float | None
+    ) -> RecordingStream:
+        settings = self.settings
+        stream = RecordingStream(
+            response,
+            what=what,
+            expected_duration_seconds=expected_duration_seconds,
+            floor_seconds=settings.download_deadline_floor_seconds,
+            min_bytes_per_second=settings.download_min_bytes_per_second,
+            clock=self.clock,
+        )
         if stream.content_type not in WAV_CONTENT_TYPES:
             hint = (
                 "RingCX sends MP3 to browser-like User-Agents; do not override the hook's User-Agent"

@@ -13,6 +13,13 @@ in ``UTC`` instead, which has no ambiguity.
 The response is a bare JSON array that may hold many thousands of rows;
 :func:`~airflow_provider_ringcx.hooks.jsonstream.iter_json_array` decodes it element by element from the byte
 chunks, so memory stays bounded by the largest row.
+
+Each response body gets a total deadline (issue #12 item 11): the connection extra
+``metadata_deadline_seconds`` (default :data:`METADATA_DEADLINE_SECONDS`, 300 s) bounds the time spent waiting
+for its bytes, so a server that trickles a byte every few seconds (never tripping ``read_timeout``) fails the
+window as a retryable :class:`RingCXIncompleteDownloadError` instead of holding the metadata pool's only slot.
+A 100,000-row window (~150 MB) arrives in well under a minute on any real link; 300 s leaves a wide margin.
+The body may be compressed (``Accept-Encoding: gzip, deflate`` is sent): it is decoded as it streams.
 """
 
 from __future__ import annotations
@@ -39,6 +46,7 @@ from airflow_provider_ringcx.exceptions import (
     RingCXIncompleteDownloadError,
     RingCXWindowNotReadyError,
 )
+from airflow_provider_ringcx.hooks.body import BodyReader
 from airflow_provider_ringcx.hooks.budget import RateBudget
 from airflow_provider_ringcx.hooks.client import HttpClient, TokenSource
 from airflow_provider_ringcx.hooks.jsonstream import check_row_finite, iter_json_array
@@ -51,6 +59,8 @@ log = logging.getLogger(__name__)
 MIN_WINDOW_AGE = timedelta(minutes=5)
 WALL_FORMAT = "%Y-%m-%d %H:%M:%S"
 CHUNK_BYTES = 64 * 1024
+#: Default of the connection extra metadata_deadline_seconds (module doc).
+METADATA_DEADLINE_SECONDS = 300.0
 
 OnInvalid = Callable[[str, RingCXBadPayloadError], None]
 
@@ -149,16 +159,19 @@ def _excerpt(text: str, limit: int = 300) -> str:
     return text if len(text) <= limit else text[:limit] + "..."
 
 
-def _body_chunks(response: requests.Response, what: str) -> Iterator[bytes]:
-    received = 0
-    try:
-        for chunk in response.iter_content(CHUNK_BYTES):
-            received += len(chunk)
-            yield chunk
-    except (requests.RequestException, OSError) as err:
-        raise RingCXIncompleteDownloadError(
-            f"{what}: the connection broke after {received} bytes ({type(err).__name__}); retrying the window"
-        ) from None
+def _body_chunks(
+    response: requests.Response,
+    what: str,
+    deadline_seconds: float = METADATA_DEADLINE_SECONDS,
+    clock: Callable[[], float] = time.monotonic,
+) -> Iterator[bytes]:
+    """The decoded body in chunks, under a total wait deadline (module doc).
+
+    :raises RingCXIncompleteDownloadError: the connection broke or the server sent too slowly.
+    """
+    yield from BodyReader(
+        response, what=what, deadline=deadline_seconds, action="retrying the window", clock=clock
+    )
 
 
 class MetadataClient:
@@ -166,6 +179,7 @@ class MetadataClient:
 
     :param clock: wall-clock seconds (readiness check), injectable for tests.
     :param sleep: wait between whole-window retries after a broken body.
+    :param monotonic: monotonic seconds for body deadlines, injectable for tests.
     """
 
     def __init__(
@@ -177,6 +191,7 @@ class MetadataClient:
         *,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.settings = settings
         self.http = http
@@ -184,6 +199,8 @@ class MetadataClient:
         self.budget = budget
         self._clock = clock
         self._sleep = sleep
+        self.monotonic = monotonic  # body deadlines (injectable for tests)
+        self.deadline_seconds = settings.metadata_deadline_seconds
 
     @property
     def path(self) -> str:
@@ -267,7 +284,8 @@ class MetadataClient:
                     f"{what}: POST {self.path} answered HTTP {response.status_code} with an HTML page "
                     "instead of JSON; check that api_url points at the RingCX API (not a proxy or login page)"
                 )
-            for value, raw in iter_json_array(_body_chunks(response, what), what=what):
+            chunks = _body_chunks(response, what, self.deadline_seconds, self.monotonic)
+            for value, raw in iter_json_array(chunks, what=what):
                 try:
                     check_row_finite(value, raw)  # NaN/Infinity: unparseable row, never stored
                     record = SegmentRecord.parse(value)

@@ -76,6 +76,7 @@ class RingCXHook(BaseHook):
         self._budget_dir = budget_dir
         self._clock = clock or time.time
         self._sleep = sleep or time.sleep
+        self._monotonic = clock or time.monotonic  # body deadlines; the injected clock in tests
 
     def __repr__(self) -> str:
         return f"RingCXHook(ringcx_conn_id={self.ringcx_conn_id!r})"
@@ -135,12 +136,19 @@ class RingCXHook(BaseHook):
             self.budget("metadata"),
             clock=self._clock,
             sleep=self._sleep,
+            monotonic=self._monotonic,
         )
 
     @cached_property
     def downloads(self) -> RecordingDownloader:
         """The recording downloader."""
-        return RecordingDownloader(self.settings, self.http, self.tokens, self.budget("download"))
+        return RecordingDownloader(
+            self.settings,
+            self.http,
+            self.tokens,
+            self.budget("download"),
+            clock=self._monotonic,
+        )
 
     def get_conn(self) -> HttpClient:
         """The HTTP transport (Airflow's generic hook accessor)."""
@@ -173,15 +181,23 @@ class RingCXHook(BaseHook):
         return self.metadata.iter_records(start, end, on_invalid=on_invalid)
 
     def stream_recording(
-        self, dialog_id: str, segment_id: str
+        self, dialog_id: str, segment_id: str, *, expected_duration_seconds: float | None = None
     ) -> contextlib.AbstractContextManager[RecordingStream]:
         """Open a recording as a verifying stream (context manager).
 
         Entering does the GET (download budget, retries up to the headers, one re-auth on 401), checks the
         status (403 -> :class:`RingCXForbiddenError`, 404 -> :class:`RingCXNotFoundError`), the content type
         and the RIFF/WAVE header (else :class:`RingCXBadPayloadError`), before any byte is handed out.
+        Reading raises :class:`RingCXIncompleteDownloadError` at the end of a body whose length nothing
+        proves (Content-Length, the WAV data size, or ``expected_duration_seconds``: see
+        :mod:`~airflow_provider_ringcx.hooks.download`) and when the server sends too slowly for the body's
+        total deadline.
+
+        :param expected_duration_seconds: the segment's duration from the metadata; when given, a body
+            whose length neither Content-Length nor the WAV header proves is accepted if its audio lasts
+            that long (within ``max(2 s, 2 %)``).
         """
-        return self.downloads.open(dialog_id, segment_id)
+        return self.downloads.open(dialog_id, segment_id, expected_duration_seconds=expected_duration_seconds)
 
     def recording_path(self, dialog_id: str, segment_id: str) -> str:
         """The vendor path of a recording (ids URL-encoded as single segments), for sidecars."""

@@ -63,6 +63,10 @@ DEFAULTS: dict[str, Any] = {
     "rate_limit_backoff_seconds": 20.0,
     "refresh_margin_seconds": 60.0,
     "plain_http_hosts": "",
+    # total deadlines of response bodies (issue #12 item 11; see hooks/download.py and hooks/metadata.py)
+    "download_deadline_floor_seconds": 60.0,
+    "download_min_bytes_per_second": 131072,
+    "metadata_deadline_seconds": 300.0,
 }
 
 
@@ -99,6 +103,9 @@ class RingCXSettings:
     rate_limit_backoff_seconds: float
     refresh_margin_seconds: float
     plain_http_hosts: tuple[str, ...] = ()
+    download_deadline_floor_seconds: float = 60.0
+    download_min_bytes_per_second: float = 131072.0
+    metadata_deadline_seconds: float = 300.0
     client_id: str | None = None
     client_secret: str | None = field(default=None, repr=False, compare=False)
     jwt: str | None = field(default=None, repr=False, compare=False)
@@ -211,6 +218,9 @@ class RingCXSettings:
             rate_limit_backoff_seconds=reader.bounded("rate_limit_backoff_seconds"),
             refresh_margin_seconds=reader.bounded("refresh_margin_seconds"),
             plain_http_hosts=plain_http_hosts,
+            download_deadline_floor_seconds=reader.bounded("download_deadline_floor_seconds"),
+            download_min_bytes_per_second=reader.bounded("download_min_bytes_per_second"),
+            metadata_deadline_seconds=reader.bounded("metadata_deadline_seconds"),
             client_id=client_id or None,
             client_secret=client_secret,
             jwt=jwt,
