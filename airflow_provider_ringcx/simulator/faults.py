@@ -22,7 +22,8 @@ A rule (``POST /_sim/faults`` takes a JSON list of them)::
   itself can tell the body is short; with a Content-Length it is a truncation) | gzip (the body is
   compressed whatever ``Accept-Encoding`` asked for and sent with ``Content-Encoding: <encoding>``:
   ``encoding`` gzip (default) or deflate compresses for real, any other name such as br or zstd only
-  labels the plain body; a Content-Length, when sent, is the encoded length)
+  labels the plain body, and ``negotiated`` gzips a recording only if ``Accept-Encoding`` allows gzip;
+  a Content-Length, when sent, is the encoded length)
 * JSON bodies (metadata, and the auth routes' token objects): deep_nesting (``[[[...]]]`` ``depth`` levels,
   default 100,000: the whole body, or the value of ``row_field`` in array element ``row``) | non_finite
   (``row_field``, default segmentDurationMs, of element ``row`` becomes the literal ``constant``: NaN,

@@ -207,13 +207,14 @@ async def recording(request: Request, rc_account_id: str, sub_account_id: str, r
     headers = {"Accept-Ranges": "none"}
     chunks = placeholder_sizes(iterate(audio.iter_bytes(config.chunk_size)), config.wav_data_size)
     length: int | None = audio.size
-    if rule is not None and rule.kind in ENCODING_KINDS:  # compressed whatever Accept-Encoding said
-        headers["Content-Encoding"] = rule.encoding
+    encoding = _encoding(request, rule)
+    if encoding is not None:  # compressed whatever Accept-Encoding said (unless "negotiated")
+        headers["Content-Encoding"] = encoding
         if config.download_length == "content-length":
-            body = encode_bytes(b"".join(await collect(chunks)), rule.encoding)
+            body = encode_bytes(b"".join(await collect(chunks)), encoding)
             chunks, length = iterate([body]), len(body)
         else:
-            chunks = encode(chunks, rule.encoding)
+            chunks = encode(chunks, encoding)
     if config.download_length == "content-length":
         headers["Content-Length"] = str(length)
     if config.stream_rate or config.download_latency:
@@ -224,6 +225,17 @@ async def recording(request: Request, rc_account_id: str, sub_account_id: str, r
             chunks, media_type="audio/wav", headers=headers, transport=transport(request)
         )
     return StreamingResponse(chunks, 200, headers=headers, media_type="audio/wav")
+
+
+def _encoding(request: Request, rule: FaultRule | None) -> str | None:
+    """The content coding a ``gzip`` rule applies: its ``encoding``, or for ``negotiated`` gzip only when
+    the request's ``Accept-Encoding`` allows it (what a well-behaved compressing server does)."""
+    if rule is None or rule.kind not in ENCODING_KINDS:
+        return None
+    if rule.encoding != "negotiated":
+        return rule.encoding
+    accepted = request.headers.get("accept-encoding", "").lower()
+    return "gzip" if "gzip" in accepted else None
 
 
 async def pace(chunks: AsyncIterator[bytes], rate: float, latency: float) -> AsyncIterator[bytes]:
