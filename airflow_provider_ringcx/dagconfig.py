@@ -22,6 +22,7 @@ from typing import Any
 
 from airflow_provider_ringcx import jsonutil
 from airflow_provider_ringcx.exceptions import RingCXConfigError
+from airflow_provider_ringcx.hooks.bounds import DAG_RANGES, dag_setting_problem
 from airflow_provider_ringcx.windows import parse_lag
 
 DAG_ID = "ringcx_recordings_to_s3"
@@ -160,6 +161,10 @@ def resolve_settings(
             f"rescan_lookback_minutes={resolved['rescan_lookback_minutes']} (set by the "
             f"{sources['rescan_lookback_minutes']}) must be >= 0 (0 disables the late-arrival rescan)"
         )
+    for name in DAG_RANGES:  # issue #12 item 17: every numeric setting has an upper bound too
+        problem = dag_setting_problem(name, resolved[name])
+        if problem:
+            raise RingCXConfigError(f"{problem}; set by the {sources[name]} - fix it there")
     return resolved
 
 

@@ -297,3 +297,58 @@ def test_schedule_with_an_unknown_time_zone_is_refused_at_parse_time(tz: str) ->
         f"RINGCX_SCHEDULE_TZ={tz!r} is not a known time zone; use an IANA name such as 'UTC' (the default) "
         "or 'America/New_York'"
     )
+
+
+# --- absurd settings (issue #12 item 17) -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("extra", "names"),
+    [
+        ({"download_budget": "1/31536000"}, ("download_budget", "'1/31536000'", "at most 3600 s")),
+        ({"read_timeout": 3600, "retry_attempts": 100}, ("read_timeout", "0.001..600")),
+        (
+            {"read_timeout": 600, "retry_attempts": 20},
+            ("retry_attempts=20", "read_timeout=600", "3600 s limit"),
+        ),
+    ],
+)
+def test_absurd_connection_settings_are_refused_before_any_call(
+    rsim: SimulatorHandle,
+    pipe: Pipeline,
+    s3_client: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    invariants: Checker,
+    extra: dict[str, Any],
+    names: tuple[str, ...],
+) -> None:
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_RINGCX_DEFAULT", ringcx_connection_json(rsim, **{**FAST_RETRIES, **extra})
+    )
+    error = _only_error(pipe.run_window(s3_client, W_START, W_END))
+    assert isinstance(error, RingCXConfigError)
+    for name in names:
+        assert name in str(error)
+    assert _vendor_calls(rsim) == {}
+    assert _keys(s3_client, pipe.bucket) == []
+
+    monkeypatch.setenv("AIRFLOW_CONN_RINGCX_DEFAULT", ringcx_connection_json(rsim, **FAST_RETRIES))
+    _recover(rsim, pipe, s3_client, invariants)
+
+
+@pytest.mark.parametrize(
+    ("params", "env", "text"),
+    [
+        ({"lag_minutes": 525600}, {}, "lag_minutes=525600 is outside a whole number in 5..10080"),
+        ({}, {"RINGCX_RESCAN_LOOKBACK_MINUTES": "999999"}, "rescan_lookback_minutes=999999 is outside"),
+        ({"object_lock_retention_days": 100000}, {}, "object_lock_retention_days=100000 is outside"),
+        ({"batch_size": 10**6}, {}, "batch_size=1000000"),
+    ],
+)
+def test_dag_settings_refuse_absurd_values_naming_the_setting_and_its_source(
+    params: dict, env: dict, text: str
+) -> None:
+    with pytest.raises(RingCXConfigError) as info:
+        resolve_settings(params, lambda name: None, {"RINGCX_BUCKET": "archive", **env})
+    assert text in str(info.value)
+    assert "set by the" in str(info.value)
