@@ -108,6 +108,19 @@ class Landed:
     version_id: str | None = None
 
 
+def expected_duration(ref: Mapping[str, Any]) -> float | None:
+    """The recording's expected length in seconds from the metadata: ``segmentDurationMs``, else segment end
+    - start; ``None`` when neither is known. The download accepts a body whose length nothing else proves
+    only if its audio lasts this long (issue #12 item 2, :mod:`~airflow_provider_ringcx.hooks.download`)."""
+    duration_ms = ref.get("duration_ms")
+    if isinstance(duration_ms, (int, float)) and not isinstance(duration_ms, bool) and duration_ms >= 0:
+        return float(duration_ms) / 1000
+    start, end = parse_timestamp(ref.get("start")), parse_timestamp(ref.get("end"))
+    if start is not None and end is not None and end >= start:
+        return (end - start).total_seconds()
+    return None
+
+
 def segment_keys(ref: Mapping[str, Any], config: LandingConfig) -> tuple[str, str]:
     """The WAV and sidecar keys of a segment ref (partitioned by its start, else its end)."""
     when = parse_timestamp(ref.get("start")) or parse_timestamp(ref.get("end"))
@@ -169,7 +182,9 @@ class SegmentLander:
                 self._stale_uploads.abort(key, stale)
                 return done
         lock_args = self.config.options.extra_args(segment_end=parse_timestamp(ref.get("end")))
-        with self.hook.stream_recording(str(ref["dialog_id"]), str(ref["segment_id"])) as stream:
+        with self.hook.stream_recording(
+            str(ref["dialog_id"]), str(ref["segment_id"]), expected_duration_seconds=expected_duration(ref)
+        ) as stream:
             reader = HashingReader(stream)
             length = getattr(stream, "content_length", None)
             checksum: str | None
