@@ -40,7 +40,8 @@ from airflow_provider_ringcx.exceptions import RingCXBadPayloadError, RingCXErro
 from airflow_provider_ringcx.hooks.auth import TokenManager
 from airflow_provider_ringcx.hooks.budget import RateBudget, default_budget_dir
 from airflow_provider_ringcx.hooks.client import HttpClient
-from airflow_provider_ringcx.hooks.download import RecordingDownloader, RecordingStream
+from airflow_provider_ringcx.hooks.download import RecordingStream
+from airflow_provider_ringcx.hooks.downloader import RecordingDownloader
 from airflow_provider_ringcx.hooks.metadata import MetadataClient, OnInvalid
 from airflow_provider_ringcx.hooks.settings import RingCXSettings
 from airflow_provider_ringcx.models import SegmentRecord, format_timestamp

@@ -111,6 +111,11 @@ class CloseDelimitedResponse(Response):
                 while transport.get_write_buffer_size() > (1 << 20) and not transport.is_closing():
                     await asyncio.sleep(0.002)  # flow control: keep at most 1 MiB queued
         finally:
+            # Drain first: asyncio's close() still accepts writes while it flushes, and uvicorn answers a
+            # response-less app with a 500 that would be appended to the body. Once closed with an empty
+            # buffer the transport drops every later write.
+            while not transport.is_closing() and transport.get_write_buffer_size() > 0:
+                await asyncio.sleep(0.002)
             if not transport.is_closing():
-                transport.close()  # flushes what is queued, then a FIN: the end of the body
+                transport.close()  # a FIN: the end of the body
         raise SimulatedDisconnect("close")
