@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+from airflow_provider_ringcx.dagconfig import DAG_ID
 from airflow_provider_ringcx.exceptions import RingCXError
 from airflow_provider_ringcx.models import parse_timestamp
 from airflow_provider_ringcx.report import (
@@ -26,6 +27,7 @@ from airflow_provider_ringcx.report import (
     summary_counts,
     write_report,
 )
+from airflow_provider_ringcx.rungrid import check_data_interval
 from airflow_provider_ringcx.s3 import keys
 from airflow_provider_ringcx.s3.landing import LandingConfig, segment_keys
 from airflow_provider_ringcx.s3.manifest import MAX_BATCHES
@@ -65,14 +67,30 @@ def resolve_run(
     data_interval_end: datetime | None,
     sub_account_id: str,
     s3: Any,
+    timetable: Any = None,
+    run_after: datetime | None = None,
+    dag_id: str = DAG_ID,
 ) -> dict[str, Any]:
     """Add the run's window, keys and rescan decision to resolved settings (one small XCom per key).
 
     The rescan runs only when the earlier window was archived (its manifest exists): a window before the
     DAG's start, or never run, is the job of a backfill, not of the late-arrival rescan.
+
+    :param timetable: the DAG's timetable: a data interval off its grid is refused (see
+        :mod:`airflow_provider_ringcx.rungrid`).
+    :param run_after: the run's ``run_after``, for the suggestion given to a run without a data interval.
+    :raises RingCXConfigError: no data interval, an off-grid one, or a bad setting (not retried).
     """
-    if data_interval_start is None or data_interval_end is None:
-        raise RingCXError("the run has no data interval; trigger it with a logical date (see README)")
+    check_data_interval(
+        timetable,
+        data_interval_start,
+        data_interval_end,
+        lag=parse_lag(settings.get("lag_minutes", 15)),  # for the message; validated again below
+        dag_id=dag_id,
+        now=run_after,
+    )
+    assert data_interval_start is not None  # checked above
+    assert data_interval_end is not None
     S3WriteOptions.from_settings(settings)  # the run's compliance options, once: every writer uses them
     if settings.get("key_template"):  # a template that can map two segments to one key fails here, once
         keys.validate_key_template(settings["key_template"])

@@ -47,21 +47,30 @@ def _s3(run: dict[str, Any]) -> Any:
 
 @task(multiple_outputs=True)
 def resolve_run(params: dict[str, Any] | None = None, **context: Any) -> dict[str, Any]:
-    """Resolve params > Variables > env > defaults, the window, the keys and the rescan decision."""
+    """Resolve params > Variables > env > defaults, the window, the keys and the rescan decision.
+
+    A configuration error (a bad setting, no data interval, an interval off the schedule's grid) fails the
+    task without retries, with the setting and the fix named (see ``airflow_provider_ringcx.rungrid``).
+    """
     from airflow.sdk import Variable
 
+    from airflow_provider_ringcx.failfast import config_errors_fail_fast
     from airflow_provider_ringcx.hooks.ringcx import RingCXHook
 
-    settings = dagconfig.resolve_settings(
-        params or {}, pipeline.lookup(lambda name: Variable.get(name, default=None))
-    )
-    return pipeline.resolve_run(
-        settings,
-        data_interval_start=context.get("data_interval_start"),
-        data_interval_end=context.get("data_interval_end"),
-        sub_account_id=str(RingCXHook(ringcx_conn_id=settings["ringcx_conn_id"]).settings.sub_account_id),
-        s3=s3_hook(settings["aws_conn_id"]).get_conn(),
-    )
+    with config_errors_fail_fast():
+        settings = dagconfig.resolve_settings(
+            params or {}, pipeline.lookup(lambda name: Variable.get(name, default=None))
+        )
+        dag_run = context.get("dag_run")
+        return pipeline.resolve_run(
+            settings,
+            data_interval_start=context.get("data_interval_start"),
+            data_interval_end=context.get("data_interval_end"),
+            sub_account_id=str(RingCXHook(ringcx_conn_id=settings["ringcx_conn_id"]).settings.sub_account_id),
+            s3=s3_hook(settings["aws_conn_id"]).get_conn(),
+            timetable=getattr(context.get("dag"), "timetable", None) or dagconfig.build_timetable(),
+            run_after=getattr(dag_run, "run_after", None),
+        )
 
 
 @task

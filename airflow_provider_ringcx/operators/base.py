@@ -11,6 +11,7 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowNotFoundException
 
 from airflow_provider_ringcx.exceptions import connection_not_defined
+from airflow_provider_ringcx.failfast import wrap_entry_points
 from airflow_provider_ringcx.s3.options import OPTION_NAMES, S3WriteOptions
 
 log = logging.getLogger(__name__)
@@ -22,11 +23,16 @@ if TYPE_CHECKING:
 class RingCXToS3BaseOperator(BaseOperator):
     """Base of the RingCX operators: ``hook`` and ``s3_hook`` from ``ringcx_conn_id`` and ``aws_conn_id``.
 
-    Both are ``cached_property``: no connection is looked up at DAG parse time.
+    Both are ``cached_property``: no connection is looked up at DAG parse time. Every ``execute*`` method
+    of a subclass fails without retries on a configuration error (:mod:`airflow_provider_ringcx.failfast`).
     """
 
     ringcx_conn_id: str
     aws_conn_id: str | None
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        wrap_entry_points(cls)  # once, for every task entry point (execute, execute_complete, resumes...)
 
     @cached_property
     def hook(self) -> RingCXHook:
