@@ -188,6 +188,40 @@ def env_int(name: str, default: int, environ: Mapping[str, str] | None = None) -
         raise RingCXConfigError(f"environment variable {name}={value!r} is not an integer") from None
 
 
+#: ``execution_timeout`` of the example DAG's tasks, in minutes: (environment variable, default, why).
+#: An Airflow task without one can hold a worker and a pool slot forever (a server that dribbles bytes, a
+#: hung S3 call). Each default is the task's worst case with margin; a task that reaches it fails
+#: retryably (Airflow's AirflowTaskTimeout) and the next try resumes from what was archived.
+TASK_TIMEOUTS: dict[str, tuple[str, int, str]] = {
+    "metadata": (
+        "RINGCX_METADATA_TIMEOUT_MINUTES",
+        45,
+        "one window: up to 15 min waiting on the 9/15 min budget, 429 Retry-After waits, the metadata "
+        "call's own deadline and the manifest upload",
+    ),
+    "download": (
+        "RINGCX_DOWNLOAD_TIMEOUT_MINUTES",
+        90,
+        "one batch (default 100 recordings): the 120/60 s budget, each recording's own deadline, retries",
+    ),
+    "report": ("RINGCX_REPORT_TIMEOUT_MINUTES", 30, "HEAD/GET of every object (verify_content re-hashes)"),
+    "small": ("RINGCX_TASK_TIMEOUT_MINUTES", 10, "resolve_run, the planners, rescan_enabled: a few S3 calls"),
+}
+
+
+def task_timeout(kind: str, environ: Mapping[str, str] | None = None) -> timedelta:
+    """The ``execution_timeout`` of a kind of task (see :data:`TASK_TIMEOUTS`), from its environment
+    variable (minutes, 1..1440) or the default.
+
+    :raises RingCXConfigError: not an integer, or out of range.
+    """
+    name, default, _ = TASK_TIMEOUTS[kind]
+    minutes = env_int(name, default, environ)
+    if not 1 <= minutes <= 1440:
+        raise RingCXConfigError(f"environment variable {name}={minutes} must be within 1..1440 minutes")
+    return timedelta(minutes=minutes)
+
+
 def start_date(environ: Mapping[str, str] | None = None) -> datetime:
     """``RINGCX_START_DATE`` (ISO-8601; naive means UTC), default 2026-01-01T00:00Z: catchup starts here."""
     environ = os.environ if environ is None else environ

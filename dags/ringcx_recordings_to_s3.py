@@ -109,7 +109,12 @@ def _report(hook: Any, run: dict[str, Any], ti: Any) -> dict[str, Any]:
     )
 
 
-@task(trigger_rule="all_done", outlets=[RECORDINGS_ARCHIVE], retries=2)
+@task(
+    trigger_rule="all_done",
+    outlets=[RECORDINGS_ARCHIVE],
+    retries=2,
+    execution_timeout=dagconfig.task_timeout("report"),
+)
 def report_window(run: dict[str, Any] | None = None, **context: Any) -> dict[str, Any]:
     """Reconcile the window's manifest against S3, write the report, emit counts; fail if incomplete.
 
@@ -158,6 +163,7 @@ with DAG(
     max_active_tasks=16,
     default_args={
         "retries": dagconfig.env_int("RINGCX_RETRIES", 3),
+        "execution_timeout": dagconfig.task_timeout("small"),  # overridden below for the long tasks
         "retry_delay": timedelta(seconds=dagconfig.env_int("RINGCX_RETRY_DELAY_SECONDS", 30)),
         "retry_exponential_backoff": True,
         "max_retry_delay": timedelta(minutes=15),
@@ -178,6 +184,7 @@ with DAG(
         "ringcx_conn_id": run["ringcx_conn_id"],
         "aws_conn_id": run["aws_conn_id"],
         "pool": "ringcx_metadata",
+        "execution_timeout": dagconfig.task_timeout("metadata"),
         # the run's compliance options: the manifests get the recordings' encryption, class and lock
         **{name: run[name] for name in OPTION_NAMES},
     }
@@ -186,6 +193,7 @@ with DAG(
     )
     download = RingCXRecordingsToS3Operator.partial(
         task_id="download_segments",
+        execution_timeout=dagconfig.task_timeout("download"),
         pool="ringcx_downloads",
         map_index_template=_batch_label("plan_downloads"),
     ).expand_kwargs(plan_downloads(fetch.output, run))
@@ -200,6 +208,7 @@ with DAG(
     rescan_enabled(run) >> rescan_fetch
     late_download = RingCXRecordingsToS3Operator.partial(
         task_id="download_late_segments",
+        execution_timeout=dagconfig.task_timeout("download"),
         pool="ringcx_downloads",
         map_index_template=_batch_label("plan_late_downloads"),
     ).expand_kwargs(rescan_fetch >> plan_late_downloads(run))

@@ -10,6 +10,7 @@ from unittest import mock
 import pytest
 
 from airflow_provider_ringcx import dagconfig
+from airflow_provider_ringcx.exceptions import RingCXConfigError
 
 DAGS = Path(__file__).resolve().parents[2] / "dags"
 
@@ -134,3 +135,23 @@ def test_every_writer_gets_the_runs_compliance_options(parsed: Any) -> None:
             arg = getattr(task, name)
             assert (arg.operator.task_id, arg.key) == ("resolve_run", name), (task_id, name)
             assert name in task.template_fields
+
+
+def test_every_task_has_an_execution_timeout(parsed: Any) -> None:
+    """No task can hold a worker and a pool slot forever (issue #12 item 11): each has the documented
+    default of its kind (``dagconfig.TASK_TIMEOUTS``)."""
+    dag = parsed.dags[dagconfig.DAG_ID]
+    minutes = {task.task_id: task.execution_timeout for task in dag.tasks}
+    assert all(isinstance(value, timedelta) and value > timedelta(0) for value in minutes.values()), minutes
+    assert minutes["fetch_metadata_window"] == minutes["fetch_rescan_window"] == timedelta(minutes=45)
+    assert minutes["download_segments"] == minutes["download_late_segments"] == timedelta(minutes=90)
+    assert minutes["report_window"] == timedelta(minutes=30)
+    assert minutes["resolve_run"] == minutes["plan_downloads"] == timedelta(minutes=10)
+
+
+def test_task_timeouts_are_overridable_and_bounded() -> None:
+    longer = {"RINGCX_DOWNLOAD_TIMEOUT_MINUTES": "240"}
+    assert dagconfig.task_timeout("download", longer) == timedelta(hours=4)
+    for bad in ("0", "2000", "ten"):
+        with pytest.raises(RingCXConfigError, match="RINGCX_METADATA_TIMEOUT_MINUTES"):
+            dagconfig.task_timeout("metadata", {"RINGCX_METADATA_TIMEOUT_MINUTES": bad})
