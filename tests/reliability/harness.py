@@ -193,8 +193,15 @@ class Pipeline:
 
     def report(self, s3: Any, start: datetime, end: datetime, result: RunResult) -> dict | None:
         try:
+            # the metadata task's XCom 'manifest', as the DAG's report task pulls it
+            pushed = [x for x in result.xcoms if isinstance(x, dict) and "manifest" in x]
+            identity = pushed[-1]["manifest"] if pushed else None
             result.report = pipeline.report_window(
-                s3, self.run_dict(start, end), summaries=result.summaries, run_info={"harness": True}
+                s3,
+                self.run_dict(start, end),
+                summaries=result.summaries,
+                run_info={"harness": True},
+                manifest_identity=identity,
             )
         except RingCXError as err:
             result.errors.append(err)
