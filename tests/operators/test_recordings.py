@@ -184,8 +184,10 @@ def test_object_lock_on_a_bucket_without_it_fails_before_downloading(
     op = download(
         bucket, batches[0], manifest_key, object_lock_mode="GOVERNANCE", object_lock_retention_days=7
     )
-    with pytest.raises(RingCXObjectLockError, match="not Object-Lock enabled"):
+    # a configuration error: failed at once, without Airflow retries, the lock error as its cause
+    with pytest.raises(AirflowFailException, match="not Object-Lock enabled") as raised:
         op.execute(context())
+    assert isinstance(raised.value.__cause__, RingCXObjectLockError)
     assert downloads(simulator) == before
     assert list_keys(s3_client, bucket, "ringcx/sub_account=") == []
 

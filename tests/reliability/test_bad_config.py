@@ -13,6 +13,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
+from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_provider_ringcx.dagconfig import build_timetable, resolve_settings
 from airflow_provider_ringcx.exceptions import (
@@ -38,6 +39,10 @@ def _keys(s3: Any, bucket: str) -> list[str]:
 def _vendor_calls(sim: SimulatorHandle) -> dict[str, dict[str, int]]:
     """Requests the simulator saw per route (auth included), e.g. ``{"metadata": {"200": 1}}``."""
     return dict(sim.control.stats()["requests"])
+
+
+#: How a configuration error fails its task: at once, as an AirflowFailException (``failfast``).
+NOT_RETRIED = "configuration error (not retried): "
 
 
 def _only_error(result: RunResult) -> BaseException:
@@ -120,7 +125,7 @@ def test_connection_window_over_the_limit_is_refused_before_any_call(
     )
     error = _only_error(pipe.run_window(s3_client, W_START, W_END))
     assert isinstance(error, RingCXConfigError)
-    assert str(error) == (
+    assert str(error) == NOT_RETRIED + (
         "connection 'ringcx_default': extra max_window_seconds is 86400; use a whole number in 60..10800 "
         "(RingCX answers at most 10800 s per request)"
     )
@@ -186,7 +191,7 @@ def test_download_into_a_bucket_that_does_not_exist_fails_before_any_download(
     wrong.download(batches[0], manifest_key(pipe.prefix, SUB, W_START, W_END), result)
     (error,) = result.errors
     assert isinstance(error, RingCXConfigError), error
-    assert str(error) == (
+    assert str(error) == NOT_RETRIED + (
         "S3 bucket 'no-such-bucket-4f1c' does not exist (or not at this endpoint/region): create it, or fix "
         "the bucket setting or the aws connection's endpoint_url/region"
     )
@@ -212,7 +217,7 @@ def test_unknown_ringcx_conn_id_names_it_and_how_to_create_it(
     pipe = Pipeline(bucket=versioned_bucket, ringcx_conn_id="ringcx_prod-eu")
     error = _only_error(pipe.run_window(s3_client, W_START, W_END))
     assert isinstance(error, RingCXConfigError)
-    assert str(error) == (
+    assert str(error) == NOT_RETRIED + (
         "RingCX connection 'ringcx_prod-eu' is not defined: create it (Admin > Connections, type "
         "'RingCentral RingCX', or the environment variable AIRFLOW_CONN_RINGCX_PROD-EU) or set "
         "ringcx_conn_id to an existing ringcx connection"
@@ -246,10 +251,11 @@ def test_object_lock_on_a_bucket_without_it_fails_before_any_download(
 ) -> None:
     pipe.download_kwargs.update(object_lock_mode="COMPLIANCE", object_lock_retention_days=2555)
     result = pipe.run_window(s3_client, W_START, W_END)
-    lock_errors = [err for err in result.errors if isinstance(err, RingCXObjectLockError)]
+    lock_errors = [err for err in result.errors if isinstance(err.__cause__, RingCXObjectLockError)]
     assert lock_errors
+    assert all(isinstance(err, AirflowFailException) for err in lock_errors)
     assert len(lock_errors) == len(result.batches)  # each download task, once: not retried
-    assert str(lock_errors[0]) == (
+    assert str(lock_errors[0]) == NOT_RETRIED + (
         f"Object Lock was requested (mode=COMPLIANCE, legal hold=False) but bucket {pipe.bucket!r} is not "
         "Object-Lock enabled; create the bucket with Object Lock enabled or remove the object_lock_* options"
     )
@@ -278,7 +284,7 @@ def test_connection_with_an_unknown_time_zone_is_refused_before_any_call(
     )
     error = _only_error(pipe.run_window(s3_client, W_START, W_END))
     assert isinstance(error, RingCXConfigError)
-    assert str(error) == (
+    assert str(error) == NOT_RETRIED + (
         "connection 'ringcx_default': extra timezone is 'Europe/Londn', which is not a known time zone; use "
         "an IANA name such as 'UTC', 'US/Eastern' or 'America/New_York'"
     )
