@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 import tempfile
 
+import pytest
+
 _AIRFLOW_HOME = tempfile.mkdtemp(prefix="ringcx-airflow-home-")
 os.environ.setdefault("AIRFLOW_HOME", _AIRFLOW_HOME)
 # The default "dags-folder" bundle points here; without it every dag.test() warns that the path is missing.
@@ -25,3 +27,16 @@ pytest_plugins = [
     "tests.fixtures.airflow_dag",
     "tests.fixtures.capture",
 ]
+
+
+@pytest.fixture(autouse=True)
+def _fresh_secrets_masker() -> None:
+    """Every test starts with an empty secrets masker, as every Airflow task process does.
+
+    The hook masks each token it receives, and the masker recompiles one pattern over all its secrets on
+    each new one. In one pytest process that has run ``dag.test()`` and the reliability scenarios, thousands
+    of tokens would make every later mask call slow enough to outlast a 1-second test token.
+    """
+    from airflow.sdk._shared.secrets_masker import reset_secrets_masker
+
+    reset_secrets_masker()
