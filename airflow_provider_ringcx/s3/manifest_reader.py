@@ -26,13 +26,13 @@ Airflow retries: reading again would read the same bytes.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, TypedDict, TypeGuard
 
 from botocore.exceptions import ClientError
 
 from airflow_provider_ringcx.exceptions import RingCXBadPayloadError, RingCXError
+from airflow_provider_ringcx.jsonutil import strict_loads
 from airflow_provider_ringcx.models import ManifestBatch, SegmentRef
 from airflow_provider_ringcx.s3.writeonce import error_code, http_status
 
@@ -151,7 +151,7 @@ def get_pinned(client: Any, kwargs: Mapping[str, Any]) -> dict:
 
 def _loads(line: bytes, bucket: str, key: str) -> dict:
     try:
-        value = json.loads(line)
+        value = strict_loads(line)  # depth-checked: an edited line cannot raise RecursionError
     except ValueError as err:
         raise ManifestError(f"manifest s3://{bucket}/{key} has a line that is not JSON ({err})")
     if not isinstance(value, dict):

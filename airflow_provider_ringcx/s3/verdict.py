@@ -37,7 +37,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -45,6 +44,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from airflow_provider_ringcx.exceptions import RingCXUnverifiableError
+from airflow_provider_ringcx.jsonutil import strict_loads
 from airflow_provider_ringcx.models import printable
 from airflow_provider_ringcx.s3.sidecar import SidecarInvalid, parse_sidecar
 from airflow_provider_ringcx.s3.writeonce import error_code, http_status
@@ -260,8 +260,8 @@ def stored_object(
 def _claimed(body: bytes) -> Identity | None:
     """The identity an (invalid) sidecar claims, when its three ids are readable strings."""
     try:
-        document = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+        document = strict_loads(body)  # depth-checked: a hostile sidecar cannot raise RecursionError
+    except ValueError:  # not JSON, not UTF-8, too deep or non-finite
         return None
     if not isinstance(document, dict):
         return None

@@ -107,6 +107,7 @@ CASES: dict[str, tuple[Callable[..., None], str, str]] = {
     "sha256 not hex": (_edit(sha256="z" * 64), "sidecar_invalid", "archived"),
     "not JSON": (_raw(b'{"sha256": "'), "sidecar_invalid", "archived"),
     "a JSON list": (_raw(b"[1, 2]"), "sidecar_invalid", "archived"),
+    "deeply nested": (_raw(b"[" * 200_000 + b"]" * 200_000), "sidecar_invalid", "archived"),
     "partial": (_partial, "sidecar_invalid", "archived"),
     "foreign dialog": (_edit(dialog_id="s-v-1_p"), "collision", "failed"),
     "foreign sub-account": (_edit(sub_account_id="12345678"), "collision", "failed"),
