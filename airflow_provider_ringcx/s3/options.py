@@ -51,6 +51,24 @@ OPTION_NAMES = (
 )
 
 
+def _legal_hold(value: Any) -> bool:
+    """``object_lock_legal_hold`` as a bool; a rendered template or a Variable gives text, where
+    ``bool("false")`` would put a hold ON every object.
+
+    :raises RingCXConfigError: not a bool, nor true/false, 1/0, yes/no or on/off.
+    """
+    if value is None or value == "" or isinstance(value, bool):
+        return bool(value)
+    text = str(value).strip().lower()
+    if text in {"1", "true", "yes", "on"}:
+        return True
+    if text in {"0", "false", "no", "off"}:
+        return False
+    raise RingCXConfigError(
+        f"object_lock_legal_hold={value!r} is not a boolean; use true or false (a hold cannot be guessed)"
+    )
+
+
 @dataclass(frozen=True)
 class S3WriteOptions:
     """How objects are written.
@@ -126,7 +144,7 @@ class S3WriteOptions:
             tags=dict(tags),
             object_lock_mode=value["object_lock_mode"] or None,
             object_lock_retention_days=retention,
-            object_lock_legal_hold=bool(value["object_lock_legal_hold"]),
+            object_lock_legal_hold=_legal_hold(value["object_lock_legal_hold"]),
         )
 
     @property

@@ -72,3 +72,15 @@ def test_lock_check_accepts_a_locked_bucket_and_skips_when_not_locking(
         s3_client, locked_bucket
     )
     S3WriteOptions().check_bucket(s3_client, bucket)  # no call needed, no error
+
+
+@pytest.mark.parametrize(("value", "hold"), [("false", False), ("False", False), ("0", False), ("true", True),
+                                             (True, True), (None, False), ("", False)])  # fmt: skip
+def test_legal_hold_text_from_a_template_is_parsed_not_truth_tested(value: object, hold: bool) -> None:
+    """``bool("false")`` is True: a rendered ``"false"`` used to put a legal hold on manifest and report."""
+    assert S3WriteOptions.from_settings({"object_lock_legal_hold": value}).object_lock_legal_hold is hold
+
+
+def test_legal_hold_that_is_not_a_boolean_is_refused_naming_it() -> None:
+    with pytest.raises(RingCXConfigError, match="object_lock_legal_hold='maybe' is not a boolean"):
+        S3WriteOptions.from_settings({"object_lock_legal_hold": "maybe"})
