@@ -33,8 +33,9 @@ encoded bytes); any other coding is refused naming it
 :mod:`~airflow_provider_ringcx.hooks.body`): ``max(download_deadline_floor_seconds, expected bytes /
 download_min_bytes_per_second)``, defaults ``max(60 s, bytes / 128 KiB/s)``: 220 s for a 15-minute stereo
 call (28.8 MB). The expected size is the best one known so far: Content-Length, else the WAV data size, else
-the duration times the byte rate. 128 KiB/s (1 Mbit/s) per recording is far below any link that can run
-the download pool; the 60 s floor covers connection ramp-up on short recordings.
+the duration times the byte rate; the deadline never exceeds ``DEADLINE_CAP_SECONDS`` (1 h), so a
+server cannot stretch it by claiming a huge size. 128 KiB/s (1 Mbit/s) per recording is far below any link
+that can run the download pool; the 60 s floor covers connection ramp-up on short recordings.
 """
 
 from __future__ import annotations
@@ -72,6 +73,10 @@ DURATION_TOLERANCE_SHARE = 0.02
 #: Defaults of the connection extras download_deadline_floor_seconds / download_min_bytes_per_second.
 DEADLINE_FLOOR_SECONDS = 60.0
 MIN_BYTES_PER_SECOND = 128 * 1024
+#: The longest any one body may take, whatever size the server (or the metadata) claims: a hostile
+#: ``Content-Length: 10**12`` or WAV data size must not stretch the deadline to days. An hour still fits a
+#: 460 MB (4-hour stereo) recording at the minimum rate.
+DEADLINE_CAP_SECONDS = 3600.0
 WAV_CONTENT_TYPES = frozenset(
     {"audio/wav", "audio/x-wav", "audio/wave", "audio/vnd.wave", "application/octet-stream", ""}
 )
@@ -264,7 +269,7 @@ class RecordingStream(io.RawIOBase):
         expected = self.expected_bytes()
         if expected is None or self._min_rate <= 0:
             return self._floor
-        return max(self._floor, expected / self._min_rate)
+        return min(DEADLINE_CAP_SECONDS, max(self._floor, expected / self._min_rate))
 
     def peek_header(self) -> WavInfo:
         """Receive bytes until the WAV header is parsed (they stay buffered for ``read``).

@@ -8,6 +8,7 @@ import time
 import pytest
 
 from airflow_provider_ringcx.exceptions import RingCXIncompleteDownloadError
+from airflow_provider_ringcx.hooks.download import DEADLINE_CAP_SECONDS
 from tests.hooks.helpers import past_hour, truth_keys
 from tests.hooks.test_hook_download import inject
 
@@ -93,6 +94,16 @@ def test_the_deadline_follows_the_expected_size(make_simulator, connect):
         assert stream.deadline_seconds() == pytest.approx((44 + 60 * 32000) / 16384)  # duration x byte rate
         stream.read()
         assert stream.length_proof == "duration"
+
+
+def test_a_claimed_size_cannot_stretch_the_deadline_past_its_cap(make_simulator, connect):
+    """A hostile size claim (here a 10-hour duration at the slowest rate: 19.5 h) is capped at one hour."""
+    sim = make_simulator(download_length="close", wav_data_size="unknown")
+    inject(sim, "d", "s", duration_ms=60_000, channels=2)
+    hook = connect(sim, download_min_bytes_per_second=16384)
+    with hook.stream_recording("d", "s", expected_duration_seconds=36_000.0) as stream:
+        assert (stream.wav.data_offset + 36_000 * 32000) / 16384 > 70_000
+        assert stream.deadline_seconds() == DEADLINE_CAP_SECONDS == 3600
 
 
 def test_a_dribbling_metadata_response_fails_at_its_deadline(simulator, connect):
