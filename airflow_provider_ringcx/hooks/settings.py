@@ -76,6 +76,19 @@ def _mask(value: str | None) -> str | None:
     return value
 
 
+def _mask_extra(reader: _ExtraReader, name: str, *, always: bool) -> str | None:
+    """The stripped text of a secret extra, masked unless Airflow masked exactly this value already.
+
+    ``extra_dejson`` masks the raw value; a JWT pasted with a trailing newline is sent stripped, and that
+    stripped value is what must never show. So it is masked whenever it differs from the raw one.
+    """
+    text = reader.text(name)
+    raw = reader.raw(name)
+    if always or (text and text != raw):
+        _mask(text)
+    return text
+
+
 @dataclass(frozen=True)
 class RingCXSettings:
     """Everything the hook needs from the connection, validated.
@@ -169,8 +182,8 @@ class RingCXSettings:
         """
         reader = _ExtraReader(conn_id, extra)
         client_secret = _mask(client_secret or None)
-        jwt = _mask(reader.text("jwt_token")) if mask_extras else reader.text("jwt_token")
-        api_token = _mask(reader.text("api_token")) if mask_extras else reader.text("api_token")
+        jwt = _mask_extra(reader, "jwt_token", always=mask_extras)
+        api_token = _mask_extra(reader, "api_token", always=mask_extras)
         auth_mode = (reader.text("auth_mode") or DEFAULTS["auth_mode"]).lower()
         if auth_mode not in AUTH_MODES:
             raise reader.error("auth_mode", f"is {auth_mode!r}; use 'jwt' or 'token'")

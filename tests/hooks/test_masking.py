@@ -57,3 +57,15 @@ def test_settings_built_from_values_still_mask(mask_requests: list) -> None:
         extra={"jwt_token": "a-jwt-0123456789", "rc_account_id": "1", "sub_account_id": "2"},
     )
     assert mask_requests == ["a-client-secret-0123", "a-jwt-0123456789"]
+
+
+def test_a_secret_extra_pasted_with_whitespace_is_masked_as_sent(mask_requests: list) -> None:
+    """Airflow masks the raw extra (``"jwt\\n"``); the hook sends it stripped: that one is masked."""
+    settings.RingCXSettings.from_values(
+        conn_id="c",
+        client_id="id",
+        client_secret="a-client-secret-0123",
+        extra={"jwt_token": "a-jwt-0123456789\n", "rc_account_id": "1", "sub_account_id": "2"},
+        mask_extras=False,
+    )
+    assert "a-jwt-0123456789" in mask_requests
