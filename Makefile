@@ -21,10 +21,10 @@ help:
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(STAMP): $(BIN)/python constraints.txt pyproject.toml
+$(STAMP): $(BIN)/python constraints.txt pyproject.toml simulator/pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt uv
 	VIRTUAL_ENV=$(abspath $(VENV)) $(BIN)/uv pip install --quiet --python $(BIN)/python \
-		-c constraints.txt -e '.[test]'
+		-c constraints.txt -e '.[test]' -e ./simulator
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -73,12 +73,12 @@ bench: $(STAMP)
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 simulator: $(STAMP)
-	$(BIN)/python -m airflow_provider_ringcx.simulator --host 127.0.0.1 --port 8765
+	$(BIN)/python -m ringcx_simulator --host 127.0.0.1 --port 8765
 
 # Re-resolve the pins (needs the package index); commit the result.
 constraints: $(STAMP)
 	$(BIN)/uv pip compile pyproject.toml --extra test --python-version 3.11 --no-header --no-annotate \
-		--no-emit-package airflow-provider-ringcx -o constraints.txt
+		--no-emit-package airflow-provider-ringcx --no-emit-package ringcx-simulator -o constraints.txt
 
 clean:
 	rm -rf $(VENV) .airflow .demo .pytest_cache .mypy_cache .ruff_cache artifacts

@@ -1,7 +1,7 @@
 """Shared pieces of the benchmarks: the machine, the servers, connections, segments and the result table.
 
 Every benchmark talks to real servers over loopback, each in its own process so that none shares the GIL
-with the measured client: the RingCX simulator (``python -m airflow_provider_ringcx.simulator``) and moto's
+with the measured client: the RingCX simulator (``python -m ringcx_simulator``) and moto's
 S3 server (``moto_server``). Their CPU time is sampled around each measured run (:class:`CpuMeter`), because
 on a 2-core machine the servers' own cost bounds what any client can reach.
 """
@@ -256,7 +256,7 @@ def services(workdir: Path, **sim_knobs: Any) -> Iterator[Services]:
     sim_cmd = [
         sys.executable,
         "-m",
-        "airflow_provider_ringcx.simulator",
+        "ringcx_simulator",
         "--port",
         str(sim_port),
         *sim_argv(**knobs),

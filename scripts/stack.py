@@ -132,7 +132,7 @@ class Stack:
         """Start the simulator and the S3 server; create the bucket (Object Lock enabled)."""
         self.home.mkdir(parents=True, exist_ok=True)
         sim_port, s3_port = free_port(), free_port()
-        sim_argv = [sys.executable, "-m", "airflow_provider_ringcx.simulator", "--host", "127.0.0.1"]
+        sim_argv = [sys.executable, "-m", "ringcx_simulator", "--host", "127.0.0.1"]
         sim = self.spawn("simulator", [*sim_argv, "--port", str(sim_port), *self.sim_args])
         s3 = self.spawn("s3", [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(s3_port)])
         self.sim_url, self.s3_url = f"http://127.0.0.1:{sim_port}", f"http://127.0.0.1:{s3_port}"

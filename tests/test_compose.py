@@ -173,13 +173,13 @@ def test_init_creates_the_connections_and_pools_the_dag_uses(services: dict[str,
 def test_simulator_service_matches_the_connection(services: dict[str, Any]) -> None:
     sim = services["simulator"]
     command = sim["command"] if isinstance(sim["command"], list) else shlex.split(sim["command"])
-    assert command[:3] == ["python", "-m", "airflow_provider_ringcx.simulator"]
+    assert command[:3] == ["python", "-m", "ringcx_simulator"]
     port = command[command.index("--port") + 1]
     assert f"{port}:{port}" in sim["ports"]
     assert f"localhost:{port}/_sim/health" in " ".join(sim["healthcheck"]["test"])
     ringcx = json.loads(_env(services["airflow-init"])["RINGCX_CONN_JSON"])
     assert ringcx["extra"]["api_url"] == ringcx["extra"]["platform_url"] == f"http://simulator:{port}"
-    from airflow_provider_ringcx.simulator.config import SimConfig
+    from ringcx_simulator.config import SimConfig
 
     defaults = SimConfig()
     assert ringcx["login"] == defaults.client_id

@@ -2,7 +2,7 @@
 break a recursive decoder (issue #12 item 14), and ``NaN``/``Infinity`` in a vendor row (item 15).
 
 The payloads come from the simulator's ``deep_nesting`` and ``non_finite`` fault kinds
-(``airflow_provider_ringcx/simulator/hostile_json.py``).
+(``simulator/ringcx_simulator/hostile_json.py``).
 """
 
 from __future__ import annotations

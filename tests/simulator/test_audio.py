@@ -8,7 +8,7 @@ import wave
 
 import pytest
 
-from airflow_provider_ringcx.simulator.audio import HEADER_SIZE, Recording, fake_mp3, wav_header
+from ringcx_simulator.audio import HEADER_SIZE, Recording, fake_mp3, wav_header
 
 
 @pytest.mark.parametrize("channels", [1, 2])

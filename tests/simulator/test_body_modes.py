@@ -11,7 +11,7 @@ import zlib
 
 import pytest
 
-from airflow_provider_ringcx.simulator.faults import FaultRule
+from ringcx_simulator.faults import FaultRule
 from tests.simulator.helpers import get_recording, login, post_metadata
 
 SIZE = 44 + 10000 * 32  # 10 s stereo at 8 kHz

@@ -11,8 +11,8 @@ import json
 import pytest
 import requests
 
-from airflow_provider_ringcx.simulator import SimConfig
-from airflow_provider_ringcx.simulator.bulk import BulkSegments
+from ringcx_simulator import SimConfig
+from ringcx_simulator.bulk import BulkSegments
 from tests.simulator.helpers import get_recording, login, post_metadata, validate, wav_info
 
 START, END = "2026-03-02T14:00:00Z", "2026-03-02T14:15:00Z"

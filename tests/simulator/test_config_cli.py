@@ -9,13 +9,13 @@ import sys
 import pytest
 import requests
 
-from airflow_provider_ringcx.simulator import SimConfig, SimulatorProcess
-from airflow_provider_ringcx.simulator.config import build_parser, config_from_args, parse_budget
+from ringcx_simulator import SimConfig, SimulatorProcess
+from ringcx_simulator.config import build_parser, config_from_args, parse_budget
 
 
 def test_help_lists_every_knob():
     result = subprocess.run(
-        [sys.executable, "-m", "airflow_provider_ringcx.simulator", "--help"],
+        [sys.executable, "-m", "ringcx_simulator", "--help"],
         capture_output=True,
         text=True,
         check=True,
@@ -66,7 +66,7 @@ def test_parse_budget():
 
 def test_cli_rejects_bad_values_with_exit_code_2():
     result = subprocess.run(
-        [sys.executable, "-m", "airflow_provider_ringcx.simulator", "--mono-share", "3"],
+        [sys.executable, "-m", "ringcx_simulator", "--mono-share", "3"],
         capture_output=True,
         text=True,
         timeout=60,

@@ -7,8 +7,8 @@ import time
 import pytest
 import requests
 
-from airflow_provider_ringcx.simulator import SimConfig, SimulatorServer
-from airflow_provider_ringcx.simulator.clock import SimClock
+from ringcx_simulator import SimConfig, SimulatorServer
+from ringcx_simulator.clock import SimClock
 from tests.simulator.helpers import login, post_metadata
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import requests
 
-from airflow_provider_ringcx.simulator.faults import FaultRule
+from ringcx_simulator.faults import FaultRule
 
 
 def test_redirect_answers_307_with_the_location_plus_the_request_path_and_query(simulator):

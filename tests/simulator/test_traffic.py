@@ -8,8 +8,8 @@ from itertools import pairwise
 
 import requests
 
-from airflow_provider_ringcx.simulator.config import SimConfig
-from airflow_provider_ringcx.simulator.traffic import HOUR_MS, TrafficGenerator
+from ringcx_simulator.config import SimConfig
+from ringcx_simulator.traffic import HOUR_MS, TrafficGenerator
 from tests.simulator.helpers import bearer, get_recording, login, post_metadata, validate, wav_info
 
 HOUR = ("2026-03-02T14:00:00Z", "2026-03-02T15:00:00Z")

@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from airflow_provider_ringcx.simulator.config import SimConfig
+from ringcx_simulator.config import SimConfig
 from tests.simulator.helpers import get_recording, login
 
 RATE = 1_000_000  # bytes/s per response

@@ -1,6 +1,6 @@
 """Hostile JSON bodies: nesting deep enough to break a recursive decoder, and ``NaN``/``Infinity`` numbers.
 
-Two payload fault kinds (see :mod:`~airflow_provider_ringcx.simulator.faults`) rewrite a successful JSON
+Two payload fault kinds (see :mod:`~ringcx_simulator.faults`) rewrite a successful JSON
 body before it is sent:
 
 * ``deep_nesting``: ``[[[[...]]]]`` ``depth`` levels deep (default 100,000), either as the whole body

@@ -22,10 +22,10 @@ from typing import IO, Any
 
 import uvicorn
 
-from airflow_provider_ringcx.simulator.app import create_app
-from airflow_provider_ringcx.simulator.config import SimConfig
-from airflow_provider_ringcx.simulator.faults import TRANSPORT_EXTENSION, SimulatedDisconnect
-from airflow_provider_ringcx.simulator.state import SimState
+from ringcx_simulator.app import create_app
+from ringcx_simulator.config import SimConfig
+from ringcx_simulator.faults import TRANSPORT_EXTENSION, SimulatedDisconnect
+from ringcx_simulator.state import SimState
 
 URL_MARKER = "RINGCX_SIMULATOR_URL="
 
@@ -165,7 +165,7 @@ class SimulatorServer:
 
 
 class SimulatorProcess:
-    """The simulator as a child process (``python -m airflow_provider_ringcx.simulator --port 0``).
+    """The simulator as a child process (``python -m ringcx_simulator --port 0``).
 
     :param config: knobs, passed as command-line options.
     :param host: interface to bind.
@@ -180,7 +180,7 @@ class SimulatorProcess:
         self._proc: subprocess.Popen[str] | None = None
 
     def start(self, timeout: float = 30.0) -> SimulatorProcess:
-        argv = [sys.executable, "-m", "airflow_provider_ringcx.simulator", "--host", self.host,
+        argv = [sys.executable, "-m", "ringcx_simulator", "--host", self.host,
                 "--port", str(self.port), *self.config.to_argv()]  # fmt: skip
         self._proc = subprocess.Popen(
             argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=dict(os.environ)

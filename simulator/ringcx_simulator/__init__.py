@@ -8,7 +8,7 @@ Module map: ``config`` (every knob, CLI), ``clock`` (data clock and scaled budge
 ``guards``/``vendor_auth``/``vendor_data`` (vendor routes), ``control`` (``/_sim/``), ``state``, ``app``,
 ``server`` (thread or subprocess).
 
-Start it with ``python -m airflow_provider_ringcx.simulator --help``, or from Python::
+Start it with ``python -m ringcx_simulator --help``, or from Python::
 
     with SimulatorServer(SimConfig(time_scale=60)) as sim:
         print(sim.url)
@@ -16,8 +16,8 @@ Start it with ``python -m airflow_provider_ringcx.simulator --help``, or from Py
 
 from __future__ import annotations
 
-from airflow_provider_ringcx.simulator.app import create_app
-from airflow_provider_ringcx.simulator.config import SimConfig
-from airflow_provider_ringcx.simulator.server import SimulatorProcess, SimulatorServer
+from ringcx_simulator.app import create_app
+from ringcx_simulator.config import SimConfig
+from ringcx_simulator.server import SimulatorProcess, SimulatorServer
 
 __all__ = ["SimConfig", "SimulatorProcess", "SimulatorServer", "create_app"]

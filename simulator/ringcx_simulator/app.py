@@ -6,9 +6,9 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from airflow_provider_ringcx.simulator import control, vendor_auth, vendor_data
-from airflow_provider_ringcx.simulator.config import SimConfig
-from airflow_provider_ringcx.simulator.state import SimState
+from ringcx_simulator import control, vendor_auth, vendor_data
+from ringcx_simulator.config import SimConfig
+from ringcx_simulator.state import SimState
 
 _ROUTES = (
     ("/_sim/", "control"),

@@ -316,7 +316,7 @@ def _coerce(config: SimConfig, name: str, value: Any) -> Any:
 def build_parser() -> argparse.ArgumentParser:
     """The CLI: ``--host``/``--port`` plus one option per :class:`SimConfig` field."""
     parser = argparse.ArgumentParser(
-        prog="python -m airflow_provider_ringcx.simulator",
+        prog="python -m ringcx_simulator",
         description="Local RingCentral RingCX simulator (auth, interaction-metadata, recordings, faults). "
         "Control API under /_sim/.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,

@@ -13,8 +13,8 @@ import time
 from collections import deque
 from email.utils import formatdate
 
-from airflow_provider_ringcx.simulator.clock import SimClock
-from airflow_provider_ringcx.simulator.config import RetryAfterMode, parse_budget
+from ringcx_simulator.clock import SimClock
+from ringcx_simulator.config import RetryAfterMode, parse_budget
 
 
 class SlidingWindowLimiter:

@@ -21,8 +21,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from airflow_provider_ringcx.simulator.config import SimConfig, parse_instant
-from airflow_provider_ringcx.simulator.traffic import INBOUND_VOICE, Segment, iso_ms
+from ringcx_simulator.config import SimConfig, parse_instant
+from ringcx_simulator.traffic import INBOUND_VOICE, Segment, iso_ms
 
 DIALOG_PREFIX = "s-v-bulk-"
 SEGMENT_PREFIX = "p-v-bulk-"

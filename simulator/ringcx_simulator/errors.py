@@ -13,7 +13,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
-from airflow_provider_ringcx.simulator.config import ForbiddenShape
+from ringcx_simulator.config import ForbiddenShape
 
 _MESSAGES: dict[int, tuple[str, str]] = {
     400: ("Bad request", "The supplied data is not valid"),

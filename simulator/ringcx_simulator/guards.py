@@ -8,15 +8,15 @@ from urllib.parse import parse_qsl
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from airflow_provider_ringcx.simulator.auth import bearer_token
-from airflow_provider_ringcx.simulator.bodies import encode_bytes
-from airflow_provider_ringcx.simulator.errors import (
+from ringcx_simulator.auth import bearer_token
+from ringcx_simulator.bodies import encode_bytes
+from ringcx_simulator.errors import (
     HTML_ERROR_PAGE,
     errors_response,
     status_response,
     unauthorized_response,
 )
-from airflow_provider_ringcx.simulator.faults import (
+from ringcx_simulator.faults import (
     ENCODING_KINDS,
     PAYLOAD_KINDS,
     STREAM_KINDS,
@@ -25,9 +25,9 @@ from airflow_provider_ringcx.simulator.faults import (
     disturb,
     iterate,
 )
-from airflow_provider_ringcx.simulator.hostile_json import HOSTILE_JSON_KINDS, hostile_body
-from airflow_provider_ringcx.simulator.limits import retry_after_header
-from airflow_provider_ringcx.simulator.state import SimState
+from ringcx_simulator.hostile_json import HOSTILE_JSON_KINDS, hostile_body
+from ringcx_simulator.limits import retry_after_header
+from ringcx_simulator.state import SimState
 
 
 def sim(request: Request) -> SimState:

@@ -1,4 +1,4 @@
-"""``python -m airflow_provider_ringcx.simulator --host 127.0.0.1 --port N [options]`` (see ``--help``).
+"""``python -m ringcx_simulator --host 127.0.0.1 --port N [options]`` (see ``--help``).
 
 Prints ``RINGCX_SIMULATOR_URL=<url>`` on stdout once it accepts connections; stops on SIGINT/SIGTERM.
 """
@@ -10,8 +10,8 @@ import sys
 import threading
 from types import FrameType
 
-from airflow_provider_ringcx.simulator.config import build_parser, config_from_args
-from airflow_provider_ringcx.simulator.server import URL_MARKER, SimulatorServer
+from ringcx_simulator.config import build_parser, config_from_args
+from ringcx_simulator.server import URL_MARKER, SimulatorServer
 
 
 def main(argv: list[str] | None = None) -> int:

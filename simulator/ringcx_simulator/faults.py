@@ -27,7 +27,7 @@ A rule (``POST /_sim/faults`` takes a JSON list of them)::
 * JSON bodies (metadata, and the auth routes' token objects): deep_nesting (``[[[...]]]`` ``depth`` levels,
   default 100,000: the whole body, or the value of ``row_field`` in array element ``row``) | non_finite
   (``row_field``, default segmentDurationMs, of element ``row`` becomes the literal ``constant``: NaN,
-  Infinity or -Infinity); see :mod:`~airflow_provider_ringcx.simulator.hostile_json`
+  Infinity or -Infinity); see :mod:`~ringcx_simulator.hostile_json`
 * redirect (issue #12 item 7): answer ``status`` if it is a 3xx, else 307, with ``Location`` = ``location``
   (a base URL such as ``http://127.0.0.2:PORT``, e.g. a capture server the test runs) + the request's path
   and query; on the oauth, exchange and refresh routes, metadata and downloads it shows whether a client
@@ -52,7 +52,7 @@ from collections.abc import AsyncIterator, Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from airflow_provider_ringcx.simulator.hostile_json import HOSTILE_JSON_KINDS, NON_FINITE_CONSTANTS
+from ringcx_simulator.hostile_json import HOSTILE_JSON_KINDS, NON_FINITE_CONSTANTS
 
 ROUTES = ("metadata", "download", "exchange", "refresh", "oauth", "account", "admin_accounts", "any")
 #: Kinds that replace the response before the handler does any work.

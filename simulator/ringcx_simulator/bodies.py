@@ -24,7 +24,7 @@ from typing import Any
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from airflow_provider_ringcx.simulator.faults import SimulatedDisconnect
+from ringcx_simulator.faults import SimulatedDisconnect
 
 #: Encodings the simulator really produces; others are only labelled.
 REAL_ENCODINGS = ("gzip", "deflate")

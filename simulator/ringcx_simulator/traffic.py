@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from airflow_provider_ringcx.simulator.config import SimConfig, parse_instant
+from ringcx_simulator.config import SimConfig, parse_instant
 
 HOUR_MS = 3_600_000
 MAX_SEGMENTS = 4

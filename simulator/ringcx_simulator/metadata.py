@@ -23,9 +23,9 @@ from typing import Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from airflow_provider_ringcx.simulator.config import SimConfig
-from airflow_provider_ringcx.simulator.errors import validation_error
-from airflow_provider_ringcx.simulator.traffic import Segment, iso_ms
+from ringcx_simulator.config import SimConfig
+from ringcx_simulator.errors import validation_error
+from ringcx_simulator.traffic import Segment, iso_ms
 
 _TIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$")
 _OFFSET_RE = re.compile(r"^(?:UTC|GMT)?([+-])(\d{1,2})(?::?(\d{2}))?$")

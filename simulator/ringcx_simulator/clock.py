@@ -13,7 +13,7 @@ import threading
 import time
 from datetime import datetime, timezone
 
-from airflow_provider_ringcx.simulator.config import parse_instant
+from ringcx_simulator.config import parse_instant
 
 
 class SimClock:

@@ -9,9 +9,9 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from airflow_provider_ringcx.simulator.auth import basic_credentials, bearer_token
-from airflow_provider_ringcx.simulator.config import SimConfig
-from airflow_provider_ringcx.simulator.guards import (
+from ringcx_simulator.auth import basic_credentials, bearer_token
+from ringcx_simulator.config import SimConfig
+from ringcx_simulator.guards import (
     authenticate,
     body_response,
     charge,

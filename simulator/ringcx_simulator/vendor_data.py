@@ -14,27 +14,27 @@ from starlette.convertors import Convertor, register_url_convertor
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from airflow_provider_ringcx.simulator.audio import fake_mp3
-from airflow_provider_ringcx.simulator.bodies import (
+from ringcx_simulator.audio import fake_mp3
+from ringcx_simulator.bodies import (
     CloseDelimitedResponse,
     collect,
     encode,
     encode_bytes,
     placeholder_sizes,
 )
-from airflow_provider_ringcx.simulator.errors import (
+from ringcx_simulator.errors import (
     HTML_ERROR_PAGE,
     errors_response,
     forbidden_response,
 )
-from airflow_provider_ringcx.simulator.faults import (
+from ringcx_simulator.faults import (
     ENCODING_KINDS,
     PAYLOAD_KINDS,
     FaultRule,
     disturb,
     iterate,
 )
-from airflow_provider_ringcx.simulator.guards import (
+from ringcx_simulator.guards import (
     authenticate,
     body_response,
     charge,
@@ -42,7 +42,7 @@ from airflow_provider_ringcx.simulator.guards import (
     sim,
     transport,
 )
-from airflow_provider_ringcx.simulator.metadata import parse_query, render_row, too_recent
+from ringcx_simulator.metadata import parse_query, render_row, too_recent
 
 CX = "/voice/api/cx/integration/v1/accounts/{rc_account_id}/sub-accounts/{sub_account_id}"
 router = APIRouter()

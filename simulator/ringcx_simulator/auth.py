@@ -18,8 +18,8 @@ import time
 from dataclasses import dataclass
 from typing import Literal
 
-from airflow_provider_ringcx.simulator.clock import SimClock
-from airflow_provider_ringcx.simulator.config import SimConfig
+from ringcx_simulator.clock import SimClock
+from ringcx_simulator.config import SimConfig
 
 TokenKind = Literal["rc_access", "rc_refresh", "access", "refresh"]
 

@@ -10,8 +10,8 @@ from fastapi import APIRouter, Body, HTTPException, Query
 from starlette.requests import Request
 from starlette.responses import Response
 
-from airflow_provider_ringcx.simulator.config import parse_instant
-from airflow_provider_ringcx.simulator.guards import sim
+from ringcx_simulator.config import parse_instant
+from ringcx_simulator.guards import sim
 
 router = APIRouter(prefix="/_sim")
 

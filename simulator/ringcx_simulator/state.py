@@ -9,15 +9,15 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
-from airflow_provider_ringcx.simulator.audio import SAMPLE_RATE, Recording
-from airflow_provider_ringcx.simulator.auth import TokenStore
-from airflow_provider_ringcx.simulator.bulk import BulkSegments, bulk_signature
-from airflow_provider_ringcx.simulator.clock import SimClock
-from airflow_provider_ringcx.simulator.config import SimConfig, parse_instant
-from airflow_provider_ringcx.simulator.faults import FaultInjector
-from airflow_provider_ringcx.simulator.limits import Budgets
-from airflow_provider_ringcx.simulator.metadata import OMITTED, recording_path
-from airflow_provider_ringcx.simulator.traffic import (
+from ringcx_simulator.audio import SAMPLE_RATE, Recording
+from ringcx_simulator.auth import TokenStore
+from ringcx_simulator.bulk import BulkSegments, bulk_signature
+from ringcx_simulator.clock import SimClock
+from ringcx_simulator.config import SimConfig, parse_instant
+from ringcx_simulator.faults import FaultInjector
+from ringcx_simulator.limits import Budgets
+from ringcx_simulator.metadata import OMITTED, recording_path
+from ringcx_simulator.traffic import (
     INBOUND_VOICE,
     Segment,
     TrafficGenerator,
