@@ -25,7 +25,7 @@ from urllib.parse import quote, urlencode
 
 from airflow.sdk import BaseOperatorLink
 
-from airflow_provider_ringcx.s3.keys import normalize_prefix, partition_fields, safe_id
+from airflow_provider_ringcx.keys import normalize_prefix, partition_fields, safe_id
 
 if TYPE_CHECKING:
     from airflow.sdk import BaseOperator
@@ -127,7 +127,7 @@ def partition_prefix(
     """The deepest S3 "folder" holding every listed segment's key: the common time partition.
 
     The key template is cut before its first id field (``{dialog_id}``/``{segment_id}``) and rendered for
-    each segment start (UTC, as :func:`~airflow_provider_ringcx.s3.keys.recording_key` does); the result is
+    each segment start (UTC, as :func:`~airflow_provider_ringcx.keys.recording_key` does); the result is
     the longest prefix, ending with ``/``, that all renderings share. A 15-minute window inside one hour
     gives ``{prefix}/sub_account={id}/year=Y/month=M/day=D/hour=H/``; one spanning midnight gives
     ``{prefix}/sub_account={id}/``. Without segments: ``{prefix}/sub_account={id}/``-like base.

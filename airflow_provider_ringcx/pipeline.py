@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+from airflow_provider_ringcx import keys
 from airflow_provider_ringcx.dagconfig import DAG_ID
 from airflow_provider_ringcx.exceptions import RingCXError
 from airflow_provider_ringcx.models import parse_timestamp
@@ -28,18 +29,17 @@ from airflow_provider_ringcx.report import (
     write_report,
 )
 from airflow_provider_ringcx.rungrid import check_data_interval
-from airflow_provider_ringcx.s3 import keys
-from airflow_provider_ringcx.s3.landing import LandingConfig, segment_keys
-from airflow_provider_ringcx.s3.manifest import MAX_BATCHES
-from airflow_provider_ringcx.s3.manifest_integrity import iter_verified
-from airflow_provider_ringcx.s3.manifest_reader import (
+from airflow_provider_ringcx.s3.options import S3WriteOptions
+from airflow_provider_ringcx.transfers.landing import LandingConfig, segment_keys
+from airflow_provider_ringcx.transfers.manifest import MAX_BATCHES
+from airflow_provider_ringcx.transfers.manifest_integrity import iter_verified
+from airflow_provider_ringcx.transfers.manifest_reader import (
     ManifestIntegrityError,
     is_manifest_batch,
     iter_manifest,
     iter_refs,
     manifest_exists,
 )
-from airflow_provider_ringcx.s3.options import S3WriteOptions
 from airflow_provider_ringcx.windows import Window, archive_window, batch_label, parse_lag, rescan_window
 
 #: Settings passed to every mapped download task (operator argument -> setting name).
@@ -163,7 +163,8 @@ def read_manifest(
     """Expected segments (rows with a recording) and row statistics of a window manifest.
 
     :param identity: the manifest as the metadata task wrote it: then it is read pinned and hashed, and
-        :class:`~airflow_provider_ringcx.s3.manifest_reader.ManifestIntegrityError` is raised after the last
+        :class:`~airflow_provider_ringcx.transfers.manifest_reader.ManifestIntegrityError` is raised after
+        the last
         line if it is not those bytes (so nothing is returned from an edited manifest).
     """
     config = _landing(run)

@@ -1,7 +1,8 @@
 """Window reconciliation: the manifest of expected segments against what S3 actually holds.
 
 Each segment the window's manifest expects is judged by
-:func:`~airflow_provider_ringcx.s3.verdict.verify_archived`, the same verdict the lander's idempotency check
+:func:`~airflow_provider_ringcx.transfers.verdict.verify_archived`, the same verdict the lander's
+idempotency check
 uses (object present, valid sidecar of this very segment, sizes and every stored checksum agreeing). With
 ``verify_content`` the object's bytes are read back and hashed too. Every segment that is not archived gets
 a status and a reason: the outcome the download task recorded (403 forbidden, 404 missing, a failure) when
@@ -24,10 +25,9 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from airflow_provider_ringcx import __version__, jsonutil
-from airflow_provider_ringcx.s3 import keys
+from airflow_provider_ringcx import __version__, jsonutil, keys
 from airflow_provider_ringcx.s3.options import S3WriteOptions
-from airflow_provider_ringcx.s3.verdict import (
+from airflow_provider_ringcx.transfers.verdict import (
     OBJECT_MISSING,
     SIDECAR_INVALID,
     SIDECAR_MISSING,

@@ -43,7 +43,7 @@ def key_timestamp(value: datetime) -> str:
     """Format an aware datetime as the compact UTC form used in S3 keys (``20260302T1400Z``).
 
     Seconds are appended (``20260302T140030Z``) only when they are not zero (same as
-    :func:`airflow_provider_ringcx.s3.keys.window_stamp`).
+    :func:`airflow_provider_ringcx.keys.window_stamp`).
     """
     value = _utc(value, "timestamp")
     if value.second or value.microsecond:

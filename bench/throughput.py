@@ -111,7 +111,7 @@ def run_operator(refs: list[dict[str, Any]], bucket: str, workers: int) -> int:
     from airflow_provider_ringcx.operators.recordings import RingCXRecordingsToS3Operator
 
     if os.environ.get("BENCH_INLINE"):  # for cProfile (one thread): land the segments in the main thread
-        from airflow_provider_ringcx.s3.batch import BatchArchiver
+        from airflow_provider_ringcx.transfers.batch import BatchArchiver
 
         BatchArchiver.run = lambda self, batch: [self._one(ref, len(batch)) for ref in batch]  # type: ignore[method-assign]
 

@@ -126,7 +126,7 @@ def report_window(run: dict[str, Any] | None = None, **context: Any) -> dict[str
     from airflow_provider_ringcx.links import REPORT_LINK_XCOM_KEY, S3Location, push_location
     from airflow_provider_ringcx.report import xcom_counts
     from airflow_provider_ringcx.runinfo import readable_summary, report_table
-    from airflow_provider_ringcx.s3.manifest_reader import ManifestIntegrityError
+    from airflow_provider_ringcx.transfers.manifest_reader import ManifestIntegrityError
 
     ti = context["ti"]
     if not run:  # resolve_run failed: its XComs are missing

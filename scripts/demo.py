@@ -20,7 +20,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from airflow_provider_ringcx.dagconfig import DAG_ID
-from airflow_provider_ringcx.s3.keys import DEFAULT_KEY_TEMPLATE, recording_key, report_key
+from airflow_provider_ringcx.keys import DEFAULT_KEY_TEMPLATE, recording_key, report_key
 from scripts.stack import REPO, Stack
 
 #: The run's logical date; with the 15-minute lag it archives 14:00-14:15 UTC on 2026-03-02.

@@ -26,6 +26,7 @@ pytest_plugins = [
     "tests.fixtures.simulator",
     "tests.fixtures.airflow_dag",
     "tests.fixtures.capture",
+    "tests.fixtures.landing",
 ]
 
 

@@ -12,6 +12,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from airflow_provider_ringcx import get_provider_info
+from airflow_provider_ringcx.keys import DEFAULT_KEY_TEMPLATE
 from airflow_provider_ringcx.links import (
     REPORT_LINK_XCOM_KEY,
     S3_LINK_XCOM_KEY,
@@ -23,7 +24,6 @@ from airflow_provider_ringcx.links import (
     push_location,
 )
 from airflow_provider_ringcx.operators.recordings import RingCXRecordingsToS3Operator
-from airflow_provider_ringcx.s3.keys import DEFAULT_KEY_TEMPLATE
 from tests.operators.conftest import XComRecorder
 
 UTC = timezone.utc

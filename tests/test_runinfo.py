@@ -14,7 +14,7 @@ from airflow_provider_ringcx.runinfo import (
     readable_summary,
     report_table,
 )
-from airflow_provider_ringcx.s3.batch import SegmentOutcome, summarize
+from airflow_provider_ringcx.transfers.batch import SegmentOutcome, summarize
 
 
 def _report(not_archived: list[dict[str, Any]], **counts: Any) -> dict[str, Any]:
@@ -147,7 +147,7 @@ def test_batch_progress_lines_cannot_be_forged_by_an_id(caplog: Any) -> None:
     """A hostile id (newline, ESC) is logged escaped, on one line."""
     import logging
 
-    from airflow_provider_ringcx.s3.batch import BatchArchiver
+    from airflow_provider_ringcx.transfers.batch import BatchArchiver
 
     archiver = BatchArchiver(lander=None, logger=logging.getLogger("t"))  # type: ignore[arg-type]
     with caplog.at_level(logging.INFO, logger="t"):

@@ -24,12 +24,12 @@ from airflow_provider_ringcx.exceptions import (
     RingCXWindowNotReadyError,
 )
 from airflow_provider_ringcx.hooks.budget import DEFER_WAIT_SECONDS
+from airflow_provider_ringcx.keys import manifest_key as default_manifest_key
 from airflow_provider_ringcx.models import ManifestBatch, parse_timestamp
 from airflow_provider_ringcx.operators.base import RingCXToS3BaseOperator
-from airflow_provider_ringcx.s3.keys import manifest_key as default_manifest_key
-from airflow_provider_ringcx.s3.manifest import fetch_window_manifest
-from airflow_provider_ringcx.s3.manifest_reader import ManifestIntegrityError
 from airflow_provider_ringcx.s3.options import OPTION_NAMES
+from airflow_provider_ringcx.transfers.manifest import fetch_window_manifest
+from airflow_provider_ringcx.transfers.manifest_reader import ManifestIntegrityError
 from airflow_provider_ringcx.triggers.window import WindowReadyTrigger
 from airflow_provider_ringcx.windows import DEFAULT_LAG, Window, archive_window, parse_lag
 
@@ -49,7 +49,8 @@ class RingCXInteractionMetadataOperator(RingCXToS3BaseOperator):
     Every metadata row (with or without a recording, and rows that failed to parse, with the reason) is
     written to the window manifest, JSON Lines at
     ``{prefix}/_manifests/sub_account={id}/window={START}_{END}.jsonl`` (see
-    :mod:`airflow_provider_ringcx.s3.manifest`). The manifest is written once (``If-None-Match: *``) and
+    :mod:`airflow_provider_ringcx.transfers.manifest`). The manifest is written once (``If-None-Match: *``)
+    and
     never replaced: when it already exists (a retry, a re-run, a concurrent run) RingCX is not queried
     again and the batches are rebuilt from it, so retries spend no metadata budget and every run of a
     window maps the same batches.
@@ -66,7 +67,8 @@ class RingCXInteractionMetadataOperator(RingCXToS3BaseOperator):
     The manifest key and counts are pushed under the XCom keys ``manifest_key``, ``window`` and ``counts``,
     and the manifest's identity (ETag, VersionId, SHA-256 and size of the whole body, about 200 bytes) under
     ``manifest``: the report checks the manifest against it before trusting it, and each descriptor carries
-    its range's SHA-256 and the ETag and VersionId (see :mod:`airflow_provider_ringcx.s3.manifest_reader`).
+    its range's SHA-256 and the ETag and VersionId (see
+    :mod:`airflow_provider_ringcx.transfers.manifest_reader`).
 
     The manifest is written with the run's compliance options, as the recordings are: encryption, storage
     class, tags, and Object Lock retained until the window's end + ``object_lock_retention_days`` (see

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from airflow_provider_ringcx.exceptions import RingCXConfigError
+from airflow_provider_ringcx.keys import DEFAULT_KEY_TEMPLATE, validate_key_template
 from airflow_provider_ringcx.links import (
     S3_LINK_XCOM_KEY,
     RingCXS3PrefixLink,
@@ -19,12 +20,11 @@ from airflow_provider_ringcx.links import (
 from airflow_provider_ringcx.models import SegmentRef, parse_timestamp
 from airflow_provider_ringcx.operators.base import RingCXToS3BaseOperator
 from airflow_provider_ringcx.runinfo import batch_table
-from airflow_provider_ringcx.s3 import manifest_reader
-from airflow_provider_ringcx.s3.batch import BatchArchiver, summarize
-from airflow_provider_ringcx.s3.keys import DEFAULT_KEY_TEMPLATE, validate_key_template
-from airflow_provider_ringcx.s3.landing import LandingConfig, SegmentLander
-from airflow_provider_ringcx.s3.manifest_reader import Ident, is_manifest_batch, read_rows
 from airflow_provider_ringcx.s3.options import S3WriteOptions
+from airflow_provider_ringcx.transfers import manifest_reader
+from airflow_provider_ringcx.transfers.batch import BatchArchiver, summarize
+from airflow_provider_ringcx.transfers.landing import LandingConfig, SegmentLander
+from airflow_provider_ringcx.transfers.manifest_reader import Ident, is_manifest_batch, read_rows
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -48,7 +48,8 @@ class RingCXRecordingsToS3Operator(RingCXToS3BaseOperator):
     the hook's download budget) it skips what is already archived (object + sidecar with matching sha256 and
     size: no download), streams the WAV from RingCX into S3 (one checksummed PutObject up to
     ``single_part_threshold``, else a multipart upload aborted on any mismatch), confirms the size with a
-    HEAD and writes the sidecar ``{...}/{segmentId}.json``. See :mod:`airflow_provider_ringcx.s3.landing`.
+    HEAD and writes the sidecar ``{...}/{segmentId}.json``. See
+    :mod:`airflow_provider_ringcx.transfers.landing`.
 
     The task log ends with a table of the outcomes and of the segments not archived, with their reasons
     (:func:`airflow_provider_ringcx.runinfo.batch_table`). The extra link "S3 recordings"
@@ -70,7 +71,7 @@ class RingCXRecordingsToS3Operator(RingCXToS3BaseOperator):
         explicit list of segment refs (``dialog_id``, ``segment_id``, optional ``start``/``end``).
     :param bucket: the archive bucket. (templated)
     :param prefix: key prefix. (templated)
-    :param key_template: WAV key template (see :mod:`airflow_provider_ringcx.s3.keys`). (templated)
+    :param key_template: WAV key template (see :mod:`airflow_provider_ringcx.keys`). (templated)
     :param manifest_key: the window manifest, source of each segment's full vendor row for the sidecar;
         defaults to the descriptor's. (templated)
     :param ringcx_conn_id: the ``ringcx`` connection.

@@ -1,7 +1,8 @@
 """What S3 already holds at a recording's key: whether it holds given bytes, and multipart uploads that
-earlier attempts left open (whether a segment is archived is :mod:`~airflow_provider_ringcx.s3.verdict`'s).
+earlier attempts left open (whether a segment is archived is
+:mod:`~airflow_provider_ringcx.transfers.verdict`'s).
 
-Helpers of :class:`~airflow_provider_ringcx.s3.landing.SegmentLander`; they take a boto3 S3 client and
+Helpers of :class:`~airflow_provider_ringcx.transfers.landing.SegmentLander`; they take a boto3 S3 client and
 raise botocore errors, except :class:`StaleUploads`, which is best effort and never raises.
 
 **Stale multipart uploads.** An attempt that fails mid-multipart-upload normally aborts its upload
@@ -50,8 +51,8 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from airflow_provider_ringcx.exceptions import RingCXArchiveConflictError
-from airflow_provider_ringcx.s3.verdict import head_object, stored_object
 from airflow_provider_ringcx.s3.writeonce import error_code, http_status
+from airflow_provider_ringcx.transfers.verdict import head_object, stored_object
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +89,8 @@ def holds_bytes(
 ) -> tuple[bool, str | None, str | None]:
     """Whether the object at ``key`` (written by another run or attempt) holds ``size`` bytes of ``sha_hex``.
 
-    Decided by :func:`~airflow_provider_ringcx.s3.verdict.stored_object` (the one set of checksum sources).
+    Decided by :func:`~airflow_provider_ringcx.transfers.verdict.stored_object` (the one set of checksum
+    sources).
     An object without a stored SHA-256 (an earlier attempt completed it but never tagged it) is re-read,
     and tagged when its bytes match.
 

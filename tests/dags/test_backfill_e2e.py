@@ -25,7 +25,7 @@ import pytest
 import requests
 
 from airflow_provider_ringcx.dagconfig import DAG_ID
-from airflow_provider_ringcx.s3.keys import DEFAULT_KEY_TEMPLATE, recording_key
+from airflow_provider_ringcx.keys import DEFAULT_KEY_TEMPLATE, recording_key
 from airflow_provider_ringcx.windows import Window, tiling_problems
 from scripts.stack import Stack, free_port, poll
 from tests.fixtures.secret_scan import log_file_places, scan_places, secret_needles

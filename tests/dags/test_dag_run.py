@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_ringcx.s3.keys import DEFAULT_KEY_TEMPLATE, recording_key, report_key
+from airflow_provider_ringcx.keys import DEFAULT_KEY_TEMPLATE, recording_key, report_key
 from tests.fixtures.s3 import list_keys
 from tests.fixtures.simulator import SimulatorHandle, ringcx_connection_json
 

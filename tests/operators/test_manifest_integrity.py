@@ -16,10 +16,10 @@ import pytest
 from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_provider_ringcx import pipeline
+from airflow_provider_ringcx.keys import report_key
 from airflow_provider_ringcx.operators.metadata import RingCXInteractionMetadataOperator
 from airflow_provider_ringcx.operators.recordings import RingCXRecordingsToS3Operator
-from airflow_provider_ringcx.s3.keys import report_key
-from airflow_provider_ringcx.s3.manifest_reader import ManifestIntegrityError, iter_manifest
+from airflow_provider_ringcx.transfers.manifest_reader import ManifestIntegrityError, iter_manifest
 from tests.fixtures.s3 import list_keys
 from tests.operators.conftest import context, fast_hook
 

@@ -11,7 +11,7 @@ from airflow.sdk.exceptions import TaskDeferred
 
 from airflow_provider_ringcx.exceptions import RingCXConfigError, RingCXError, RingCXWindowNotReadyError
 from airflow_provider_ringcx.operators.metadata import RingCXInteractionMetadataOperator
-from airflow_provider_ringcx.s3.manifest_reader import iter_manifest, read_summary
+from airflow_provider_ringcx.transfers.manifest_reader import iter_manifest, read_summary
 from airflow_provider_ringcx.triggers.window import WindowReadyTrigger
 from tests.fixtures.s3 import batch_refs, list_keys
 from tests.operators.conftest import context, fast_hook

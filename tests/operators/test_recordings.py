@@ -14,16 +14,16 @@ import pytest
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from airflow_provider_ringcx.exceptions import RingCXConfigError, RingCXObjectLockError
+from airflow_provider_ringcx.keys import DEFAULT_KEY_TEMPLATE
 from airflow_provider_ringcx.operators.metadata import RingCXInteractionMetadataOperator
 from airflow_provider_ringcx.operators.recordings import (
     RingCXRecordingsToS3Operator,
     RingCXSegmentsFailedError,
     validate_batch,
 )
-from airflow_provider_ringcx.s3.keys import DEFAULT_KEY_TEMPLATE
-from airflow_provider_ringcx.s3.landing import LandingConfig, segment_keys
-from airflow_provider_ringcx.s3.manifest_reader import iter_manifest
-from airflow_provider_ringcx.s3.sidecar import SIDECAR_SCHEMA
+from airflow_provider_ringcx.transfers.landing import LandingConfig, segment_keys
+from airflow_provider_ringcx.transfers.manifest_reader import iter_manifest
+from airflow_provider_ringcx.transfers.sidecar import SIDECAR_SCHEMA
 from tests.fixtures.s3 import batch_refs, list_keys
 from tests.fixtures.simulator import ringcx_connection_json
 from tests.operators.conftest import context, fast_hook

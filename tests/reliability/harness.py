@@ -31,9 +31,9 @@ from airflow.sdk.exceptions import AirflowException, AirflowFailException
 from airflow_provider_ringcx import pipeline
 from airflow_provider_ringcx.exceptions import RingCXError
 from airflow_provider_ringcx.hooks.ringcx import RingCXHook
+from airflow_provider_ringcx.keys import manifest_key, report_key
 from airflow_provider_ringcx.operators.metadata import RingCXInteractionMetadataOperator
 from airflow_provider_ringcx.operators.recordings import RingCXRecordingsToS3Operator
-from airflow_provider_ringcx.s3.keys import manifest_key, report_key
 from tests.operators.conftest import XComRecorder
 
 SUB = "99999999"

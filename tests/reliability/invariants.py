@@ -2,7 +2,7 @@
 simulator's ground truth, never the code under test.
 
 The WAV key of a segment is rendered here from the documented layout (README / design brief), not by
-``airflow_provider_ringcx.s3.keys``: ``{prefix}/sub_account={sub}/year=YYYY/month=MM/day=DD/hour=HH/
+``airflow_provider_ringcx.keys``: ``{prefix}/sub_account={sub}/year=YYYY/month=MM/day=DD/hour=HH/
 {dialog}/{segment}.wav`` by the segment's start (UTC), ids percent-encoded byte-wise outside
 ``[A-Za-z0-9._-]``, ``.``/``..`` encoded whole, ids over 180 encoded characters cut and suffixed with ``~`` +
 32 hex digits of their SHA-256. If the product's key scheme drifts from the documentation, these checks fail.

@@ -22,8 +22,8 @@ from airflow_provider_ringcx.exceptions import (
     RingCXObjectLockError,
     RingCXWindowNotReadyError,
 )
+from airflow_provider_ringcx.keys import manifest_key
 from airflow_provider_ringcx.operators.metadata import RingCXInteractionMetadataOperator
-from airflow_provider_ringcx.s3.keys import manifest_key
 from tests.fixtures.ports import free_port
 from tests.fixtures.simulator import SimulatorHandle, ringcx_connection_json
 from tests.reliability.conftest import FAST_RETRIES, W_END, W_START, Checker

@@ -20,7 +20,7 @@ import pytest
 
 from airflow_provider_ringcx.models import parse_timestamp
 from airflow_provider_ringcx.operators.recordings import RingCXRecordingsToS3Operator
-from airflow_provider_ringcx.s3.manifest_reader import load_batch, read_summary
+from airflow_provider_ringcx.transfers.manifest_reader import load_batch, read_summary
 from tests.fixtures.simulator import SimulatorHandle, ringcx_connection_json
 from tests.operators.conftest import context, fast_hook
 from tests.reliability.conftest import W_END, W_START

@@ -32,7 +32,7 @@ import pytest
 from airflow.sdk._shared.secrets_masker import reset_secrets_masker
 
 from airflow_provider_ringcx.hooks.ringcx import RingCXHook
-from airflow_provider_ringcx.s3.keys import report_key
+from airflow_provider_ringcx.keys import report_key
 from tests.fixtures.airflow_dag import parse_example_dag
 from tests.fixtures.simulator import SimulatorHandle, ringcx_connection_json
 from tests.reliability.conftest import FAST_RETRIES, W_START

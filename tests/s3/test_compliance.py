@@ -14,10 +14,10 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from airflow_provider_ringcx.models import SegmentRecord, parse_timestamp
-from airflow_provider_ringcx.s3.landing import segment_keys
 from airflow_provider_ringcx.s3.options import S3WriteOptions
-from tests.s3.conftest import WINDOW, check_archived, refs_of
-from tests.s3.test_landing import BIG, MiB, truth_by_key
+from airflow_provider_ringcx.transfers.landing import segment_keys
+from tests.fixtures.landing import WINDOW, check_archived, refs_of
+from tests.transfers.test_landing import BIG, MiB, truth_by_key
 
 LOCK = S3WriteOptions(
     server_side_encryption="aws:kms",

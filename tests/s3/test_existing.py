@@ -7,8 +7,8 @@ from collections.abc import Callable
 from typing import Any
 
 from airflow_provider_ringcx.models import SegmentRecord
-from airflow_provider_ringcx.s3.landing import segment_keys
-from tests.s3.conftest import BIG, WINDOW, MiB, check_archived, refs_of, truth_by_key
+from airflow_provider_ringcx.transfers.landing import segment_keys
+from tests.fixtures.landing import BIG, WINDOW, MiB, check_archived, refs_of, truth_by_key
 
 
 # --- multipart uploads left open by earlier attempts ----------------------------------------------------
@@ -103,8 +103,8 @@ def test_concurrent_writer_whose_older_upload_is_aborted_retries_and_finds_the_k
 
     from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
-    from airflow_provider_ringcx.s3.batch import BatchArchiver
-    from airflow_provider_ringcx.s3.landing import SegmentLander
+    from airflow_provider_ringcx.transfers.batch import BatchArchiver
+    from airflow_provider_ringcx.transfers.landing import SegmentLander
 
     simulator.control.add_segments([BIG])
     ref = next(r for r in hook.iter_interaction_metadata(*WINDOW) if r.dialog_id == "d-big").to_ref()

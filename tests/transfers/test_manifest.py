@@ -13,9 +13,10 @@ import pytest
 
 from airflow_provider_ringcx.exceptions import RingCXBadPayloadError
 from airflow_provider_ringcx.models import SegmentRecord
-from airflow_provider_ringcx.s3.manifest import ManifestWriter
-from airflow_provider_ringcx.s3.manifest_integrity import describe
-from airflow_provider_ringcx.s3.manifest_reader import (
+from airflow_provider_ringcx.s3.writeonce import MIN_PART_SIZE, WriteOnceObject
+from airflow_provider_ringcx.transfers.manifest import ManifestWriter
+from airflow_provider_ringcx.transfers.manifest_integrity import describe
+from airflow_provider_ringcx.transfers.manifest_reader import (
     MANIFEST_FORMAT,
     ManifestError,
     ManifestIntegrityError,
@@ -27,7 +28,6 @@ from airflow_provider_ringcx.s3.manifest_reader import (
     read_rows,
     read_summary,
 )
-from airflow_provider_ringcx.s3.writeonce import MIN_PART_SIZE, WriteOnceObject
 from tests.fixtures.s3 import batch_refs, list_keys
 
 KEY = "ringcx/_manifests/sub_account=1/window=20260302T1400Z_20260302T1415Z.jsonl"
@@ -184,7 +184,7 @@ def test_failure_mid_stream_leaves_nothing(s3_client: Any, bucket: str) -> None:
     from datetime import datetime, timezone
 
     from airflow_provider_ringcx.s3 import writeonce
-    from airflow_provider_ringcx.s3.manifest import fetch_window_manifest
+    from airflow_provider_ringcx.transfers.manifest import fetch_window_manifest
 
     now = datetime.now(timezone.utc)
     parts: list[int] = []

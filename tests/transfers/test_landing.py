@@ -11,10 +11,10 @@ from typing import Any
 import jsonschema
 
 from airflow_provider_ringcx.models import SegmentRecord
-from airflow_provider_ringcx.s3.landing import LandingConfig, segment_keys
-from airflow_provider_ringcx.s3.sidecar import SIDECAR_SCHEMA
+from airflow_provider_ringcx.transfers.landing import LandingConfig, segment_keys
+from airflow_provider_ringcx.transfers.sidecar import SIDECAR_SCHEMA
+from tests.fixtures.landing import BIG, WINDOW, MiB, check_archived, refs_of, truth_by_key
 from tests.fixtures.s3 import list_keys
-from tests.s3.conftest import BIG, WINDOW, MiB, check_archived, refs_of, truth_by_key
 
 
 def downloads(simulator: Any) -> int:
@@ -280,10 +280,10 @@ def test_unknown_length_streams_through_upload_fileobj(
 ) -> None:
     """Without Content-Length (chunked), the stream goes through upload_fileobj; the sha256 becomes a tag."""
     from airflow_provider_ringcx.hooks.ringcx import RingCXHook
-    from airflow_provider_ringcx.s3.batch import BatchArchiver
-    from airflow_provider_ringcx.s3.landing import SegmentLander
+    from airflow_provider_ringcx.transfers.batch import BatchArchiver
+    from airflow_provider_ringcx.transfers.landing import SegmentLander
+    from tests.fixtures.landing import no_sleep
     from tests.fixtures.simulator import ringcx_connection_json
-    from tests.s3.conftest import no_sleep
 
     simulator = make_simulator(download_length="chunked")
     monkeypatch.setenv("AIRFLOW_CONN_RINGCX_DEFAULT", ringcx_connection_json(simulator))

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_ringcx.s3.landing import expected_duration, segment_keys
+from airflow_provider_ringcx.transfers.landing import expected_duration, segment_keys
+from tests.fixtures.landing import BIG, WINDOW, MiB, check_archived, truth_by_key
 from tests.fixtures.s3 import list_keys
-from tests.s3.conftest import BIG, WINDOW, MiB, check_archived, truth_by_key
 
 
 def _no_trace(s3_client: Any, bucket: str) -> None:

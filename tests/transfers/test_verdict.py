@@ -21,11 +21,11 @@ from airflow_provider_ringcx.report import (
     reconcile,
     write_report,
 )
-from airflow_provider_ringcx.s3.landing import segment_keys
-from airflow_provider_ringcx.s3.sidecar import SIDECAR_SCHEMA, SidecarInvalid, parse_sidecar
-from airflow_provider_ringcx.s3.verdict import STATES, Identity, verify_archived
+from airflow_provider_ringcx.transfers.landing import segment_keys
+from airflow_provider_ringcx.transfers.sidecar import SIDECAR_SCHEMA, SidecarInvalid, parse_sidecar
+from airflow_provider_ringcx.transfers.verdict import STATES, Identity, verify_archived
 from airflow_provider_ringcx.windows import Window
-from tests.s3.conftest import refs_of
+from tests.fixtures.landing import refs_of
 
 SUB = "99999999"
 
@@ -278,7 +278,7 @@ def test_a_multipart_recording_with_an_invalid_sidecar_gets_only_a_new_sidecar(
 ) -> None:
     """The streamed path: the completion is refused (412, no second version), the stored bytes are read back
     and proven to be the download's, then only the sidecar is rewritten."""
-    from tests.s3.conftest import BIG, WINDOW, MiB
+    from tests.fixtures.landing import BIG, WINDOW, MiB
 
     simulator.control.add_segments([BIG])
     ref = next(r for r in hook.iter_interaction_metadata(*WINDOW) if r.dialog_id == "d-big").to_ref()

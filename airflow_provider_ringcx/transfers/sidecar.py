@@ -8,7 +8,7 @@ included); everything else is computed while the bytes streamed into S3.
 whole :data:`SIDECAR_SCHEMA` (so ``"size": "12,345"``, ``"size": null``, a missing member or a ``sha256``
 that is not 64 lowercase hex digits are all refused), by ``jsonschema``, which Airflow's task SDK already
 requires. The lander's idempotency check and the window report both go through it (via
-:func:`~airflow_provider_ringcx.s3.verdict.verify_archived`), so they cannot disagree on what a valid
+:func:`~airflow_provider_ringcx.transfers.verdict.verify_archived`), so they cannot disagree on what a valid
 sidecar is.
 """
 

@@ -14,22 +14,23 @@ Format ``ringcx-window-manifest/1`` (content type ``application/x-ndjson``), one
    "batch_size", "batches": [{"index", "count", "first", "last", "range": [start_byte, end_byte],
    "ends": [earliest_end, latest_end], "sha256": hex digest of the range's bytes}]}`` (``sha256`` is
    omitted for batches merged to stay under the map-length cap: their digests are computed by reading the
-   manifest back once, see :func:`~airflow_provider_ringcx.s3.manifest_reader.describe`).
+   manifest back once, see :func:`~airflow_provider_ringcx.transfers.manifest_reader.describe`).
 
 Why JSON Lines: a 100,000-row window is written as it streams from the hook (memory stays at one 8 MiB part,
 see :mod:`~airflow_provider_ringcx.s3.writeonce`) and read line by line; the summary's byte ranges let a
 download task fetch only its batch's rows with one ranged GET, so what goes through XCom is a small
 descriptor per batch (:class:`~airflow_provider_ringcx.models.ManifestBatch`), not the refs: the writer keeps
 only per-batch counters, so neither its memory nor the XCom grows with the window's row count. Reading is
-in :mod:`~airflow_provider_ringcx.s3.manifest_reader`. Batches are consecutive runs of the segments
+in :mod:`~airflow_provider_ringcx.transfers.manifest_reader`. Batches are consecutive runs of the segments
 that have a recording, so each batch's rows occupy one contiguous byte range.
 
 The manifest is written with ``If-None-Match: *`` and never replaced: a retried or concurrent task finds it
 and reuses its batches instead of querying RingCX again. The writer hashes every byte as it streams: the
 whole body's SHA-256 and the write's ETag and VersionId are the manifest's identity
-(:class:`~airflow_provider_ringcx.s3.manifest_reader.ManifestIdentity`) and each batch descriptor carries its
+(:class:`~airflow_provider_ringcx.transfers.manifest_reader.ManifestIdentity`) and each batch descriptor
+carries its
 range's SHA-256, so readers can prove they read what was written (see
-:mod:`~airflow_provider_ringcx.s3.manifest_reader`).
+:mod:`~airflow_provider_ringcx.transfers.manifest_reader`).
 """
 
 from __future__ import annotations
@@ -42,8 +43,9 @@ from typing import Any
 
 from airflow_provider_ringcx import __version__, jsonutil
 from airflow_provider_ringcx.models import ManifestBatch, SegmentRecord, format_timestamp, parse_timestamp
-from airflow_provider_ringcx.s3.manifest_integrity import describe
-from airflow_provider_ringcx.s3.manifest_reader import (
+from airflow_provider_ringcx.s3.writeonce import WriteOnceObject
+from airflow_provider_ringcx.transfers.manifest_integrity import describe
+from airflow_provider_ringcx.transfers.manifest_reader import (
     MANIFEST_FORMAT,
     ManifestIdentity,
     ManifestIntegrityError,
@@ -51,7 +53,6 @@ from airflow_provider_ringcx.s3.manifest_reader import (
     manifest_exists,
     version_of,
 )
-from airflow_provider_ringcx.s3.writeonce import WriteOnceObject
 
 MANIFEST_CONTENT_TYPE = "application/x-ndjson"
 #: Airflow's default ``[core] max_map_length``; batches are merged so that a window never needs more.

@@ -4,7 +4,7 @@
 metadata task recorded, hashed as it streams, and refused at the end if the SHA-256 or the size differs.
 :func:`describe` is how a task that did not write a manifest in this attempt (a retry, a concurrent run)
 establishes its identity and its batches' range digests, in one streaming pass pinned to one version.
-See :mod:`airflow_provider_ringcx.s3.manifest_reader` for why the trust anchor is XCom.
+See :mod:`airflow_provider_ringcx.transfers.manifest_reader` for why the trust anchor is XCom.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import hashlib
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from airflow_provider_ringcx.s3.manifest_reader import (
+from airflow_provider_ringcx.transfers.manifest_reader import (
     READ_CHUNK,
     ManifestError,
     ManifestIdentity,

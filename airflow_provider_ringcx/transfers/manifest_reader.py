@@ -1,4 +1,4 @@
-"""Reading a window manifest (see :mod:`airflow_provider_ringcx.s3.manifest` for the format).
+"""Reading a window manifest (see :mod:`airflow_provider_ringcx.transfers.manifest` for the format).
 
 Everything here streams or reads byte ranges, so that a manifest of 100,000 rows costs a download task only
 its own batch: :func:`batches_from_summary` turns the summary line (read from the object's tail) into the
@@ -17,7 +17,7 @@ is therefore XCom, which whoever can rewrite the bucket cannot change; a digest 
   range's SHA-256 with the descriptor's before the count and id checks;
 - the report streams the whole manifest the same way, hashing as it reads, and compares the digest and size
   with the recorded identity at the end, before anything is written
-  (:func:`~airflow_provider_ringcx.s3.manifest_integrity.iter_verified`).
+  (:func:`~airflow_provider_ringcx.transfers.manifest_integrity.iter_verified`).
 
 Any difference raises :class:`ManifestIntegrityError`, which the operators turn into a failure without
 Airflow retries: reading again would read the same bytes.

@@ -30,8 +30,8 @@ from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_expo
 
 from airflow_provider_ringcx.exceptions import RingCXError, RingCXForbiddenError, RingCXNotFoundError
 from airflow_provider_ringcx.models import SegmentRef, printable
-from airflow_provider_ringcx.s3.landing import Landed, SegmentLander
 from airflow_provider_ringcx.s3.writeonce import http_status
+from airflow_provider_ringcx.transfers.landing import Landed, SegmentLander
 
 OUTCOMES = ("archived", "already_archived", "forbidden", "missing", "failed")
 #: At most this many not-archived segments are listed in the XCom summary (the counts stay exact).

@@ -2,7 +2,7 @@
 
 :class:`SegmentLander` runs one attempt for one segment (:meth:`SegmentLander.land`):
 
-1. **Idempotency**: :func:`~airflow_provider_ringcx.s3.verdict.verify_archived`, the verdict the window
+1. **Idempotency**: :func:`~airflow_provider_ringcx.transfers.verdict.verify_archived`, the verdict the window
    report uses too. ``archived`` means ``already_archived`` and nothing is downloaded. A ``collision``
    (the key holds another segment's recording) or an ``unverifiable`` key (403) fails the segment, never
    retried. Any other state re-lands: when the key already holds bytes (sidecar missing or invalid, a
@@ -25,7 +25,7 @@
      to the ``sha256`` object tag, which changes no version and is allowed under Object Lock.
 
 3. **Verification**: HEAD confirms the size, and the full-object ``ChecksumSHA256`` where S3 returns one.
-4. **Sidecar** (:mod:`~airflow_provider_ringcx.s3.sidecar`), written last: a sidecar exists only for a
+4. **Sidecar** (:mod:`~airflow_provider_ringcx.transfers.sidecar`), written last: a sidecar exists only for a
    verified object.
 5. **Stale uploads**: once the key holds verified bytes (step 1 or 4), the multipart uploads that were
    already open at the key when the attempt started (left by attempts whose abort failed) are aborted,
@@ -58,6 +58,7 @@ from airflow_provider_ringcx.exceptions import (
     RingCXTransientError,
     RingCXUnverifiableError,
 )
+from airflow_provider_ringcx.keys import DEFAULT_KEY_TEMPLATE, recording_key, sidecar_key
 from airflow_provider_ringcx.models import SegmentRef, parse_timestamp
 from airflow_provider_ringcx.s3.existing import (
     StaleUploads,
@@ -66,11 +67,16 @@ from airflow_provider_ringcx.s3.existing import (
     tag_sha256,
 )
 from airflow_provider_ringcx.s3.hashing import HashingReader
-from airflow_provider_ringcx.s3.keys import DEFAULT_KEY_TEMPLATE, recording_key, sidecar_key
 from airflow_provider_ringcx.s3.options import S3WriteOptions
-from airflow_provider_ringcx.s3.sidecar import SidecarInvalid, parse_sidecar
-from airflow_provider_ringcx.s3.verdict import COLLISION, UNVERIFIABLE, Identity, head_object, verify_archived
 from airflow_provider_ringcx.s3.writeonce import is_precondition_failed
+from airflow_provider_ringcx.transfers.sidecar import SidecarInvalid, parse_sidecar
+from airflow_provider_ringcx.transfers.verdict import (
+    COLLISION,
+    UNVERIFIABLE,
+    Identity,
+    head_object,
+    verify_archived,
+)
 
 MiB = 1024 * 1024
 _READ_SIZE = 1 * MiB
@@ -359,7 +365,7 @@ class SegmentLander:
         checksum: str | None,
         lock_args: Mapping[str, Any],
     ) -> dict[str, Any]:
-        from airflow_provider_ringcx.s3.sidecar import build_sidecar
+        from airflow_provider_ringcx.transfers.sidecar import build_sidecar
 
         dialog_id, segment_id = str(ref["dialog_id"]), str(ref["segment_id"])
         path_of = getattr(self.hook, "recording_path", None)

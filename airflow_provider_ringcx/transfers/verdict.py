@@ -1,6 +1,6 @@
 """One verdict: whether a segment is archived and verified in S3, decided in exactly one place.
 
-The lander's idempotency check (:meth:`~airflow_provider_ringcx.s3.landing.SegmentLander.land`) and the
+The lander's idempotency check (:meth:`~airflow_provider_ringcx.transfers.landing.SegmentLander.land`) and the
 window report (:func:`~airflow_provider_ringcx.report.check_segment`) both call :func:`verify_archived`, so
 they read the same checksum sources, handle the ``sha256`` tag the same way and map S3 errors the same way:
 on one S3 state they cannot disagree.
@@ -9,7 +9,7 @@ A segment is ``archived`` only when all of this holds:
 
 1. an object exists at its WAV key;
 2. its sidecar exists and is valid against the sidecar schema
-   (:func:`~airflow_provider_ringcx.s3.sidecar.parse_sidecar`);
+   (:func:`~airflow_provider_ringcx.transfers.sidecar.parse_sidecar`);
 3. the sidecar's ``sub_account_id``, ``dialog_id`` and ``segment_id`` are those of the segment being
    checked (otherwise the key holds another segment's recording: ``collision``);
 4. the sidecar's ``size`` is the object's ContentLength;
@@ -46,8 +46,8 @@ from botocore.exceptions import ClientError
 from airflow_provider_ringcx.exceptions import RingCXUnverifiableError
 from airflow_provider_ringcx.jsonutil import strict_loads
 from airflow_provider_ringcx.models import printable
-from airflow_provider_ringcx.s3.sidecar import SidecarInvalid, parse_sidecar
 from airflow_provider_ringcx.s3.writeonce import error_code, http_status
+from airflow_provider_ringcx.transfers.sidecar import SidecarInvalid, parse_sidecar
 
 ARCHIVED = "archived"
 OBJECT_MISSING = "object_missing"

@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 import pytest
 
 from airflow_provider_ringcx.exceptions import RingCXConfigError
-from airflow_provider_ringcx.s3.keys import (
+from airflow_provider_ringcx.keys import (
     DEFAULT_KEY_TEMPLATE,
     MAX_ID_LENGTH,
     manifest_key,
