@@ -317,7 +317,7 @@ def setup_airflow_home() -> None:
     from airflow.utils import db
     from airflow.utils.session import create_session
 
-    from airflow_provider_ringcx.dagconfig import POOLS
+    from airflow_provider_ringcx.example_dags.settings import POOLS
 
     db.initdb()
     connections = json.loads(os.environ["RINGCX_STACK_CONNECTIONS"])

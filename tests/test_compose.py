@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
-from airflow_provider_ringcx import dagconfig
+from airflow_provider_ringcx.example_dags import settings as dagconfig
 
 ROOT = Path(__file__).resolve().parents[1]
 AIRFLOW_SERVICES = {
@@ -122,7 +122,7 @@ def test_dag_settings_in_the_environment_are_ones_the_dag_reads(services: dict[s
         "RINGCX_BUDGET_DIR",
     }
     dag_source = (ROOT / "dags" / f"{dagconfig.DAG_ID}.py").read_text()
-    config_source = (ROOT / "airflow_provider_ringcx" / "dagconfig.py").read_text()
+    config_source = (ROOT / "airflow_provider_ringcx" / "example_dags" / "settings.py").read_text()
     budget_source = (ROOT / "airflow_provider_ringcx" / "hooks" / "budget.py").read_text()
     for name, service in services.items():
         for var in _env(service):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from airflow_provider_ringcx.dagconfig import SETTINGS, resolve_settings, start_date
+from airflow_provider_ringcx.example_dags.settings import SETTINGS, resolve_settings, start_date
 from airflow_provider_ringcx.exceptions import RingCXConfigError
 
 

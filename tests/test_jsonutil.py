@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_ringcx import dagconfig, jsonutil
+from airflow_provider_ringcx import jsonutil
+from airflow_provider_ringcx.example_dags import settings as dagconfig
 from airflow_provider_ringcx.exceptions import RingCXConfigError
 
 

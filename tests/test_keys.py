@@ -270,7 +270,7 @@ def test_window_keys() -> None:
 def test_a_non_injective_template_fails_resolve_run_before_any_download() -> None:
     from datetime import timedelta
 
-    from airflow_provider_ringcx import pipeline
+    from airflow_provider_ringcx.example_dags import tasks as pipeline
 
     moment = datetime(2026, 3, 2, 14, 30, tzinfo=timezone.utc)
     template = "{prefix}/sub_account={sub_account_id}/{date}/{dialog_id}_{segment_id}.wav"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from airflow_provider_ringcx.dagconfig import SETTINGS_BY_NAME
+from airflow_provider_ringcx.example_dags.settings import SETTINGS_BY_NAME
 from airflow_provider_ringcx.provider_info import CONNECTION_FIELDS
 from scripts.stack import REPO, Stack
 

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta, timezone
 import pendulum
 import pytest
 
-from airflow_provider_ringcx import dagconfig
+from airflow_provider_ringcx.example_dags import settings as dagconfig
 from airflow_provider_ringcx.exceptions import RingCXConfigError
 from airflow_provider_ringcx.windows import (
     Window,

@@ -9,7 +9,7 @@ from unittest import mock
 
 import pytest
 
-from airflow_provider_ringcx import dagconfig
+from airflow_provider_ringcx.example_dags import settings as dagconfig
 from airflow_provider_ringcx.exceptions import RingCXConfigError
 
 DAGS = Path(__file__).resolve().parents[2] / "dags"

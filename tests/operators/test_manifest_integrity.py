@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
 
-from airflow_provider_ringcx import pipeline
+from airflow_provider_ringcx.example_dags import tasks as pipeline
 from airflow_provider_ringcx.keys import report_key
 from airflow_provider_ringcx.operators.metadata import RingCXInteractionMetadataOperator
 from airflow_provider_ringcx.operators.recordings import RingCXRecordingsToS3Operator

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_ringcx import pipeline
+from airflow_provider_ringcx.example_dags import tasks as pipeline
 from airflow_provider_ringcx.exceptions import RingCXConfigError
 from airflow_provider_ringcx.models import parse_timestamp
 from airflow_provider_ringcx.operators.base import s3_hook

@@ -28,7 +28,7 @@ from typing import Any
 from airflow.sdk._shared.secrets_masker import reset_secrets_masker
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
-from airflow_provider_ringcx import pipeline
+from airflow_provider_ringcx.example_dags import tasks as pipeline
 from airflow_provider_ringcx.exceptions import RingCXError
 from airflow_provider_ringcx.hooks.ringcx import RingCXHook
 from airflow_provider_ringcx.keys import manifest_key, report_key

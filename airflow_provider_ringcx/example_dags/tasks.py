@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from airflow_provider_ringcx import keys
-from airflow_provider_ringcx.dagconfig import DAG_ID
+from airflow_provider_ringcx.example_dags.settings import DAG_ID
 from airflow_provider_ringcx.exceptions import RingCXError
 from airflow_provider_ringcx.models import parse_timestamp
 from airflow_provider_ringcx.report import (
