@@ -2,12 +2,21 @@
 
 Airflow reads ``AIRFLOW_HOME`` on first import, so it is pointed at a throw-away directory here, before any
 test module imports airflow. Fixtures live in ``tests/fixtures/`` by concern (S3, simulator, Airflow).
+
+Test tiers: a test is ``integration`` when it talks to a real peer (the simulator over HTTP, the moto S3
+server, the capture server, Airflow's metadata DB and ``dag.test()``, a subprocess). Marking is automatic
+(:func:`pytest_collection_modifyitems`): a test that uses one of :data:`PEER_FIXTURES` (directly or through
+another fixture) or lives in one of :data:`INTEGRATION_DIRS` is marked, so a new test needs no marker as
+long as it reaches its peer through the shared fixtures. A test that starts its peer itself (its own
+``SimulatorServer``, a subprocess, real processes) carries ``@pytest.mark.integration``. ``make test-fast``
+runs the rest: pure unit tests, in seconds.
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -28,6 +37,35 @@ pytest_plugins = [
     "tests.fixtures.capture",
     "tests.fixtures.landing",
 ]
+
+#: The fixtures that start or reach a real peer; every other peer fixture (``simulator``, ``ringcx_conn``,
+#: ``s3_client``, ``aws_conn``, ``bucket``, ``hook``, ``s3``, ...) depends on one of them, and pytest's
+#: ``fixturenames`` is the closure over those dependencies.
+PEER_FIXTURES = frozenset({"make_simulator", "s3_endpoint", "capture_server", "example_dag"})
+
+#: Directories whose every test is integration by nature: real Airflow runs and processes (dags,
+#: reliability), the benchmark's subprocesses (bench) and the browser (ui).
+INTEGRATION_DIRS = ("dags", "reliability", "bench", "ui")
+
+_TESTS = Path(__file__).resolve().parent
+
+
+def _is_integration(item: pytest.Item) -> bool:
+    if PEER_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+        return True
+    try:
+        parts = item.path.resolve().relative_to(_TESTS).parts
+    except ValueError:
+        return False
+    return len(parts) > 1 and parts[0] in INTEGRATION_DIRS
+
+
+@pytest.hookimpl(tryfirst=True)  # before ``-m`` deselects by marker
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark every test that talks to a real peer ``integration`` (see the module docstring)."""
+    for item in items:
+        if _is_integration(item):
+            item.add_marker(pytest.mark.integration)
 
 
 @pytest.fixture(autouse=True)

@@ -118,6 +118,7 @@ def _worker(state_dir: str, n: int, queue) -> None:  # pragma: no cover - runs i
     queue.put(stamps)
 
 
+@pytest.mark.integration  # four real processes
 def test_budget_holds_across_processes(tmp_path):
     """Four real processes share a 3-per-second budget: the merged timestamps never exceed it."""
     ctx = multiprocessing.get_context("spawn")

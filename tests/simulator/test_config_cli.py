@@ -13,6 +13,7 @@ from ringcx_simulator import SimConfig, SimulatorProcess
 from ringcx_simulator.config import build_parser, config_from_args, parse_budget
 
 
+@pytest.mark.integration  # a subprocess
 def test_help_lists_every_knob():
     result = subprocess.run(
         [sys.executable, "-m", "ringcx_simulator", "--help"],
@@ -64,6 +65,7 @@ def test_parse_budget():
         parse_budget("2 per minute")
 
 
+@pytest.mark.integration  # a subprocess
 def test_cli_rejects_bad_values_with_exit_code_2():
     result = subprocess.run(
         [sys.executable, "-m", "ringcx_simulator", "--mono-share", "3"],
@@ -86,6 +88,7 @@ def test_patch_config_changes_knobs_and_masks_secrets(simulator):
     assert "time_scale" in bad.text
 
 
+@pytest.mark.integration  # a subprocess
 def test_simulator_as_subprocess():
     config = SimConfig(time_scale=60, calls_per_hour=10)
     with SimulatorProcess(config) as process:

@@ -12,6 +12,7 @@ from ringcx_simulator.clock import SimClock
 from tests.simulator.helpers import login, post_metadata
 
 
+@pytest.mark.integration  # starts its own servers
 def test_server_context_manager_picks_a_free_port():
     with SimulatorServer(SimConfig()) as one, SimulatorServer(SimConfig()) as two:
         assert one.port != two.port
