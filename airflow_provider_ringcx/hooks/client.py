@@ -1,12 +1,13 @@
 """HTTP transport of the hook: one ``requests.Session``, timeouts, retries and typed errors.
 
-Retry policy (tenacity): 429 (waiting ``Retry-After`` in seconds or as an HTTP date, else exponential backoff
-with jitter of at least ``rate_limit_backoff_seconds``), 500/502/503/504, connection errors and read
-timeouts are retried; 400/401/403/404 never are. Retries stop at ``retry_attempts`` attempts or when the
-total wait would exceed ``retry_max_wait_seconds``; the last real error is raised, never ``RetryError``.
-A 429 wait is written into the shared :class:`~airflow_provider_ringcx.hooks.budget.RateBudget` so that
-other processes back off too. A 401 on an authenticated call triggers exactly one forced re-authentication
-and one retry (:meth:`HttpClient.send_authenticated`).
+Retry policy (tenacity, built by :class:`~airflow_provider_ringcx.hooks.retrypolicy.RetryPolicy`): 429
+(waiting ``Retry-After`` in seconds or as an HTTP date, else exponential backoff with jitter of at least
+``rate_limit_backoff_seconds``), 500/502/503/504, connection errors and read timeouts are retried;
+400/401/403/404 never are. Retries stop at ``retry_attempts`` attempts or when the total wait would exceed
+``retry_max_wait_seconds``; the last real error is raised, never ``RetryError``. A 429 wait is written into
+the shared :class:`~airflow_provider_ringcx.hooks.budget.RateBudget` so that other processes back off too.
+A 401 on an authenticated call triggers exactly one forced re-authentication and one retry
+(:meth:`HttpClient.send_authenticated`).
 
 Budget first, token second (issue #12 item 12): the bearer token is taken from the token source inside each
 attempt, *after* the budget admitted it, so a call that waited minutes for the budget never presents a
@@ -22,7 +23,6 @@ body verbatim, a header, or anything that looks like a token.
 from __future__ import annotations
 
 import logging
-import random
 import re
 import time
 from collections.abc import Callable, Mapping
@@ -32,7 +32,6 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import requests
-from tenacity import RetryCallState, Retrying, retry_if_exception
 
 from airflow_provider_ringcx import __version__, jsonutil
 from airflow_provider_ringcx.exceptions import (
@@ -45,14 +44,14 @@ from airflow_provider_ringcx.exceptions import (
     RingCXServerError,
     RingCXTransientError,
 )
-from airflow_provider_ringcx.hooks.budget import RateBudget, check_defer, wait_end
+from airflow_provider_ringcx.hooks.budget import RateBudget
 from airflow_provider_ringcx.hooks.redirects import follow_redirects
+from airflow_provider_ringcx.hooks.retrypolicy import TOKEN_SOURCE_ERROR, RetryPolicy
 from airflow_provider_ringcx.hooks.settings import RingCXSettings
 
 log = logging.getLogger(__name__)
 
 USER_AGENT = f"airflow-provider-ringcx/{__version__} (+python-requests)"
-RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 _TOKENISH = re.compile(r"[A-Za-z0-9_\-.~+/=:]{24,}")
 _BODY_PEEK = 64 * 1024
 
@@ -183,16 +182,6 @@ def error_for(response: requests.Response, what: str) -> RingCXError:
     return RingCXError(f"{head}; unexpected status", status_code=status)
 
 
-#: Set on an error of the token source raised inside an attempt: it was retried by its own request already.
-_TOKEN_SOURCE_ERROR = "_ringcx_token_source_error"
-
-
-def _is_retried(exc: BaseException) -> bool:
-    if not isinstance(exc, RingCXTransientError) or getattr(exc, _TOKEN_SOURCE_ERROR, False):
-        return False
-    return exc.status_code is None or exc.status_code in RETRY_STATUSES
-
-
 class HttpClient:
     """Sends requests with pacing, retries and typed errors.
 
@@ -238,62 +227,7 @@ class HttpClient:
         :raises RingCXError: the typed error of the last attempt.
         """
         what = what or f"{method} {urlsplit(url).path}"
-        settings = self.settings
-
-        def wait(state: RetryCallState) -> float:
-            exc = state.outcome.exception() if state.outcome else None
-            if isinstance(exc, RingCXRateLimitedError) and exc.retry_after is not None:
-                delay = exc.retry_after
-            else:
-                base = settings.backoff_initial_seconds
-                if isinstance(exc, RingCXRateLimitedError):
-                    base = max(base, settings.rate_limit_backoff_seconds)
-                ceiling = min(max(settings.backoff_max_seconds, base), base * 2 ** (state.attempt_number - 1))
-                delay = ceiling / 2 + random.uniform(0, ceiling / 2)
-            if isinstance(exc, RingCXRateLimitedError) and budget is not None:
-                budget.penalize(delay)
-            return delay
-
-        def stop(state: RetryCallState) -> bool:
-            upcoming = state.upcoming_sleep or 0.0
-            if budget is not None and budget.defer_over is not None and upcoming > budget.defer_over:
-                # a deferrable caller does not sleep this wait in a worker: before_sleep defers it
-                return state.attempt_number >= settings.retry_attempts
-            return (
-                state.attempt_number >= settings.retry_attempts
-                or state.idle_for + upcoming > settings.retry_max_wait_seconds
-            )
-
-        def before_sleep(state: RetryCallState) -> None:
-            # Issue #12 item 13: every retry wait is logged with its reason and end time (UTC); a
-            # deferrable caller (budget.defer_over) gets RingCXWaitRequired instead of a long sleep.
-            exc = state.outcome.exception() if state.outcome else None
-            delay = state.upcoming_sleep or 0.0
-            if isinstance(exc, RingCXRateLimitedError):
-                source = "Retry-After" if exc.retry_after is not None else "no Retry-After, backoff"
-                reason = f"429 {source} from RingCX ({what})"
-            else:
-                reason = f"backoff after {type(exc).__name__} ({what})"
-            if budget is not None:
-                check_defer(delay, reason, budget.defer_over)
-            log.warning(
-                "%s (attempt %d of %d); retrying in %.2f s, until %s: %s",
-                exc,
-                state.attempt_number,
-                settings.retry_attempts,
-                delay,
-                wait_end(delay).isoformat(timespec="seconds"),
-                reason,
-            )
-
-        retrying = Retrying(
-            retry=retry_if_exception(_is_retried),
-            wait=wait,
-            stop=stop,
-            sleep=self._sleep,
-            before_sleep=before_sleep,
-            reraise=True,
-        )
+        retrying = RetryPolicy(self.settings, what, budget, sleep=self._sleep).retrying()
         for attempt in retrying:
             with attempt:
                 if budget is not None:
@@ -316,7 +250,7 @@ class HttpClient:
         try:
             token = tokens.token()
         except RingCXError as err:
-            setattr(err, _TOKEN_SOURCE_ERROR, True)  # its own request was retried; never again here
+            setattr(err, TOKEN_SOURCE_ERROR, True)  # its own request was retried; never again here
             raise
         return {
             **kwargs,
@@ -374,7 +308,7 @@ class HttpClient:
             try:
                 return self.send(method, url, tokens=used, **kwargs)
             except RingCXAuthError as err:
-                if getattr(err, _TOKEN_SOURCE_ERROR, False) or used.last is None:
+                if getattr(err, TOKEN_SOURCE_ERROR, False) or used.last is None:
                     raise  # obtaining a token failed: no request was answered 401
                 if round_ == 2:
                     # The credentials just minted this token, so its rejection is not a credentials
