@@ -193,14 +193,3 @@ class RingCXReportLink(_S3LocationLink):
 
     name = "Window report"
     location_key = REPORT_LINK_XCOM_KEY
-
-
-def attach_links(task: Any, *links: BaseOperatorLink) -> Any:
-    """Add extra links to a task made with ``@task`` (its operator class has none); returns ``task``.
-
-    Accepts the ``XComArg`` a decorated call returns or the operator itself. Airflow serializes the links
-    of each operator instance, and the worker, which parses the same DAG file, evaluates them.
-    """
-    operator = getattr(task, "operator", task)
-    operator.operator_extra_links = (*operator.operator_extra_links, *links)
-    return task

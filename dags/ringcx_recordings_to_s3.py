@@ -1,5 +1,7 @@
-"""The provider's shipped DAG, found by Airflow in this DAG folder (the DAG object is a module global)."""
+"""The provider's shipped DAG, built at each parse (so the parse-time environment of the moment shapes it)."""
 
 from __future__ import annotations
 
-from airflow_provider_ringcx.example_dags.ringcx_recordings_to_s3 import dag  # noqa: F401
+from airflow_provider_ringcx.example_dags.ringcx_recordings_to_s3 import build_dag
+
+dag = build_dag()

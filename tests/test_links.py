@@ -19,7 +19,6 @@ from airflow_provider_ringcx.links import (
     RingCXReportLink,
     RingCXS3PrefixLink,
     S3Location,
-    attach_links,
     partition_prefix,
     push_location,
 )
@@ -214,18 +213,6 @@ def test_links_are_registered_and_serialized_for_the_download_and_report_tasks()
         "S3 recordings": "_link_RingCXS3PrefixLink"
     }
     assert tasks["report_window"]["_operator_extra_links"] == {"Window report": "_link_RingCXReportLink"}
-
-
-def test_attach_links_adds_to_a_taskflow_task() -> None:
-    from airflow.sdk import DAG, task
-
-    @task
-    def noop() -> None:
-        return None
-
-    with DAG("attach_links_probe", schedule=None):
-        out = attach_links(noop(), RingCXReportLink())
-    assert [link.name for link in out.operator.operator_extra_links] == ["Window report"]
 
 
 def test_custom_endpoint_object_url_names_the_object(s3_client: Any, bucket: str, s3_endpoint: str) -> None:

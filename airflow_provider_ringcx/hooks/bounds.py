@@ -35,6 +35,12 @@ class Bound:
         kind = "a whole number" if self.integer else "a number"
         return f"{kind} in {self.low:g}..{self.high:g}"
 
+    def problem(self, name: str, value: float | None) -> str | None:
+        """Why ``name=value`` is outside this range, or ``None`` (``None`` values are not checked)."""
+        if value is None or self.low <= value <= self.high:
+            return None
+        return f"{name}={value} is outside {self.describe()} ({self.why})"
+
 
 #: The range of every numeric connection extra; the upper bounds stop settings whose worst case holds a
 #: worker for hours or never lets a request through.
@@ -83,21 +89,3 @@ def budget_limit_problem(count: int, seconds: float) -> str | None:
             f"{BUDGET_MAX_SPACING_SECONDS:g} s limit (a budget that slow never finishes a window)"
         )
     return None
-
-
-#: The range of every numeric run setting of the example DAG (``dagconfig.SETTINGS``): params, Variables
-#: and environment variables. ``lag_minutes`` has its 5-minute floor from the vendor (``windows.parse_lag``).
-DAG_RANGES: dict[str, Bound] = {
-    "lag_minutes": Bound(5, 10080, True, "a lag over a week archives nothing for a week"),
-    "batch_size": Bound(1, 5000, True, "a mapped task of more segments outlives its execution_timeout"),
-    "rescan_lookback_minutes": Bound(0, 43200, True, "RingCX keeps metadata queryable for about 30 days"),
-    "object_lock_retention_days": Bound(1, 36500, True, "a retention over 100 years can never be lifted"),
-}
-
-
-def dag_setting_problem(name: str, value: float | None) -> str | None:
-    """Why a run setting is outside :data:`DAG_RANGES`, or ``None`` (``None`` values are not checked)."""
-    bound = DAG_RANGES.get(name)
-    if bound is None or value is None or bound.low <= value <= bound.high:
-        return None
-    return f"{name}={value} is outside {bound.describe()} ({bound.why})"

@@ -10,6 +10,7 @@ from unittest import mock
 import pytest
 
 from airflow_provider_ringcx.example_dags import settings as dagconfig
+from airflow_provider_ringcx.example_dags.ringcx_recordings_to_s3 import DAG_ID, RECORDINGS_ARCHIVE
 from airflow_provider_ringcx.exceptions import RingCXConfigError
 
 DAGS = Path(__file__).resolve().parents[2] / "dags"
@@ -49,11 +50,11 @@ def parsed() -> Any:
 
 def test_imports_without_errors_or_parse_time_access(parsed: Any) -> None:
     assert parsed.import_errors == {}
-    assert dagconfig.DAG_ID in parsed.dags
+    assert DAG_ID in parsed.dags
 
 
 def test_schedule_runs_and_retries(parsed: Any) -> None:
-    dag = parsed.dags[dagconfig.DAG_ID]
+    dag = parsed.dags[DAG_ID]
     timetable = dag.timetable
     assert type(timetable).__name__ == "CronTriggerTimetable"
     assert timetable.expression == "*/15 * * * *"
@@ -69,7 +70,7 @@ def test_schedule_runs_and_retries(parsed: Any) -> None:
 
 
 def test_tasks_pools_trigger_rule_mapping_and_asset(parsed: Any) -> None:
-    dag = parsed.dags[dagconfig.DAG_ID]
+    dag = parsed.dags[DAG_ID]
     tasks = dag.task_dict
     assert tasks["fetch_metadata_window"].pool == "ringcx_metadata"
     assert tasks["fetch_rescan_window"].pool == "ringcx_metadata"
@@ -80,13 +81,13 @@ def test_tasks_pools_trigger_rule_mapping_and_asset(parsed: Any) -> None:
     report = tasks["report_window"]
     assert report.trigger_rule == "all_done"
     assert {"download_segments", "download_late_segments"} <= report.upstream_task_ids
-    assert [outlet.name for outlet in report.outlets] == [dagconfig.ASSET_NAME]
+    assert [outlet.name for outlet in report.outlets] == [RECORDINGS_ARCHIVE.name]
     assert tasks["download_segments"].upstream_task_ids == {"plan_downloads"}
     assert tasks["plan_downloads"].upstream_task_ids == {"fetch_metadata_window", "resolve_run"}
 
 
 def test_every_setting_is_a_param_that_defaults_to_variable_env_default(parsed: Any) -> None:
-    dag = parsed.dags[dagconfig.DAG_ID]
+    dag = parsed.dags[DAG_ID]
     params = dag.params
     for setting in dagconfig.SETTINGS:
         param = params.get_param(setting.name)
@@ -98,7 +99,7 @@ def test_every_setting_is_a_param_that_defaults_to_variable_env_default(parsed: 
 def test_dag_serializes(parsed: Any) -> None:
     from airflow.serialization.serialized_objects import DagSerialization
 
-    dag = parsed.dags[dagconfig.DAG_ID]
+    dag = parsed.dags[DAG_ID]
     data = DagSerialization.to_dict(dag)
     restored = DagSerialization.from_dict(data)
     assert set(restored.task_dict) == set(dag.task_dict)
@@ -112,7 +113,7 @@ def test_parse_time_environment_shapes_the_dag(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setenv("RINGCX_MAX_ACTIVE_RUNS", "2")
     monkeypatch.setenv("RINGCX_CATCHUP", "false")
     monkeypatch.setenv("RINGCX_START_DATE", "2026-05-01T00:00Z")
-    dag = DagBag(dag_folder=str(DAGS)).dags[dagconfig.DAG_ID]
+    dag = DagBag(dag_folder=str(DAGS)).dags[DAG_ID]
     assert dag.timetable.expression == "0 * * * *"
     assert dag.timetable.interval == timedelta(hours=1)
     assert dag.max_active_runs == 2
@@ -128,7 +129,7 @@ def test_every_writer_gets_the_runs_compliance_options(parsed: Any) -> None:
     the recordings and the report are (the download tasks get them from plan_downloads)."""
     from airflow_provider_ringcx.s3.options import OPTION_NAMES
 
-    dag = parsed.dags[dagconfig.DAG_ID]
+    dag = parsed.dags[DAG_ID]
     for task_id in ("fetch_metadata_window", "fetch_rescan_window"):
         task = dag.get_task(task_id)
         for name in OPTION_NAMES:
@@ -140,7 +141,7 @@ def test_every_writer_gets_the_runs_compliance_options(parsed: Any) -> None:
 def test_every_task_has_an_execution_timeout(parsed: Any) -> None:
     """No task can hold a worker and a pool slot forever (issue #12 item 11): each has the documented
     default of its kind (``dagconfig.TASK_TIMEOUTS``)."""
-    dag = parsed.dags[dagconfig.DAG_ID]
+    dag = parsed.dags[DAG_ID]
     minutes = {task.task_id: task.execution_timeout for task in dag.tasks}
     assert all(isinstance(value, timedelta) and value > timedelta(0) for value in minutes.values()), minutes
     assert minutes["fetch_metadata_window"] == minutes["fetch_rescan_window"] == timedelta(minutes=45)

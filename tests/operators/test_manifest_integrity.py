@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
 
-from airflow_provider_ringcx.example_dags import tasks as pipeline
+from airflow_provider_ringcx import window_report
 from airflow_provider_ringcx.keys import report_key
 from airflow_provider_ringcx.operators.metadata import RingCXInteractionMetadataOperator
 from airflow_provider_ringcx.operators.recordings import RingCXRecordingsToS3Operator
@@ -126,15 +126,17 @@ def test_the_report_verifies_the_manifest_before_trusting_it(
 ) -> None:
     batches, identity = fetch(bucket)
     run = run_dict(bucket, identity["key"])
-    report = pipeline.report_window(s3_client, run, summaries=[], manifest_identity=identity)
+    report = window_report.report_window(s3_client, run, summaries=[], manifest_identity=identity)
     assert report["manifest"] == {**identity, "verified": True}
     first = s3_client.get_object(Bucket=bucket, Key=run["report_key"])["Body"].read()
     rename_middle_row(s3_client, bucket, batches[0])
     with pytest.raises(ManifestIntegrityError, match=f"manifest s3://{bucket}/{identity['key']}"):
-        pipeline.report_window(s3_client, run, summaries=[], manifest_identity=identity)
+        window_report.report_window(s3_client, run, summaries=[], manifest_identity=identity)
     # without the ETag to pin (a store that ignores If-Match), the streamed SHA-256 catches it at the end
     with pytest.raises(ManifestIntegrityError, match=r"hashes to .* it was edited after it was written"):
-        pipeline.report_window(s3_client, run, summaries=[], manifest_identity={**identity, "etag": None})
+        window_report.report_window(
+            s3_client, run, summaries=[], manifest_identity={**identity, "etag": None}
+        )
     # the edited manifest never produced a report
     assert s3_client.get_object(Bucket=bucket, Key=run["report_key"])["Body"].read() == first
 
@@ -153,7 +155,7 @@ def test_in_a_versioned_bucket_downloads_read_the_planned_version_and_the_report
     assert original in archived
     assert forged not in archived
     with pytest.raises(ManifestIntegrityError, match=r"now has version .* it was written over") as err:
-        pipeline.report_window(s3_client, run_dict(bucket, identity["key"]), summaries=[summary],
+        window_report.report_window(s3_client, run_dict(bucket, identity["key"]), summaries=[summary],
                                manifest_identity=identity)  # fmt: skip
     assert identity["key"] in str(err.value)
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from airflow_provider_ringcx import window_report
 from airflow_provider_ringcx.example_dags import tasks as pipeline
 from airflow_provider_ringcx.exceptions import RingCXConfigError
 from airflow_provider_ringcx.models import parse_timestamp
@@ -104,7 +105,7 @@ def test_manifest_recording_sidecar_and_report_carry_the_run_options(
     s3 = window_run["s3"]
     report_writes = capture(s3, *WRITES)
     run = {**run_dict(bucket, identity["key"]), **OPTIONS}
-    pipeline.report_window(s3, run, summaries=[window_run["summary"]], manifest_identity=identity)
+    window_report.report_window(s3, run, summaries=[window_run["summary"]], manifest_identity=identity)
     [(_, report)] = report_writes
     assert assert_compliant(report) == W_END
     # what S3 stored (moto applies single-part Object Lock and records SSE and the class)
@@ -124,7 +125,7 @@ def test_a_rerun_report_is_a_new_locked_version_not_an_overwrite(
     bucket, identity, s3 = window_run["bucket"], window_run["identity"], window_run["s3"]
     run = {**run_dict(bucket, identity["key"]), **OPTIONS}
     for _ in range(2):
-        pipeline.report_window(s3, run, summaries=[window_run["summary"]], manifest_identity=identity)
+        window_report.report_window(s3, run, summaries=[window_run["summary"]], manifest_identity=identity)
     versions = s3_client.list_object_versions(Bucket=bucket, Prefix=run["report_key"])["Versions"]
     assert len(versions) == 2
     for version in versions:

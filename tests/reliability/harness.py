@@ -3,7 +3,7 @@
 :class:`Pipeline` runs ``fetch metadata window`` then ``download segments`` for every batch, retrying a task
 that raised a retryable error as Airflow's ``retries`` would (a fresh operator and hook per try, like a new
 task process), then reconciles the window with the DAG's report step
-(:func:`airflow_provider_ringcx.pipeline.report_window`). The hook gets a :class:`VirtualTime`: its waits
+(:func:`airflow_provider_ringcx.window_report.report_window`). The hook gets a :class:`VirtualTime`: its waits
 (Retry-After, backoff, budget pacing) are recorded and advance a virtual clock instead of sleeping, so the
 suite never waits real minutes and tests can assert how long the hook *would* have waited.
 
@@ -28,7 +28,7 @@ from typing import Any
 from airflow.sdk._shared.secrets_masker import reset_secrets_masker
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
-from airflow_provider_ringcx.example_dags import tasks as pipeline
+from airflow_provider_ringcx import window_report
 from airflow_provider_ringcx.exceptions import RingCXError
 from airflow_provider_ringcx.hooks.ringcx import RingCXHook
 from airflow_provider_ringcx.keys import manifest_key, report_key
@@ -196,7 +196,7 @@ class Pipeline:
             # the metadata task's XCom 'manifest', as the DAG's report task pulls it
             pushed = [x for x in result.xcoms if isinstance(x, dict) and "manifest" in x]
             identity = pushed[-1]["manifest"] if pushed else None
-            result.report = pipeline.report_window(
+            result.report = window_report.report_window(
                 s3,
                 self.run_dict(start, end),
                 summaries=result.summaries,
