@@ -19,7 +19,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from airflow_provider_ringcx.example_dags.settings import DAG_ID
+from airflow_provider_ringcx.example_dags.ringcx_recordings_to_s3 import DAG_ID
 from airflow_provider_ringcx.keys import DEFAULT_KEY_TEMPLATE, recording_key, report_key
 from scripts.stack import REPO, Stack
 

@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from airflow_provider_ringcx.example_dags import settings as dagconfig
+from airflow_provider_ringcx.example_dags.ringcx_recordings_to_s3 import DAG_ID
 
 ROOT = Path(__file__).resolve().parents[1]
 AIRFLOW_SERVICES = {
@@ -106,7 +107,7 @@ def test_airflow_runs_local_executor_on_postgres_with_dags_mounted(services: dic
         dags_folder = env["AIRFLOW__CORE__DAGS_FOLDER"]
         assert f"./dags:{dags_folder}:ro" in services[name]["volumes"]
         assert env["RINGCX_BUDGET_DIR"] in {v.split(":")[1] for v in services[name]["volumes"]}
-    assert (ROOT / "dags" / f"{dagconfig.DAG_ID}.py").is_file()
+    assert (ROOT / "dags" / f"{DAG_ID}.py").is_file()
     assert "8080:8080" in services["airflow-apiserver"]["ports"]
 
 
@@ -121,7 +122,9 @@ def test_dag_settings_in_the_environment_are_ones_the_dag_reads(services: dict[s
         "RINGCX_RETRIES",
         "RINGCX_BUDGET_DIR",
     }
-    dag_source = (ROOT / "dags" / f"{dagconfig.DAG_ID}.py").read_text()
+    dag_files = ("ringcx_recordings_to_s3.py", "factory.py")  # the DAG reads its parse-time env there
+    example_dags = ROOT / "airflow_provider_ringcx" / "example_dags"
+    dag_source = "".join((example_dags / name).read_text() for name in dag_files)
     config_source = (ROOT / "airflow_provider_ringcx" / "example_dags" / "settings.py").read_text()
     budget_source = (ROOT / "airflow_provider_ringcx" / "hooks" / "budget.py").read_text()
     for name, service in services.items():

@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 import requests
 
-from airflow_provider_ringcx.example_dags.settings import DAG_ID
+from airflow_provider_ringcx.example_dags.ringcx_recordings_to_s3 import DAG_ID
 from airflow_provider_ringcx.keys import DEFAULT_KEY_TEMPLATE, recording_key
 from airflow_provider_ringcx.windows import Window, tiling_problems
 from scripts.stack import Stack, free_port, poll

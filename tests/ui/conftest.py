@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import requests
 
-from airflow_provider_ringcx.example_dags.settings import DAG_ID
+from airflow_provider_ringcx.example_dags.ringcx_recordings_to_s3 import DAG_ID
 from scripts.stack import REPO, Stack, poll
 
 CHROMIUM = os.environ.get("RINGCX_UI_CHROMIUM", "/usr/bin/chromium")

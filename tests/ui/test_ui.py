@@ -24,7 +24,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import pytest
 import requests
 
-from airflow_provider_ringcx.example_dags.settings import DAG_ID
+from airflow_provider_ringcx.example_dags.ringcx_recordings_to_s3 import DAG_ID
 from airflow_provider_ringcx.provider_info import CONNECTION_FIELDS
 from tests.ui.conftest import ARTIFACTS, RUN_ID, UIRun
 
