@@ -11,6 +11,11 @@ Every identifier that reaches a key (dialog id, segment id, sub-account id) goes
   SHA-256 of the raw id. ``~`` is always encoded elsewhere, so a shortened id never equals the encoding of
   another id.
 
+Every other name the product gives an S3 object is built here too: the window manifest, the late-arrival
+rescan's manifest and the window report (:func:`manifest_key`, :func:`rescan_manifest_key`,
+:func:`report_key`, all from :func:`window_part`), and the time partition a window's recordings share
+(:func:`partition_prefix`, the "S3 recordings" link).
+
 Percent-encoding is injective (it can be decoded), and the shortened form is distinguishable from every
 plain encoding, so two distinct ids never share a key (short of a 128-bit hash collision).
 
@@ -25,6 +30,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import string
+from collections.abc import Iterable
 from datetime import datetime, timezone
 
 from airflow_provider_ringcx.exceptions import RingCXConfigError
@@ -245,26 +251,84 @@ def sidecar_key(wav_key: str) -> str:
     return wav_key[: -len(".wav")] + ".json" if wav_key.endswith(".wav") else wav_key + ".json"
 
 
+def partition_prefix(
+    *, template: str, prefix: str | None, sub_account_id: str, starts: Iterable[datetime]
+) -> str:
+    """The deepest S3 "folder" holding every listed segment's key: the common time partition.
+
+    The key template is cut before its first id field (``{dialog_id}``/``{segment_id}``) and rendered for
+    each segment start (UTC, as :func:`recording_key` does); the result is the longest prefix, ending with
+    ``/``, that all renderings share. A 15-minute window inside one hour gives
+    ``{prefix}/sub_account={id}/year=Y/month=M/day=D/hour=H/``; one spanning midnight gives
+    ``{prefix}/sub_account={id}/``. Without segments: ``{prefix}/sub_account={id}/``-like base.
+
+    :param template: a WAV key template (validated elsewhere).
+    :param starts: the segments' start times (aware datetimes).
+    """
+    head = ""
+    for literal, name, _spec, _conversion in string.Formatter().parse(template):
+        head += literal.replace("{", "{{").replace("}", "}}")
+        if name is None:
+            continue
+        if name in ("dialog_id", "segment_id"):
+            break
+        head += "{" + name + "}"
+    rendered = [
+        head.format(**partition_fields(prefix, sub_account_id, moment)).lstrip("/") for moment in starts
+    ]
+    if not rendered:
+        base = normalize_prefix(prefix)
+        return f"{base}/sub_account={safe_id(sub_account_id)}/".lstrip("/")
+    common = rendered[0]
+    for other in rendered[1:]:
+        size = 0
+        while size < min(len(common), len(other)) and common[size] == other[size]:
+            size += 1
+        common = common[:size]
+    return common[: common.rfind("/") + 1]
+
+
 def window_stamp(moment: datetime) -> str:
-    """Format a window bound for keys: ``20260302T1400Z`` (seconds kept when non-zero)."""
+    """Format a window bound for keys: ``20260302T1400Z`` (seconds kept when non-zero).
+
+    :raises RingCXConfigError: ``moment`` has no time zone (a naive time would be read as local time).
+    """
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise RingCXConfigError(f"timestamp {moment.isoformat()} has no time zone; pass an aware datetime")
     moment = moment.astimezone(timezone.utc)
     return moment.strftime("%Y%m%dT%H%M%SZ" if moment.second or moment.microsecond else "%Y%m%dT%H%MZ")
 
 
+def window_part(start: datetime, end: datetime) -> str:
+    """A window's part of every key that names it: ``20260302T1400Z_20260302T1415Z``."""
+    return f"{window_stamp(start)}_{window_stamp(end)}"
+
+
 def _window_key(kind: str, prefix: str | None, sub_account_id: str, start: datetime, end: datetime) -> str:
     base = normalize_prefix(prefix)
-    parts = [
-        base,
-        kind,
-        f"sub_account={safe_id(sub_account_id)}",
-        f"window={window_stamp(start)}_{window_stamp(end)}",
-    ]
+    parts = [base, kind, f"sub_account={safe_id(sub_account_id)}", f"window={window_part(start, end)}"]
     return "/".join(part for part in parts if part)
 
 
 def manifest_key(prefix: str | None, sub_account_id: str, start: datetime, end: datetime) -> str:
     """The window manifest key: ``{prefix}/_manifests/sub_account={id}/window={START}_{END}.jsonl``."""
     return _window_key("_manifests", prefix, sub_account_id, start, end) + ".jsonl"
+
+
+def rescan_manifest_key(
+    prefix: str | None,
+    sub_account_id: str,
+    start: datetime,
+    end: datetime,
+    *,
+    by_start: datetime,
+    by_end: datetime,
+) -> str:
+    """The manifest of the late-arrival rescan of window ``[start, end)`` made by the run of window
+    ``[by_start, by_end)``: beside the window's own manifest, ``...window={START}_{END}.rescan-by-{BY}.jsonl``
+    (one per rescanning run, so a rescan never meets the window's write-once manifest)."""
+    own = _window_key("_manifests", prefix, sub_account_id, start, end)
+    return f"{own}.rescan-by-{window_part(by_start, by_end)}.jsonl"
 
 
 def report_key(prefix: str | None, sub_account_id: str, start: datetime, end: datetime) -> str:

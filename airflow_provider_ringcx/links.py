@@ -1,7 +1,8 @@
 """Operator extra links: one click from a task in the Airflow UI to what it wrote in S3.
 
 - :class:`RingCXS3PrefixLink` ("S3 recordings"): from a download task to the S3 prefix its window's
-  recordings land under (the time partition of the key template, e.g. ``.../day=02/hour=14/``).
+  recordings land under (the time partition of the key template, e.g. ``.../day=02/hour=14/``, named by
+  :func:`airflow_provider_ringcx.keys.partition_prefix`).
 - :class:`RingCXReportLink` ("Window report"): from the report task to the window's report object.
 
 For AWS the link opens the S3 console; for a custom endpoint (MinIO, moto, any S3-compatible store) it is
@@ -16,16 +17,12 @@ endpoint, region, partition; no credentials) under :data:`S3_LINK_XCOM_KEY` or
 
 from __future__ import annotations
 
-import string
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
 from airflow.sdk import BaseOperatorLink
-
-from airflow_provider_ringcx.keys import normalize_prefix, partition_fields, safe_id
 
 if TYPE_CHECKING:
     from airflow.sdk import BaseOperator
@@ -36,7 +33,6 @@ S3_LINK_XCOM_KEY = "ringcx_s3_link"
 #: XCom key of the report task's :class:`S3Location` (the report object).
 REPORT_LINK_XCOM_KEY = "ringcx_report_link"
 _AWS_DOMAINS = {"aws": "aws.amazon.com", "aws-cn": "amazonaws.cn", "aws-us-gov": "amazonaws-us-gov.com"}
-_ID_FIELDS = ("dialog_id", "segment_id")
 
 
 @dataclass(frozen=True)
@@ -119,45 +115,6 @@ class S3Location:
             path = f"s3/object/{quote(self.bucket, safe='')}"
             query["prefix"] = self.key
         return f"https://console.{domain}/{path}?{urlencode(query, quote_via=quote)}"
-
-
-def partition_prefix(
-    *, template: str, prefix: str | None, sub_account_id: str, starts: Iterable[datetime]
-) -> str:
-    """The deepest S3 "folder" holding every listed segment's key: the common time partition.
-
-    The key template is cut before its first id field (``{dialog_id}``/``{segment_id}``) and rendered for
-    each segment start (UTC, as :func:`~airflow_provider_ringcx.keys.recording_key` does); the result is
-    the longest prefix, ending with ``/``, that all renderings share. A 15-minute window inside one hour
-    gives ``{prefix}/sub_account={id}/year=Y/month=M/day=D/hour=H/``; one spanning midnight gives
-    ``{prefix}/sub_account={id}/``. Without segments: ``{prefix}/sub_account={id}/``-like base.
-
-    :param template: a WAV key template (validated elsewhere).
-    :param starts: the segments' start times (aware datetimes).
-    """
-    head = ""
-    for literal, name, _spec, _conversion in string.Formatter().parse(template):
-        head += literal.replace("{", "{{").replace("}", "}}")
-        if name is None:
-            continue
-        if name in _ID_FIELDS:
-            break
-        head += "{" + name + "}"
-    rendered = [_render(head, prefix, sub_account_id, moment) for moment in starts]
-    if not rendered:
-        base = normalize_prefix(prefix)
-        return f"{base}/sub_account={safe_id(sub_account_id)}/".lstrip("/")
-    common = rendered[0]
-    for other in rendered[1:]:
-        size = 0
-        while size < min(len(common), len(other)) and common[size] == other[size]:
-            size += 1
-        common = common[:size]
-    return common[: common.rfind("/") + 1]
-
-
-def _render(head: str, prefix: str | None, sub_account_id: str, when: datetime) -> str:
-    return head.format(**partition_fields(prefix, sub_account_id, when)).lstrip("/")
 
 
 def push_location(context: Mapping[str, Any], key: str, location: S3Location) -> None:

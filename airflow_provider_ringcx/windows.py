@@ -17,14 +17,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from airflow_provider_ringcx import keys
 from airflow_provider_ringcx.exceptions import RingCXConfigError
 
 #: The vendor rejects metadata windows that end less than 5 minutes ago; a lag below that never works.
 MIN_LAG = timedelta(minutes=5)
 #: Product default: recordings are processed about 15 minutes after a segment ends.
 DEFAULT_LAG = timedelta(minutes=15)
-#: Compact UTC timestamp used in manifest and report keys, e.g. ``20260302T1400Z``.
-KEY_TIMESTAMP_FORMAT = "%Y%m%dT%H%MZ"
 _DASH = "\u2013"  # en dash, as in "14:15-14:30" labels
 
 
@@ -37,18 +36,6 @@ def _utc(value: datetime, name: str) -> datetime:
         value.year, value.month, value.day, value.hour, value.minute, value.second, value.microsecond,
         tzinfo=timezone.utc,
     )  # fmt: skip
-
-
-def key_timestamp(value: datetime) -> str:
-    """Format an aware datetime as the compact UTC form used in S3 keys (``20260302T1400Z``).
-
-    Seconds are appended (``20260302T140030Z``) only when they are not zero (same as
-    :func:`airflow_provider_ringcx.keys.window_stamp`).
-    """
-    value = _utc(value, "timestamp")
-    if value.second or value.microsecond:
-        return value.strftime("%Y%m%dT%H%M%SZ")
-    return value.strftime(KEY_TIMESTAMP_FORMAT)
 
 
 @dataclass(frozen=True, order=True)
@@ -69,7 +56,7 @@ class Window:
     @property
     def key(self) -> str:
         """``20260302T1400Z_20260302T1415Z``: the window's part of manifest and report keys."""
-        return f"{key_timestamp(self.start)}_{key_timestamp(self.end)}"
+        return keys.window_part(self.start, self.end)
 
     @property
     def duration(self) -> timedelta:

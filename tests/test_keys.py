@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -15,6 +15,7 @@ from airflow_provider_ringcx.keys import (
     normalize_prefix,
     recording_key,
     report_key,
+    rescan_manifest_key,
     safe_id,
     sidecar_key,
     validate_key_template,
@@ -265,6 +266,13 @@ def test_window_keys() -> None:
     assert report_key("ringcx", "99999999", start, end) == (
         "ringcx/_reports/sub_account=99999999/window=20260302T1400Z_20260302T1415Z.json"
     )
+    later = (start + timedelta(days=1), end + timedelta(days=1))
+    assert rescan_manifest_key("ringcx", "99999999", start, end, by_start=later[0], by_end=later[1]) == (
+        "ringcx/_manifests/sub_account=99999999/window=20260302T1400Z_20260302T1415Z"
+        ".rescan-by-20260303T1400Z_20260303T1415Z.jsonl"
+    )
+    with pytest.raises(RingCXConfigError, match="has no time zone"):  # never read as local time
+        window_stamp(start.replace(tzinfo=None))
 
 
 def test_a_non_injective_template_fails_resolve_run_before_any_download() -> None:

@@ -12,14 +12,13 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from airflow_provider_ringcx import get_provider_info
-from airflow_provider_ringcx.keys import DEFAULT_KEY_TEMPLATE
+from airflow_provider_ringcx.keys import DEFAULT_KEY_TEMPLATE, partition_prefix
 from airflow_provider_ringcx.links import (
     REPORT_LINK_XCOM_KEY,
     S3_LINK_XCOM_KEY,
     RingCXReportLink,
     RingCXS3PrefixLink,
     S3Location,
-    partition_prefix,
     push_location,
 )
 from airflow_provider_ringcx.operators.recordings import RingCXRecordingsToS3Operator

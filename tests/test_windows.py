@@ -17,7 +17,6 @@ from airflow_provider_ringcx.windows import (
     Window,
     archive_window,
     batch_label,
-    key_timestamp,
     parse_lag,
     rescan_window,
     tiling_problems,
@@ -149,7 +148,7 @@ def test_window_helpers() -> None:
     assert window == Window(datetime(2026, 3, 2, 14, 0, tzinfo=UTC), datetime(2026, 3, 2, 14, 15, tzinfo=UTC))
     assert window.key == "20260302T1400Z_20260302T1415Z"
     assert window.label() == "14:00\u201314:15"
-    assert key_timestamp(datetime(2026, 3, 2, 14, 0, 30, tzinfo=UTC)) == "20260302T140030Z"
+    assert Window(start, start + timedelta(seconds=30)).key == "20260302T1415Z_20260302T141530Z"
     assert rescan_window(window, timedelta(hours=24)) == window.shift(-timedelta(days=1))
     assert rescan_window(window, timedelta(0)) is None
     with pytest.raises(RingCXConfigError, match="shorter than the window"):

@@ -9,14 +9,8 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from airflow_provider_ringcx.exceptions import RingCXConfigError
-from airflow_provider_ringcx.keys import DEFAULT_KEY_TEMPLATE, validate_key_template
-from airflow_provider_ringcx.links import (
-    S3_LINK_XCOM_KEY,
-    RingCXS3PrefixLink,
-    S3Location,
-    partition_prefix,
-    push_location,
-)
+from airflow_provider_ringcx.keys import DEFAULT_KEY_TEMPLATE, partition_prefix, validate_key_template
+from airflow_provider_ringcx.links import S3_LINK_XCOM_KEY, RingCXS3PrefixLink, S3Location, push_location
 from airflow_provider_ringcx.models import SegmentRef, parse_timestamp
 from airflow_provider_ringcx.operators.base import RingCXToS3BaseOperator
 from airflow_provider_ringcx.runinfo import batch_table

@@ -1,36 +1,21 @@
-"""The window manifest: every metadata row of one window, written once to S3 as JSON Lines.
+"""Writing the window manifest: every metadata row of one window, written once to S3 as JSON Lines.
 
-Format ``ringcx-window-manifest/1`` (content type ``application/x-ndjson``), one JSON object per line:
-
-1. a header: ``{"kind": "header", "format", "sub_account_id", "window_start", "window_end", "created_at",
-   "provider_version", ...}``;
-2. one line per metadata row, in the order RingCX returned them:
-
-   - ``{"kind": "segment", "dialog_id", "segment_id", "has_recording", "ref": {compact ref}, "row": {the
-     vendor row exactly as received, segmentEvents included}}``;
-   - ``{"kind": "invalid", "reason", "raw"}`` for a row that could not be parsed (raw text excerpt);
-
-3. a summary (always last): ``{"kind": "summary", "rows", "segments", "with_recording", "invalid",
-   "batch_size", "batches": [{"index", "count", "first", "last", "range": [start_byte, end_byte],
-   "ends": [earliest_end, latest_end], "sha256": hex digest of the range's bytes}]}`` (``sha256`` is
-   omitted for batches merged to stay under the map-length cap: their digests are computed by reading the
-   manifest back once, see :func:`~airflow_provider_ringcx.transfers.manifest_reader.describe`).
+The format (line kinds, batch records, digests) is :mod:`~airflow_provider_ringcx.transfers.manifest_format`;
+reading is :mod:`~airflow_provider_ringcx.transfers.manifest_reader`.
 
 Why JSON Lines: a 100,000-row window is written as it streams from the hook (memory stays at one 8 MiB part,
 see :mod:`~airflow_provider_ringcx.s3.writeonce`) and read line by line; the summary's byte ranges let a
 download task fetch only its batch's rows with one ranged GET, so what goes through XCom is a small
 descriptor per batch (:class:`~airflow_provider_ringcx.models.ManifestBatch`), not the refs: the writer keeps
-only per-batch counters, so neither its memory nor the XCom grows with the window's row count. Reading is
-in :mod:`~airflow_provider_ringcx.transfers.manifest_reader`. Batches are consecutive runs of the segments
-that have a recording, so each batch's rows occupy one contiguous byte range.
+only per-batch counters, so neither its memory nor the XCom grows with the window's row count. Batches are
+consecutive runs of the segments that have a recording, so each batch's rows occupy one contiguous byte
+range.
 
 The manifest is written with ``If-None-Match: *`` and never replaced: a retried or concurrent task finds it
 and reuses its batches instead of querying RingCX again. The writer hashes every byte as it streams: the
 whole body's SHA-256 and the write's ETag and VersionId are the manifest's identity
-(:class:`~airflow_provider_ringcx.transfers.manifest_reader.ManifestIdentity`) and each batch descriptor
-carries its
-range's SHA-256, so readers can prove they read what was written (see
-:mod:`~airflow_provider_ringcx.transfers.manifest_reader`).
+(:class:`~airflow_provider_ringcx.transfers.manifest_format.ManifestIdentity`), and every batch record carries
+its range's SHA-256 (a merged batch, its parts'), so readers can prove they read what was written.
 """
 
 from __future__ import annotations
@@ -39,32 +24,35 @@ import hashlib
 import math
 from collections.abc import Mapping
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from airflow_provider_ringcx import __version__, jsonutil
 from airflow_provider_ringcx.models import ManifestBatch, SegmentRecord, format_timestamp, parse_timestamp
 from airflow_provider_ringcx.s3.writeonce import WriteOnceObject
-from airflow_provider_ringcx.transfers.manifest_integrity import describe
-from airflow_provider_ringcx.transfers.manifest_reader import (
-    MANIFEST_FORMAT,
+from airflow_provider_ringcx.transfers.manifest_format import (
+    COUNTS,
+    MANIFEST_CONTENT_TYPE,
     ManifestIdentity,
     ManifestIntegrityError,
+    batch_record,
     batches_from_summary,
-    manifest_exists,
-    version_of,
+    encode_line,
+    header_line,
+    invalid_line,
+    segment_line,
+    summary_line,
 )
+from airflow_provider_ringcx.transfers.manifest_integrity import describe
+from airflow_provider_ringcx.transfers.manifest_reader import manifest_exists, version_of
 
-MANIFEST_CONTENT_TYPE = "application/x-ndjson"
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+    from airflow_provider_ringcx.hooks.ringcx import RingCXHook
+
 #: Airflow's default ``[core] max_map_length``; batches are merged so that a window never needs more.
 MAX_MAP_LENGTH = 1024
 #: The default most batches of a window (a margin under ``MAX_MAP_LENGTH``).
 MAX_BATCHES = 1000
-
-
-def _dumps(obj: Any) -> bytes:
-    """One manifest line: standard JSON only (``NaN``/``Infinity`` raise, see :mod:`..jsonutil`)."""
-    text = jsonutil.dumps(obj, separators=(",", ":"), ensure_ascii=False, default=str)
-    return (text + "\n").encode("utf-8")
 
 
 class ManifestWriter:
@@ -97,31 +85,11 @@ class ManifestWriter:
         self._batches: list[dict[str, Any]] = []
         self._range_hash: Any = None  # SHA-256 of the open batch's bytes so far (one hasher at a time)
         self.identity: ManifestIdentity | None = None
-        self.target.write(
-            _dumps(
-                {
-                    "kind": "header",
-                    "format": MANIFEST_FORMAT,
-                    "created_at": format_timestamp(datetime.now(timezone.utc)),
-                    "provider_version": __version__,
-                    **header,
-                }
-            )
-        )
+        self.target.write(encode_line(header_line(header)))
 
     def add(self, record: SegmentRecord) -> None:
         """Write one parsed row; a row with a recording joins the current batch."""
-        ref = record.to_ref()
-        line = _dumps(
-            {
-                "kind": "segment",
-                "dialog_id": record.dialog_id,
-                "segment_id": record.segment_id,
-                "has_recording": record.has_recording,
-                "ref": ref,
-                "row": dict(record.raw),
-            }
-        )
+        line = encode_line(segment_line(record))
         offset = self.target.write(line)
         self.rows += 1
         self.segments += 1
@@ -131,6 +99,8 @@ class ManifestWriter:
         self.with_recording += 1
         ident = [record.dialog_id, record.segment_id]
         if not self._batches or self._batches[-1]["count"] >= self.batch_size:
+            if self._batches:  # the closing batch's extent, up to this row: a part if batches are merged
+                self._batches[-1]["extent_sha256"] = self._range_hash.hexdigest()
             self._batches.append({"count": 0, "start": offset, "first": ident, "ends": []})
             self._range_hash = hashlib.sha256()
         self._hash_line(line)
@@ -139,8 +109,9 @@ class ManifestWriter:
         batch["end"] = offset + len(line)
         batch["last"] = ident
         batch["sha256"] = self._range_hash.hexdigest()  # the range ends here, unless another row joins
-        if ref["end"]:
-            batch["ends"] = _span(batch["ends"], [ref["end"]])
+        end = format_timestamp(record.segment_end)
+        if end:
+            batch["ends"] = _span(batch["ends"], [end])
 
     def _hash_line(self, line: bytes) -> None:
         """Bytes written while a batch is open may fall inside its range (rows without a recording
@@ -150,7 +121,7 @@ class ManifestWriter:
 
     def add_invalid(self, raw: str, error: Exception) -> None:
         """Write a row that could not be parsed, with the reason (signature of the hook's ``on_invalid``)."""
-        line = _dumps({"kind": "invalid", "reason": str(error), "raw": raw})
+        line = encode_line(invalid_line(raw, error))
         self.target.write(line)
         self._hash_line(line)
         self.rows += 1
@@ -160,27 +131,12 @@ class ManifestWriter:
         """Write the summary and commit. Return ``(written, batches)``; ``written`` is ``False`` if another
         task created the manifest first (then use that one's batches)."""
         batches = _merge(self._batches, self.max_batches)
-        summary = {
-            "kind": "summary",
-            "rows": self.rows,
-            "segments": self.segments,
-            "with_recording": self.with_recording,
-            "invalid": self.invalid,
-            "batch_size": max((batch["count"] for batch in batches), default=self.batch_size),
-            "batches": [
-                {
-                    "index": index,
-                    "count": batch["count"],
-                    "first": batch["first"],
-                    "last": batch["last"],
-                    "range": [batch["start"], batch["end"]],
-                    "ends": batch["ends"],
-                    **({"sha256": batch["sha256"]} if batch.get("sha256") else {}),
-                }
-                for index, batch in enumerate(batches)
-            ],
-        }
-        self.target.write(_dumps(summary))
+        summary = summary_line(
+            {name: getattr(self, name) for name in COUNTS},
+            max((batch["count"] for batch in batches), default=self.batch_size),
+            [batch_record(index, batch) for index, batch in enumerate(batches)],
+        )
+        self.target.write(encode_line(summary))
         written = self.target.commit()
         if not written:
             return False, []
@@ -192,9 +148,9 @@ class ManifestWriter:
             sha256=target.sha256.hexdigest(),
             size=target.bytes_written,
         )
-        if all(batch.get("sha256") for batch in batches):
+        if not any(batch.get("parts") for batch in batches):
             return True, batches_from_summary(target.key, summary, identity=self.identity)
-        # merged batches: hash their ranges from what S3 now holds, pinned to this write
+        # merged batches: hash their whole ranges from what S3 now holds, pinned to this write
         _, read, digests = describe(target.client, target.bucket, target.key)
         if read["sha256"] != self.identity["sha256"]:
             raise ManifestIntegrityError(
@@ -225,8 +181,12 @@ def _merge(batches: list[dict[str, Any]], max_batches: int) -> list[dict[str, An
         ends: list[str] = []
         for batch in group:
             ends = _span(ends, batch["ends"])
+        # each part is a batch's extent (its range and the rows after it, up to the next batch's start),
+        # the last one its range only: together they tile the merged range
+        parts = [[batch["start"], batch["extent_sha256"]] for batch in group[:-1]]
         merged.append(
             {
+                "parts": [*parts, [group[-1]["start"], group[-1]["sha256"]]],
                 "count": sum(batch["count"] for batch in group),
                 "start": group[0]["start"],
                 "end": group[-1]["end"],
@@ -240,8 +200,8 @@ def _merge(batches: list[dict[str, Any]], max_batches: int) -> list[dict[str, An
 
 def fetch_window_manifest(
     *,
-    hook: Any,
-    client: Any,
+    hook: RingCXHook,
+    client: S3Client,
     bucket: str,
     key: str,
     start: datetime,
@@ -310,11 +270,11 @@ def fetch_window_manifest(
 
 
 def _reuse(
-    client: Any, bucket: str, key: str
+    client: S3Client, bucket: str, key: str
 ) -> tuple[list[ManifestBatch], dict[str, int], ManifestIdentity]:
     """Batches of a manifest this attempt did not write: read it whole once, so that the identity and the
     range digests handed on are those of the bytes the batches are planned from."""
     summary, identity, digests = describe(client, bucket, key)
     batches = batches_from_summary(key, summary, identity=identity, digests=digests)
-    counts = {name: int(summary.get(name, 0)) for name in ("rows", "segments", "with_recording", "invalid")}
+    counts = {name: int(summary.get(name, 0)) for name in COUNTS}
     return batches, {**counts, "batches": len(batches), "reused": 1}, identity

@@ -1,8 +1,8 @@
-"""Reading a window manifest (see :mod:`airflow_provider_ringcx.transfers.manifest` for the format).
+"""Reading a window manifest (the format is :mod:`airflow_provider_ringcx.transfers.manifest_format`).
 
 Everything here streams or reads byte ranges, so that a manifest of 100,000 rows costs a download task only
-its own batch: :func:`batches_from_summary` turns the summary line (read from the object's tail) into the
-:class:`~airflow_provider_ringcx.models.ManifestBatch` descriptors that go through XCom, and
+its own batch: :func:`read_tail` reads the summary line from the object's tail (its batch records become the
+:class:`~airflow_provider_ringcx.models.ManifestBatch` descriptors that go through XCom), and
 :func:`load_batch` reads one batch's rows back with a single ranged GET.
 
 Integrity (why the count and the first and last ids are not enough: a same-length rewrite that renames a
@@ -27,42 +27,50 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any, TypedDict, TypeGuard
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 from botocore.exceptions import ClientError
 
-from airflow_provider_ringcx.exceptions import RingCXBadPayloadError, RingCXError
-from airflow_provider_ringcx.jsonutil import strict_loads
-from airflow_provider_ringcx.models import ManifestBatch, SegmentRef
+from airflow_provider_ringcx.exceptions import RingCXBadPayloadError
+from airflow_provider_ringcx.models import SegmentRef
 from airflow_provider_ringcx.s3.writeonce import error_code, http_status
+from airflow_provider_ringcx.transfers.manifest_format import (
+    MANIFEST_FORMAT,
+    SEGMENT,
+    Ident,
+    ManifestError,
+    ManifestIdentity,
+    ManifestIntegrityError,
+    as_ref,
+    decode_line,
+    is_recorded,
+    is_summary,
+)
 
-MANIFEST_FORMAT = "ringcx-window-manifest/1"
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.type_defs import GetObjectOutputTypeDef
+
+__all__ = [  # the format's names that readers have always imported from here
+    "Ident",
+    "ManifestError",
+    "ManifestIdentity",
+    "ManifestIntegrityError",
+    "get_pinned",
+    "is_manifest_batch",
+    "iter_manifest",
+    "iter_refs",
+    "load_batch",
+    "manifest_exists",
+    "pin_args",
+    "read_rows",
+    "read_summary",
+    "read_tail",
+    "version_of",
+]
+
 _TAIL_READ = 256 * 1024
 READ_CHUNK = 1024 * 1024
-
-#: ``(dialog_id, segment_id)``
-Ident = tuple[str, str]
-
-
-class ManifestError(RingCXError):
-    """A manifest in S3 is not a complete ``ringcx-window-manifest/1`` document, or a batch disagrees
-    with it."""
-
-
-class ManifestIntegrityError(ManifestError):
-    """A manifest's bytes are not the ones the metadata task wrote and planned from: edited, replaced or
-    deleted since. Not retryable: a retry would read the same bytes."""
-
-
-class ManifestIdentity(TypedDict):
-    """A manifest as written: ``etag`` and ``version_id`` as S3 answered the write (``version_id`` is
-    ``None`` in an unversioned bucket), ``sha256`` (hex) and ``size`` of the whole body."""
-
-    key: str
-    etag: str | None
-    version_id: str | None
-    sha256: str
-    size: int
 
 
 def version_of(response: Mapping[str, Any]) -> str | None:
@@ -77,7 +85,7 @@ def pin_args(etag: str | None, version_id: str | None) -> dict[str, str]:
     return {**args, "VersionId": version_id} if version_id else args
 
 
-def manifest_exists(client: Any, bucket: str, key: str) -> bool:
+def manifest_exists(client: S3Client, bucket: str, key: str) -> bool:
     """Whether the manifest object exists (one HEAD)."""
     try:
         client.head_object(Bucket=bucket, Key=key)
@@ -89,7 +97,7 @@ def manifest_exists(client: Any, bucket: str, key: str) -> bool:
 
 
 def iter_manifest(
-    client: Any,
+    client: S3Client,
     bucket: str,
     key: str,
     *,
@@ -117,14 +125,14 @@ def iter_manifest(
             *lines, pending = pending.split(b"\n")
             for line in lines:
                 if line.strip():
-                    yield _loads(line, bucket, key)
+                    yield _decode(line, bucket, key)
         if pending.strip():
-            yield _loads(pending, bucket, key)
+            yield _decode(pending, bucket, key)
     finally:
         body.close()
 
 
-def get_pinned(client: Any, kwargs: Mapping[str, Any]) -> dict:
+def get_pinned(client: S3Client, kwargs: Mapping[str, Any]) -> GetObjectOutputTypeDef:
     """``GetObject``; with ``IfMatch`` or ``VersionId``, a refusal or another ETag is an integrity error."""
     where = f"s3://{kwargs['Bucket']}/{kwargs['Key']}"
     try:
@@ -149,17 +157,7 @@ def get_pinned(client: Any, kwargs: Mapping[str, Any]) -> dict:
     return response
 
 
-def _loads(line: bytes, bucket: str, key: str) -> dict:
-    try:
-        value = strict_loads(line)  # depth-checked: an edited line cannot raise RecursionError
-    except ValueError as err:
-        raise ManifestError(f"manifest s3://{bucket}/{key} has a line that is not JSON ({err})")
-    if not isinstance(value, dict):
-        raise ManifestError(f"manifest s3://{bucket}/{key} has a line that is not an object")
-    return value
-
-
-def read_summary(client: Any, bucket: str, key: str) -> dict:
+def read_summary(client: S3Client, bucket: str, key: str) -> dict:
     """Return the manifest's summary line (read from the object's tail with a ranged GET).
 
     :raises ManifestError: the last line is not a summary (the object is not a complete manifest).
@@ -167,7 +165,7 @@ def read_summary(client: Any, bucket: str, key: str) -> dict:
     return read_tail(client, bucket, key)[0]
 
 
-def read_tail(client: Any, bucket: str, key: str) -> tuple[dict, str | None, str | None]:
+def read_tail(client: S3Client, bucket: str, key: str) -> tuple[dict, str | None, str | None]:
     """The summary line, and the ETag and VersionId of the object it was read from."""
     size = _TAIL_READ
     while True:
@@ -177,8 +175,8 @@ def read_tail(client: Any, bucket: str, key: str) -> tuple[dict, str | None, str
         text = data.rstrip(b"\n")
         whole = total <= len(data) or not response.get("ContentRange")
         if b"\n" in text or whole:
-            summary = _loads(text.rsplit(b"\n", 1)[-1], bucket, key)
-            if summary.get("kind") != "summary":
+            summary = _decode(text.rsplit(b"\n", 1)[-1], bucket, key)
+            if not is_summary(summary):
                 raise ManifestError(
                     f"manifest s3://{bucket}/{key} does not end with a summary line; it is incomplete or "
                     f"not a {MANIFEST_FORMAT} document - delete it only if you are sure no task is writing it"
@@ -187,58 +185,13 @@ def read_tail(client: Any, bucket: str, key: str) -> tuple[dict, str | None, str
         size *= 4
 
 
-def batches_from_summary(
-    key: str,
-    summary: Mapping[str, Any],
-    *,
-    identity: Mapping[str, Any] | None = None,
-    digests: Sequence[str] | None = None,
-) -> list[ManifestBatch]:
-    """The XCom descriptors of a manifest's batches, from its summary line.
-
-    :param identity: the manifest as written (ETag, VersionId), copied into each descriptor.
-    :param digests: each batch's range SHA-256, computed from the bytes; else the summary's (as written).
-    """
-    identity = identity or {}
-    return [
-        ManifestBatch(
-            manifest_key=key,
-            index=int(batch["index"]),
-            count=int(batch["count"]),
-            range=[int(batch["range"][0]), int(batch["range"][1])],
-            first=[str(part) for part in batch["first"]],
-            last=[str(part) for part in batch["last"]],
-            ends=[str(end) for end in batch.get("ends") or []],
-            sha256=str(digests[index] if digests is not None else batch.get("sha256") or ""),
-            manifest_etag=identity.get("etag"),
-            manifest_version=identity.get("version_id"),
-        )
-        for index, batch in enumerate(summary.get("batches", []))
-    ]
-
-
 def is_manifest_batch(value: Any) -> TypeGuard[Mapping[str, Any]]:
     """Whether ``value`` looks like a :class:`ManifestBatch` (a mapping with a key and a byte range)."""
     return isinstance(value, Mapping) and "manifest_key" in value and "range" in value
 
 
-def as_ref(ref: Mapping[str, Any]) -> SegmentRef:
-    """A :class:`SegmentRef` from a manifest line's ``ref`` (or any mapping with its fields)."""
-    return SegmentRef(
-        dialog_id=str(ref["dialog_id"]),
-        segment_id=str(ref["segment_id"]),
-        start=ref.get("start"),
-        end=ref.get("end"),
-        duration_ms=ref.get("duration_ms"),
-    )
-
-
-def _recorded(line: Mapping[str, Any]) -> bool:
-    return line.get("kind") == "segment" and bool(line.get("has_recording"))
-
-
 def load_batch(
-    client: Any, bucket: str, batch: Mapping[str, Any]
+    client: S3Client, bucket: str, batch: Mapping[str, Any]
 ) -> tuple[list[SegmentRef], dict[Ident, dict]]:
     """Read one batch's refs and vendor rows with one ranged GET of the manifest.
 
@@ -263,7 +216,7 @@ def load_batch(
     lines = iter_manifest(client, bucket, key, byte_range=batch["range"], pin=pin, digest=digest)
     try:
         for line in lines:
-            if _recorded(line):
+            if is_recorded(line):
                 ref = as_ref(line["ref"])
                 refs.append(ref)
                 rows[(ref["dialog_id"], ref["segment_id"])] = line.get("row") or {}
@@ -293,14 +246,16 @@ _EDITED_FIX = (
 )
 
 
-def iter_refs(client: Any, bucket: str, key: str) -> Iterator[SegmentRef]:
+def iter_refs(client: S3Client, bucket: str, key: str) -> Iterator[SegmentRef]:
     """Yield the refs of every segment with a recording, in manifest order (one streaming pass)."""
     for line in iter_manifest(client, bucket, key):
-        if _recorded(line):
+        if is_recorded(line):
             yield as_ref(line["ref"])
 
 
-def read_rows(client: Any, bucket: str, key: str, refs: Sequence[Mapping[str, Any]]) -> dict[Ident, dict]:
+def read_rows(
+    client: S3Client, bucket: str, key: str, refs: Sequence[Mapping[str, Any]]
+) -> dict[Ident, dict]:
     """Return the vendor rows of an explicit list of ``refs`` by ``(dialog_id, segment_id)``.
 
     Uses the summary's byte range of the batch that starts with ``refs[0]`` (one ranged GET), then a full
@@ -320,8 +275,12 @@ def read_rows(client: Any, bucket: str, key: str, refs: Sequence[Mapping[str, An
     for byte_range in [*ranges[:1], None]:
         for line in iter_manifest(client, bucket, key, byte_range=byte_range):
             pair = (str(line.get("dialog_id")), str(line.get("segment_id")))
-            if line.get("kind") == "segment" and pair in wanted:
+            if line.get("kind") == SEGMENT and pair in wanted:
                 found[pair] = line.get("row") or {}
         if wanted <= found.keys():
             break
     return found
+
+
+def _decode(line: bytes, bucket: str, key: str) -> dict:
+    return decode_line(line, f"s3://{bucket}/{key}")

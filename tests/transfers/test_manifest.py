@@ -15,12 +15,14 @@ from airflow_provider_ringcx.exceptions import RingCXBadPayloadError
 from airflow_provider_ringcx.models import SegmentRecord
 from airflow_provider_ringcx.s3.writeonce import MIN_PART_SIZE, WriteOnceObject
 from airflow_provider_ringcx.transfers.manifest import ManifestWriter
-from airflow_provider_ringcx.transfers.manifest_integrity import describe
-from airflow_provider_ringcx.transfers.manifest_reader import (
+from airflow_provider_ringcx.transfers.manifest_format import (
     MANIFEST_FORMAT,
     ManifestError,
     ManifestIntegrityError,
     batches_from_summary,
+)
+from airflow_provider_ringcx.transfers.manifest_integrity import describe
+from airflow_provider_ringcx.transfers.manifest_reader import (
     iter_manifest,
     iter_refs,
     load_batch,
