@@ -4,7 +4,7 @@ The simulator enforces 120 downloads per 60 simulated seconds per sub-account, t
 10: 120 per 6 s of real time); the hook's connection carries the same budget in real seconds
 (``download_budget`` "120/6"). ``ringcx_downloads``-pool-many task processes (4, see
 ``airflow_provider_ringcx.dagconfig.POOLS``) each run ``RingCXRecordingsToS3Operator.execute`` on their
-batch, with its default ``max_workers``, all sharing one ``RINGCX_BUDGET_DIR`` as tasks on one host do.
+batch, with its default ``max_workers``, all sharing one ``[ringcx] budget_dir`` as tasks on one host do.
 Each process records when each GET got its response headers (the budget slot in use).
 
 Achieved rate = ``limit`` downloads per mean time between the i-th and the (i+``limit``)-th download start:
@@ -128,7 +128,7 @@ def downloads(svc: Services, workdir: Path, *, scale: float, windows: int, tasks
     refs = inject(svc, count, 16_000, tag="budget")
     bucket = svc.new_bucket()
     budget_dir = tempfile.mkdtemp(prefix="budgets-", dir=workdir)
-    env = {**svc.env(download_budget=f"{LIMIT}/{window:g}"), "RINGCX_BUDGET_DIR": budget_dir}
+    env = {**svc.env(download_budget=f"{LIMIT}/{window:g}"), "AIRFLOW__RINGCX__BUDGET_DIR": budget_dir}
     before = svc.stats()
     procs = []
     barrier = workdir / "go"
@@ -183,7 +183,7 @@ def metadata(svc: Services, workdir: Path, *, scale: float, hours: int) -> list[
     budget_dir = tempfile.mkdtemp(prefix="budgets-meta-", dir=workdir)
     env = {
         **svc.env(metadata_budget=scaled(META_BUDGET, scale), max_window_seconds=MAX_WINDOW),
-        "RINGCX_BUDGET_DIR": budget_dir,
+        "AIRFLOW__RINGCX__BUDGET_DIR": budget_dir,
     }
     before = svc.stats()
     result = _collect(_spawn(["--metadata-child", start.isoformat(), end.isoformat()], env), timeout=600)

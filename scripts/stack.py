@@ -217,7 +217,7 @@ class Stack:
             AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=f"sqlite:///{self.home / 'airflow.db'}",
             RINGCX_BUCKET=self.bucket,
             RINGCX_PREFIX=self.prefix,
-            RINGCX_BUDGET_DIR=str(self.home / "budgets"),
+            AIRFLOW__RINGCX__BUDGET_DIR=str(self.home / "budgets"),
             AWS_ACCESS_KEY_ID=S3_KEY,
             AWS_SECRET_ACCESS_KEY=S3_SECRET,
             AWS_DEFAULT_REGION=REGION,

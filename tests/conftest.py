@@ -28,7 +28,7 @@ os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "True")
 os.environ.setdefault("AIRFLOW__CORE__PARALLELISM", "4")
 # The cross-process budget pacer keeps its state here; one directory per test session.
-os.environ.setdefault("RINGCX_BUDGET_DIR", tempfile.mkdtemp(prefix="ringcx-budget-"))
+os.environ.setdefault("AIRFLOW__RINGCX__BUDGET_DIR", tempfile.mkdtemp(prefix="ringcx-budget-"))
 
 pytest_plugins = [
     "tests.fixtures.s3",

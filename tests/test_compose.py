@@ -106,7 +106,7 @@ def test_airflow_runs_local_executor_on_postgres_with_dags_mounted(services: dic
         assert env["AIRFLOW__API_AUTH__JWT_SECRET"]  # one shared secret, or workers cannot call the API
         dags_folder = env["AIRFLOW__CORE__DAGS_FOLDER"]
         assert f"./dags:{dags_folder}:ro" in services[name]["volumes"]
-        assert env["RINGCX_BUDGET_DIR"] in {v.split(":")[1] for v in services[name]["volumes"]}
+        assert env["AIRFLOW__RINGCX__BUDGET_DIR"] in {v.split(":")[1] for v in services[name]["volumes"]}
     assert (ROOT / "dags" / f"{DAG_ID}.py").is_file()
     assert "8080:8080" in services["airflow-apiserver"]["ports"]
 
@@ -120,7 +120,6 @@ def test_dag_settings_in_the_environment_are_ones_the_dag_reads(services: dict[s
         "RINGCX_CATCHUP",
         "RINGCX_MAX_ACTIVE_RUNS",
         "RINGCX_RETRIES",
-        "RINGCX_BUDGET_DIR",
     }
     dag_files = ("ringcx_recordings_to_s3.py", "factory.py")  # the DAG reads its parse-time env there
     example_dags = ROOT / "airflow_provider_ringcx" / "example_dags"

@@ -17,8 +17,16 @@ A caller that would rather release its worker than sleep sets ``defer_over`` (th
 defers until then. Nothing is recorded for a deferred request, and the state lives in the file, so the
 resumed task simply acquires again.
 
-The file lives under ``RINGCX_BUDGET_DIR`` (default ``<tempdir>/airflow-provider-ringcx-budgets``). Workers on
-different hosts do not share it: there, Airflow pools (``ringcx_metadata`` with one slot,
+The files live in one directory that every Airflow process of a host (CLI, API server, scheduler, triggerer,
+workers) must agree on, so :func:`default_budget_dir` resolves it in one place, in this order:
+
+1. the Airflow option ``[ringcx] budget_dir`` (``airflow.cfg``, or ``AIRFLOW__RINGCX__BUDGET_DIR``), declared
+   with the provider's other settings in :mod:`~airflow_provider_ringcx.provider_info`;
+2. the deprecated environment variable ``RINGCX_BUDGET_DIR`` (read before the option existed; a warning is
+   logged once per process);
+3. ``<tempdir>/airflow-provider-ringcx-budgets``.
+
+Workers on different hosts do not share it: there, Airflow pools (``ringcx_metadata`` with one slot,
 ``ringcx_downloads``) cap concurrency and the 429 handling of the client is the fallback.
 """
 
@@ -26,6 +34,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import hashlib
 import json
 import logging
@@ -43,6 +52,10 @@ from airflow_provider_ringcx.exceptions import RingCXConfigError, RingCXRateLimi
 
 log = logging.getLogger(__name__)
 
+#: The Airflow config section of this provider, and its budget directory option (:func:`default_budget_dir`).
+CONFIG_SECTION = "ringcx"
+BUDGET_DIR_OPTION = "budget_dir"
+#: Deprecated: the environment variable that named the budget directory before ``[ringcx] budget_dir``.
 BUDGET_DIR_ENV = "RINGCX_BUDGET_DIR"
 _BUDGET_RE = re.compile(r"^\s*(\d+)\s*/\s*(\d+(?:\.\d+)?)\s*$")
 #: Waits longer than this are logged at INFO (with reason and end time); shorter ones at DEBUG.
@@ -130,9 +143,59 @@ def format_budget(limits: tuple[BudgetLimit, ...]) -> str:
     return ",".join(str(limit) for limit in limits) or "off"
 
 
+def _airflow_option(section: str, key: str) -> str | None:
+    """An Airflow config option (``airflow.cfg`` or ``AIRFLOW__SECTION__KEY``), ``None`` when unset or empty.
+
+    The Task SDK's parser is the one task code should read (``airflow.sdk.configuration``); the core parser is
+    the fallback for an Airflow without it. Both read the same file and environment.
+    """
+    try:
+        from airflow.sdk.configuration import conf
+    except ImportError:  # pragma: no cover - an Airflow 3 whose Task SDK has no parser of its own
+        from airflow.configuration import conf
+    value = conf.get(section, key, fallback=None)
+    return (value.strip() or None) if isinstance(value, str) else None
+
+
+@functools.cache
+def _warn_legacy_env(value: str, option: str | None) -> None:
+    """Log once per process (and value) that ``RINGCX_BUDGET_DIR`` is deprecated, or ignored."""
+    env_form = f"AIRFLOW__{CONFIG_SECTION.upper()}__{BUDGET_DIR_OPTION.upper()}"
+    if option is None:
+        log.warning(
+            "%s=%s is deprecated: set [%s] %s in airflow.cfg or %s instead (every Airflow process of the "
+            "host must see the same value)",
+            BUDGET_DIR_ENV,
+            value,
+            CONFIG_SECTION,
+            BUDGET_DIR_OPTION,
+            env_form,
+        )
+    elif Path(option) != Path(value):
+        log.warning(
+            "%s=%s is ignored: [%s] %s (or %s) is set to %s and wins; unset %s",
+            BUDGET_DIR_ENV,
+            value,
+            CONFIG_SECTION,
+            BUDGET_DIR_OPTION,
+            env_form,
+            option,
+            BUDGET_DIR_ENV,
+        )
+
+
 def default_budget_dir() -> Path:
-    """``$RINGCX_BUDGET_DIR`` or ``<tempdir>/airflow-provider-ringcx-budgets``."""
-    configured = os.environ.get(BUDGET_DIR_ENV)
+    """The shared budget directory: ``[ringcx] budget_dir``, else ``$RINGCX_BUDGET_DIR`` (deprecated), else a
+    temp dir (the order is explained in the module docstring).
+
+    Read on every call (it is a few dictionary lookups), so a test or a process that changes the
+    environment sees the new value.
+    """
+    option = _airflow_option(CONFIG_SECTION, BUDGET_DIR_OPTION)
+    legacy = os.environ.get(BUDGET_DIR_ENV, "").strip() or None
+    if legacy is not None:
+        _warn_legacy_env(legacy, option)
+    configured = option or legacy
     return Path(configured) if configured else Path(tempfile.gettempdir()) / "airflow-provider-ringcx-budgets"
 
 

@@ -16,8 +16,10 @@ Budget design (three layers, so that the vendor's limits hold with any number of
 2. **A shared pacer** (:class:`~airflow_provider_ringcx.hooks.budget.RateBudget`) keeps every process on a
    host under the request budgets (metadata 2/60 s and 9/900 s, downloads 120/60 s, token exchange 5/60 s
    by default; connection extras ``metadata_budget``, ``download_budget``, ``exchange_budget``). Each budget
-   is a sliding-window log in a JSON file under ``RINGCX_BUDGET_DIR`` locked with ``fcntl.flock`` and keyed by
-   API host + sub-account + endpoint, so mapped tasks and parallel DAG runs under the LocalExecutor share it.
+   is a sliding-window log in a JSON file locked with ``fcntl.flock`` and keyed by API host + sub-account +
+   endpoint, in the budget directory (Airflow option ``[ringcx] budget_dir``, resolved by
+   :func:`~airflow_provider_ringcx.hooks.budget.default_budget_dir`), so mapped tasks and parallel DAG runs
+   under the LocalExecutor share it.
    Steady state therefore sees no 429.
 3. **429 is the fallback**, not the plan: a 429 is retried after ``Retry-After`` (seconds or HTTP date) or
    an exponential backoff with jitter, and that wait is written into the shared budget so every process on
@@ -53,7 +55,8 @@ class RingCXHook(BaseHook):
     """Interact with RingCentral RingCX: list interaction metadata and stream call recordings.
 
     :param ringcx_conn_id: the ``ringcx`` connection.
-    :param budget_dir: where the shared budget files live (default ``$RINGCX_BUDGET_DIR`` or a temp dir).
+    :param budget_dir: where the shared budget files live (default
+        :func:`~airflow_provider_ringcx.hooks.budget.default_budget_dir`: ``[ringcx] budget_dir``).
     :param clock: wall-clock seconds (token expiry, readiness, budgets); injectable for tests.
     :param sleep: how waits sleep (retries, budgets); injectable for tests.
     """

@@ -27,7 +27,7 @@ def parsed() -> Any:
 
     from airflow.dag_processing.dagbag import DagBag
 
-    assert not [name for name in os.environ if name.startswith("RINGCX_") and name != "RINGCX_BUDGET_DIR"]
+    assert not [name for name in os.environ if name.startswith("RINGCX_")]
 
     patches = [
         mock.patch("airflow.sdk.BaseHook.get_connection", side_effect=_forbidden),

@@ -47,7 +47,7 @@ def rsim(
     The shared budget files go to a directory of this test: the harness's virtual clock records
     Retry-After penalties in virtual time, which must not leak to other tests (ports get reused).
     """
-    monkeypatch.setenv("RINGCX_BUDGET_DIR", str(tmp_path / "budgets"))
+    monkeypatch.setenv("AIRFLOW__RINGCX__BUDGET_DIR", str(tmp_path / "budgets"))
     handle = make_simulator(calls_per_hour=60, seed=11, duration_scale=0.01)
     monkeypatch.setenv("AIRFLOW_CONN_RINGCX_DEFAULT", ringcx_connection_json(handle, **FAST_RETRIES))
     return handle

@@ -156,7 +156,7 @@ def test_soak_simulated_day_with_random_faults(
     hours = int(os.environ.get("RINGCX_SOAK_HOURS", "24"))
     mode = os.environ.get("RINGCX_SOAK_MODE", "dag")
     assert mode in ("dag", "harness"), f"RINGCX_SOAK_MODE={mode!r}: use dag or harness"
-    monkeypatch.setenv("RINGCX_BUDGET_DIR", str(tmp_path / "budgets"))
+    monkeypatch.setenv("AIRFLOW__RINGCX__BUDGET_DIR", str(tmp_path / "budgets"))
     sim = make_simulator(calls_per_hour=40, seed=2026, duration_scale=0.01, time_scale=60, fault_seed=6)
     monkeypatch.setenv("AIRFLOW_CONN_RINGCX_DEFAULT", ringcx_connection_json(sim, **FAST_RETRIES))
 
