@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from airflow_provider_ringcx import __version__, jsonutil, keys
+from airflow_provider_ringcx import __version__, jsonutil
 from airflow_provider_ringcx.s3.options import S3WriteOptions
 from airflow_provider_ringcx.transfers.verdict import (
     OBJECT_MISSING,
@@ -52,11 +52,6 @@ NOT_ARCHIVED_STATUSES = (
     "size_mismatch",
     "content_mismatch",
 )
-
-
-def report_key(prefix: str | None, sub_account_id: str, window: Window) -> str:
-    """``{prefix}/_reports/sub_account={id}/window={START}_{END}.json`` (``prefix`` may be empty)."""
-    return keys.report_key(prefix, sub_account_id, window.start, window.end)
 
 
 @dataclass(frozen=True)

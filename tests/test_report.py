@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from airflow_provider_ringcx.keys import report_key
 from airflow_provider_ringcx.report import (
     ExpectedSegment,
     RescanResult,
@@ -16,7 +17,6 @@ from airflow_provider_ringcx.report import (
     late_segments,
     outcomes_from_summaries,
     reconcile,
-    report_key,
     summary_counts,
     write_report,
     xcom_counts,
@@ -67,10 +67,10 @@ def _land(
 
 
 def test_report_key_layout() -> None:
-    assert report_key("recordings", "99999999", WINDOW) == (
+    assert report_key("recordings", "99999999", WINDOW.start, WINDOW.end) == (
         "recordings/_reports/sub_account=99999999/window=20260302T1400Z_20260302T1415Z.json"
     )
-    assert report_key("", "1", WINDOW).startswith("_reports/sub_account=1/")
+    assert report_key("", "1", WINDOW.start, WINDOW.end).startswith("_reports/sub_account=1/")
 
 
 def test_all_archived_is_complete(s3_client: Any, bucket: str) -> None:
@@ -142,7 +142,7 @@ def test_report_document_counts_and_rescan(s3_client: Any, locked_bucket: str) -
     assert late_segments([present, absent], [present, late]) == [late]
     rescan_checks = reconcile(s3_client, bucket, [late]).checks
     rescan = RescanResult(WINDOW.shift(-WINDOW.duration * 96), "m-key", listed=2, late=rescan_checks)
-    key = report_key("rec", "99999999", WINDOW)
+    key = report_key("rec", "99999999", WINDOW.start, WINDOW.end)
     report = build_report(
         window=WINDOW,
         sub_account_id="99999999",
