@@ -1,16 +1,67 @@
-"""Static provider metadata: connection type and its form, hooks, operators, triggers, extra links."""
+"""What this provider tells Airflow's ProvidersManager, in the shape the Apache providers use.
+
+``get_provider_info()`` (the ``apache_airflow_provider`` entry point) returns :data:`PROVIDER_INFO`: the
+connection type and its form, the hook, operator, transfer and trigger modules, the extra links, the
+``ringcx://`` asset scheme and the ``[ringcx]`` config section. Airflow reads it in every process (CLI, API
+server, scheduler, workers), while ``import airflow`` itself is discovering providers, so this module and
+what it imports must not import Airflow (a circular import would break every Airflow command).
+
+Nothing here is a second copy of a decision made elsewhere:
+
+- the numeric connection fields take their JSON-schema type and ``minimum``/``maximum`` from
+  :data:`~airflow_provider_ringcx.hooks.bounds.RANGES` (the table the hook validates with); the React
+  connection form then shows a number input bounded like the hook. Their defaults are quoted in the
+  descriptions, and a test holds them to :data:`~airflow_provider_ringcx.hooks.settings.DEFAULTS` (that
+  module imports Airflow, which this one must not: see below);
+- the ``[ringcx]`` section's names are :data:`~airflow_provider_ringcx.hooks.budget.CONFIG_SECTION` and
+  :data:`~airflow_provider_ringcx.hooks.budget.BUDGET_DIR_OPTION`, which
+  :func:`~airflow_provider_ringcx.hooks.budget.default_budget_dir` reads;
+- ``documentation-url`` and ``dependencies`` come from the installed distribution's metadata
+  (``[project.urls]`` and ``dependencies`` of ``pyproject.toml``). Airflow itself sets ``documentation-url``
+  from the ``Documentation`` project URL when it discovers the provider; reading the same field here makes a
+  direct ``get_provider_info()`` call agree with it.
+"""
 
 from __future__ import annotations
 
+from importlib import metadata
 from typing import Any
 
 from airflow_provider_ringcx import __version__
+from airflow_provider_ringcx.hooks.bounds import RANGES
+from airflow_provider_ringcx.hooks.budget import BUDGET_DIR_ENV, BUDGET_DIR_OPTION, CONFIG_SECTION
+
+DISTRIBUTION = "airflow-provider-ringcx"
+INTEGRATION = "RingCentral RingCX"
+#: The integration name the Amazon provider gives S3 (the target of the recordings transfer).
+S3_INTEGRATION = "Amazon Simple Storage Service (S3)"
+#: The scheme of the asset the example DAG's report task emits (``ringcx://recordings-archive``).
+ASSET_SCHEME = "ringcx"
 
 _OPTIONAL_STRING: dict[str, Any] = {"type": ["string", "null"]}
 
 
 def _field(label: str, description: str, **schema: Any) -> dict[str, Any]:
     return {"label": label, "description": description, "schema": {**_OPTIONAL_STRING, **schema}}
+
+
+def _number(name: str, label: str, description: str, default: float) -> dict[str, Any]:
+    """A numeric extra, typed and bounded by its :data:`RANGES` entry.
+
+    No ``default`` goes into the schema: the form would prefill it and store it in the extra, which would pin
+    today's default into every connection. The default is quoted in the description instead.
+    """
+    bound = RANGES[name]
+    kind = "integer" if bound.integer else "number"
+    schema = {"type": [kind, "null"], "minimum": _plain(bound.low), "maximum": _plain(bound.high)}
+    accepted = bound.describe()
+    text = f"{description} {accepted[0].upper()}{accepted[1:]}; default {default:g}."
+    return {"label": label, "description": text, "schema": schema}
+
+
+def _plain(value: float) -> int | float:
+    """``60.0`` as ``60`` (JSON and the form show it without a decimal point)."""
+    return int(value) if float(value).is_integer() else value
 
 
 CONNECTION_FIELDS: dict[str, dict[str, Any]] = {
@@ -55,8 +106,11 @@ CONNECTION_FIELDS: dict[str, dict[str, Any]] = {
         "IANA time zone sent as timeZone to interaction-metadata (window times are converted to it).",
         default="UTC",
     ),
-    "max_window_seconds": _field(
-        "Max metadata window (s)", "Longest interaction-metadata window, 60..10800 (default 3600)."
+    "max_window_seconds": _number(
+        "max_window_seconds",
+        "Max metadata window (s)",
+        "Longest interaction-metadata window in seconds.",
+        3600,
     ),
     "metadata_budget": _field(
         "Metadata budget", "Requests per window, comma-separated, e.g. 2/60,9/900 (default)."
@@ -66,47 +120,121 @@ CONNECTION_FIELDS: dict[str, dict[str, Any]] = {
     "exchange_budget": _field(
         "Token exchange budget", "RingCX token exchanges and refreshes per window, e.g. 5/60 (default)."
     ),
-    "connect_timeout": _field("Connect timeout (s)", "TCP connect timeout in seconds (default 10)."),
-    "read_timeout": _field("Read timeout (s)", "Socket read timeout in seconds (default 60)."),
-    "retry_attempts": _field(
-        "Retry attempts", "Attempts per request on 429/5xx/connection errors, 1..20 (default 5)."
+    "connect_timeout": _number(
+        "connect_timeout", "Connect timeout (s)", "TCP connect timeout in seconds.", 10
     ),
-    "retry_max_wait_seconds": _field(
-        "Retry wait limit (s)", "Total seconds of waiting between attempts of one request (default 300)."
+    "read_timeout": _number("read_timeout", "Read timeout (s)", "Socket read timeout in seconds.", 60),
+    "retry_attempts": _number(
+        "retry_attempts", "Retry attempts", "Attempts per request on 429/5xx/connection errors.", 5
     ),
-    "backoff_initial_seconds": _field(
-        "Backoff start (s)", "First exponential backoff step, with jitter (default 1)."
+    "retry_max_wait_seconds": _number(
+        "retry_max_wait_seconds",
+        "Retry wait limit (s)",
+        "Total seconds of waiting between attempts of one request.",
+        300,
     ),
-    "backoff_max_seconds": _field("Backoff cap (s)", "Longest single backoff step (default 60)."),
-    "rate_limit_backoff_seconds": _field(
-        "429 backoff (s)", "Smallest backoff after a 429 without Retry-After (default 20)."
+    "backoff_initial_seconds": _number(
+        "backoff_initial_seconds", "Backoff start (s)", "First exponential backoff step, with jitter.", 1
     ),
-    "refresh_margin_seconds": _field(
-        "Token refresh margin (s)", "Refresh the RingCX token this long before it expires (default 60)."
+    "backoff_max_seconds": _number(
+        "backoff_max_seconds", "Backoff cap (s)", "Longest single backoff step.", 60
     ),
-    "download_deadline_floor_seconds": _field(
+    "rate_limit_backoff_seconds": _number(
+        "rate_limit_backoff_seconds",
+        "429 backoff (s)",
+        "Smallest backoff after a 429 without Retry-After.",
+        20,
+    ),
+    "refresh_margin_seconds": _number(
+        "refresh_margin_seconds",
+        "Token refresh margin (s)",
+        "Refresh the RingCX token this long before it expires.",
+        60,
+    ),
+    "download_deadline_floor_seconds": _number(
+        "download_deadline_floor_seconds",
         "Download deadline floor (s)",
-        "Smallest total time a recording body may take to arrive (default 60).",
+        "Smallest total time a recording body may take to arrive.",
+        60,
     ),
-    "download_min_bytes_per_second": _field(
+    "download_min_bytes_per_second": _number(
+        "download_min_bytes_per_second",
         "Slowest download (bytes/s)",
-        "A recording's deadline is its size at this rate, at least the floor (default 131072 = 128 KiB/s).",
+        "A recording's deadline is its size at this rate (131072 = 128 KiB/s), at least the floor.",
+        131072,
     ),
-    "metadata_deadline_seconds": _field(
-        "Metadata deadline (s)", "Total time one interaction-metadata response may take (default 300)."
+    "metadata_deadline_seconds": _number(
+        "metadata_deadline_seconds",
+        "Metadata deadline (s)",
+        "Total time one interaction-metadata response may take.",
+        300,
     ),
 }
 
+#: The ``[ringcx]`` section of ``airflow.cfg`` (``AIRFLOW__RINGCX__<OPTION>`` in the environment), declared as
+#: the Apache providers declare theirs, so ``airflow config list`` and ``get-value`` know it.
+CONFIG: dict[str, Any] = {
+    CONFIG_SECTION: {
+        "description": "Settings of the RingCentral RingCX provider that every Airflow process of a host "
+        "(CLI, API server, scheduler, triggerer, workers) must share.",
+        "options": {
+            BUDGET_DIR_OPTION: {
+                "description": "Directory of the shared request budgets: one small JSON file per RingCX "
+                "host, sub-account and endpoint, locked with flock, through which every process of the "
+                "host paces its RingCX calls. Every Airflow process of the host must use the same "
+                "directory (processes on other hosts pace themselves apart). Unset: the "
+                f"deprecated environment variable {BUDGET_DIR_ENV}, else "
+                "<tempdir>/airflow-provider-ringcx-budgets.",
+                "version_added": "0.2.0",
+                "type": "string",
+                "example": "/opt/airflow/budgets",
+                "default": None,
+            },
+        },
+    },
+}
+
+
+def _distribution_metadata() -> tuple[str | None, list[str]]:
+    """The ``Documentation`` project URL and the runtime requirements of the installed distribution.
+
+    ``(None, [])`` when the package runs without its distribution metadata (e.g. copied into a DAG folder);
+    Airflow discovers providers through that metadata, so it never sees this case.
+    """
+    try:
+        dist = metadata.distribution(DISTRIBUTION)
+    except metadata.PackageNotFoundError:
+        return None, []
+    documentation = None
+    for entry in dist.metadata.get_all("Project-URL") or []:
+        name, _, url = entry.partition(",")
+        if name.strip().lower() == "documentation":
+            documentation = url.strip()
+    requirements = [req for req in dist.requires or [] if "extra ==" not in req]
+    return documentation, requirements
+
+
+_DOCUMENTATION_URL, _DEPENDENCIES = _distribution_metadata()
+
 PROVIDER_INFO: dict[str, Any] = {
-    "package-name": "airflow-provider-ringcx",
-    "name": "RingCentral RingCX",
+    "package-name": DISTRIBUTION,
+    "name": INTEGRATION,
     "description": "Archive RingCentral RingCX call recordings into Amazon S3.",
     "versions": [__version__],
+    "documentation-url": _DOCUMENTATION_URL,
+    "dependencies": _DEPENDENCIES,
+    "integrations": [
+        {
+            "integration-name": INTEGRATION,
+            "external-doc-url": "https://developers.ringcentral.com/engage/voice/guide/workforce/call-recording",
+            "tags": ["service"],
+        }
+    ],
     "connection-types": [
         {
             "connection-type": "ringcx",
             "hook-class-name": "airflow_provider_ringcx.hooks.ringcx.RingCXHook",
-            "hook-name": "RingCentral RingCX",
+            "hook-name": INTEGRATION,
             "conn-fields": CONNECTION_FIELDS,
             "ui-field-behaviour": {
                 "hidden-fields": ["schema", "port", "host"],
@@ -120,22 +248,30 @@ PROVIDER_INFO: dict[str, Any] = {
     ],
     "hooks": [
         {
-            "integration-name": "RingCentral RingCX",
+            "integration-name": INTEGRATION,
             "python-modules": ["airflow_provider_ringcx.hooks.ringcx"],
         }
     ],
     "operators": [
         {
-            "integration-name": "RingCentral RingCX",
+            "integration-name": INTEGRATION,
             "python-modules": [
                 "airflow_provider_ringcx.operators.metadata",
                 "airflow_provider_ringcx.operators.recordings",
+                "airflow_provider_ringcx.operators.report",
             ],
+        }
+    ],
+    "transfers": [
+        {
+            "source-integration-name": INTEGRATION,
+            "target-integration-name": S3_INTEGRATION,
+            "python-module": "airflow_provider_ringcx.operators.recordings",
         }
     ],
     "triggers": [
         {
-            "integration-name": "RingCentral RingCX",
+            "integration-name": INTEGRATION,
             "python-modules": ["airflow_provider_ringcx.triggers.window"],
         }
     ],
@@ -143,11 +279,7 @@ PROVIDER_INFO: dict[str, Any] = {
         "airflow_provider_ringcx.links.RingCXS3PrefixLink",
         "airflow_provider_ringcx.links.RingCXReportLink",
     ],
-    "integrations": [
-        {
-            "integration-name": "RingCentral RingCX",
-            "external-doc-url": "https://developers.ringcentral.com/engage/voice/guide/workforce/call-recording",
-            "tags": ["service"],
-        }
-    ],
+    # The scheme is this provider's; its URIs need no normalisation beyond Airflow's own (handler null).
+    "asset-uris": [{"schemes": [ASSET_SCHEME], "handler": None}],
+    "config": CONFIG,
 }
