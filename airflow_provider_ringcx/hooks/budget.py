@@ -15,7 +15,9 @@ A caller that would rather release its worker than sleep sets ``defer_over`` (th
 :data:`DEFER_WAIT_SECONDS` by default): a longer wait then raises
 :class:`~airflow_provider_ringcx.exceptions.RingCXWaitRequired` with its end time instead, and the caller
 defers until then. Nothing is recorded for a deferred request, and the state lives in the file, so the
-resumed task simply acquires again.
+resumed task simply acquires again. A deferral throws away what the task fetched so far, so the caller may
+stop deferring once a request has succeeded: :meth:`RateBudget.succeeded` calls its ``on_success``
+(the metadata operator's rule, see :mod:`~airflow_provider_ringcx.operators.metadata`).
 
 The files live in one directory that every Airflow process of a host (CLI, API server, scheduler, triggerer,
 workers) must agree on, so :func:`default_budget_dir` resolves it in one place, in this order:
@@ -138,6 +140,17 @@ def parse_budget(text: str, *, field: str = "budget") -> tuple[BudgetLimit, ...]
     return tuple(limits)
 
 
+def pacing_seconds(limits: tuple[BudgetLimit, ...], calls: int) -> float:
+    """The least time ``calls`` requests take under ``limits``, starting from an empty budget.
+
+    Each window admits ``count`` requests, so the last one goes ``(calls - 1) // count`` whole windows
+    after the first; the slowest limit decides.
+    """
+    if calls <= 1:
+        return 0.0
+    return max((((calls - 1) // limit.count) * limit.seconds for limit in limits), default=0.0)
+
+
 def format_budget(limits: tuple[BudgetLimit, ...]) -> str:
     """Inverse of :func:`parse_budget`."""
     return ",".join(str(limit) for limit in limits) or "off"
@@ -211,6 +224,9 @@ class RateBudget:
         jitter between acquiring a slot and the request reaching the server cannot squeeze two windows.
     :param defer_over: a wait longer than this raises :class:`RingCXWaitRequired` instead of sleeping
         (``None``: always sleep). The attribute may be set later by the caller.
+
+    ``on_success`` (attribute, default ``None``): called by :meth:`succeeded` when a request this budget
+    admitted was answered 2xx.
     """
 
     def __init__(
@@ -227,6 +243,7 @@ class RateBudget:
         self.name = name
         self.margin = margin
         self.defer_over = defer_over
+        self.on_success: Callable[[], None] | None = None
         self.last_acquired: float | None = None
         self.limits = tuple(limits)
         self.state_dir = Path(state_dir) if state_dir is not None else default_budget_dir()
@@ -273,6 +290,11 @@ class RateBudget:
             announce_wait(delay, reason, now=now)
             self._sleep(delay)
             waited += delay
+
+    def succeeded(self) -> None:
+        """A request this budget admitted was answered 2xx: call ``on_success`` (if set)."""
+        if self.on_success is not None:
+            self.on_success()
 
     def penalize(self, seconds: float) -> None:
         """Block every process using this budget for ``seconds`` (a 429's ``Retry-After``)."""

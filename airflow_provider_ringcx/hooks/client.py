@@ -220,7 +220,8 @@ class HttpClient:
             attempt (module doc); prefer :meth:`send_authenticated`, which adds the one re-authentication.
 
         :param what: how errors name the request (default ``METHOD /path``).
-        :param budget: acquired before every attempt; a 429 wait is written into it.
+        :param budget: acquired before every attempt; a 429 wait is written into it, and a 2xx answer is
+            reported to it (:meth:`~airflow_provider_ringcx.hooks.budget.RateBudget.succeeded`).
         :param check: called on a 2xx response inside the attempt (e.g. to peek at the body); a transient
             error it raises is retried like a failed request.
         :param kwargs: passed to ``requests.Session.request`` (``headers``, ``json``, ``stream``...).
@@ -239,6 +240,8 @@ class HttpClient:
                     except BaseException:
                         response.close()
                         raise
+                if budget is not None:
+                    budget.succeeded()
                 return response
         raise AssertionError("unreachable: tenacity either returns or re-raises")  # pragma: no cover
 

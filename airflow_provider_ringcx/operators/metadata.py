@@ -6,6 +6,29 @@ of the ``ringcx_metadata`` pool. With ``defer_waits_over`` set (120 s by default
 :class:`~airflow_provider_ringcx.exceptions.RingCXWaitRequired` instead of sleeping; the operator defers on
 Airflow's ``DateTimeTrigger`` until the wait ends and then fetches again. The budget state is shared
 through files, so the resumed task acquires its slot like any other caller.
+
+Deferral always terminates (issue #12 item 3). A window needs ``ceil(window / max_window_seconds)`` calls
+(more across a DST fall-back hour), and a deferral throws away what the task fetched: the manifest is one
+write-once upload that commits only whole, and the rows cannot travel through the trigger. If the task
+deferred at every long wait, a window needing more calls than one budget window admits (e.g. 12 one-hour
+calls against 9 per 15 minutes) would spend its slots, defer, resume, spend them again on the same first
+calls, and never finish. So a fetch may defer only while deferring loses nothing:
+
+* only before its first metadata call was answered 2xx (the budget's ``on_success`` turns deferral off:
+  every later wait, budget or ``Retry-After``, is slept in the worker, bounded by ``retry_max_wait_seconds``
+  as any sleeping caller is), and
+* only once per task try: :meth:`execute_after_wait` fetches with deferral off.
+
+A window therefore costs exactly its planned calls, plus any the vendor refused or cut short (a 429, a 5xx,
+a broken body), however its waits fall. The price is a worker held while a long window waits for later
+budget slots; the pool's slot would be idle anyway, as no other metadata task can call RingCX while the
+shared budget is full. Keeping the fetched rows across deferrals instead would mean unlocked partial copies
+of the rows in S3 beside the write-once, Object-Locked manifest, and a resume protocol for them: more to get
+wrong than a worker slot is worth.
+
+A window whose planned calls cannot fit in ``execution_timeout`` at the budget's pace is refused before the
+first call (a :class:`~airflow_provider_ringcx.exceptions.RingCXConfigError` naming ``max_window_seconds``,
+the window, ``metadata_budget`` and the timeout), since each retry would time out the same way.
 """
 
 from __future__ import annotations
@@ -23,13 +46,15 @@ from airflow_provider_ringcx.exceptions import (
     RingCXWaitRequired,
     RingCXWindowNotReadyError,
 )
-from airflow_provider_ringcx.hooks.budget import DEFER_WAIT_SECONDS
+from airflow_provider_ringcx.hooks.bounds import MAX_WINDOW_LIMIT
+from airflow_provider_ringcx.hooks.budget import DEFER_WAIT_SECONDS, format_budget, pacing_seconds
+from airflow_provider_ringcx.hooks.metadata import plan_windows
 from airflow_provider_ringcx.keys import manifest_key as default_manifest_key
 from airflow_provider_ringcx.models import ManifestBatch, parse_timestamp
 from airflow_provider_ringcx.operators.base import RingCXToS3BaseOperator
 from airflow_provider_ringcx.s3.options import OPTION_NAMES
 from airflow_provider_ringcx.transfers.manifest import fetch_window_manifest
-from airflow_provider_ringcx.transfers.manifest_reader import ManifestIntegrityError
+from airflow_provider_ringcx.transfers.manifest_reader import ManifestIntegrityError, manifest_exists
 from airflow_provider_ringcx.triggers.window import WindowReadyTrigger
 from airflow_provider_ringcx.windows import DEFAULT_LAG, Window, archive_window, parse_lag
 
@@ -205,17 +230,35 @@ class RingCXInteractionMetadataOperator(RingCXToS3BaseOperator):
         return self.fetch_or_defer(self.resolve_window(context), context)
 
     def execute_after_wait(self, context: Context, event: Any = None) -> list[ManifestBatch]:
-        """Resume after a long budget or ``Retry-After`` wait was deferred (``DateTimeTrigger`` fired)."""
-        self.log.info("the deferred wait ended (%s); fetching the window again", event)
-        return self.fetch_or_defer(self.resolve_window(context), context)
+        """Resume after a long budget or ``Retry-After`` wait was deferred (``DateTimeTrigger`` fired).
 
-    def fetch_or_defer(self, window: Window, context: Context | dict[str, Any]) -> list[ManifestBatch]:
-        """:meth:`fetch`; a wait longer than ``defer_waits_over`` defers the task until it ends.
+        The fetch does not defer again (module doc): any further wait is slept, so the try terminates.
+        """
+        self.log.info(
+            "the deferred wait ended (%s); fetching the window, sleeping any further wait (a task defers at "
+            "most once per try)",
+            event,
+        )
+        return self.fetch_or_defer(self.resolve_window(context), context, may_defer=False)
 
+    def fetch_or_defer(
+        self, window: Window, context: Context | dict[str, Any], *, may_defer: bool = True
+    ) -> list[ManifestBatch]:
+        """:meth:`fetch`; a wait longer than ``defer_waits_over`` defers the task until it ends, as long as
+        no metadata call has been answered yet (module doc).
+
+        :param may_defer: ``False`` sleeps every wait (the resume after a deferral).
         :raises TaskDeferred: on :class:`RingCXWaitRequired` (resumes in :meth:`execute_after_wait`).
         """
-        self.hook.metadata.budget.defer_over = self.defer_waits_over
-        self.hook.tokens.budget.defer_over = self.defer_waits_over
+        metadata, tokens = self.hook.metadata.budget, self.hook.tokens.budget
+        metadata.defer_over = tokens.defer_over = self.defer_waits_over if may_defer else None
+
+        def progressed() -> None:  # rows arrive: from now on a deferral would throw them away
+            if metadata.defer_over is not None:
+                self.log.info("first metadata call answered; later waits are slept, not deferred")
+            metadata.defer_over = tokens.defer_over = None
+
+        metadata.on_success = progressed
         try:
             return self.fetch(window, context)
         except RingCXWaitRequired as wait:
@@ -225,6 +268,34 @@ class RingCXInteractionMetadataOperator(RingCXToS3BaseOperator):
                 wait.reason,
             )
             self.defer(trigger=DateTimeTrigger(moment=wait.until), method_name="execute_after_wait")
+        finally:
+            metadata.on_success = None
+
+    def check_pace(self, window: Window) -> None:
+        """Refuse a window whose planned calls cannot all be made within ``execution_timeout``.
+
+        :raises RingCXConfigError: naming the window, ``max_window_seconds``, ``metadata_budget`` and the
+            timeout, and what to change.
+        """
+        timeout = self.execution_timeout
+        settings = self.hook.settings
+        if timeout is None or not settings.metadata_budget:
+            return
+        calls = len(plan_windows(window.start, window.end, settings.timezone, settings.max_window_seconds))
+        pace = pacing_seconds(settings.metadata_budget, calls)
+        if pace < timeout.total_seconds():
+            return
+        length = (window.end - window.start).total_seconds()
+        raise RingCXConfigError(
+            f"window {window.key} ({length:g} s) needs {calls} interaction-metadata calls at connection "
+            f"extra max_window_seconds={settings.max_window_seconds} of {settings.conn_id!r}, and its "
+            f"metadata_budget={format_budget(settings.metadata_budget)!r} admits them no sooner than "
+            f"{pace:g} s, not within this task's execution_timeout of {timeout.total_seconds():g} s: every "
+            f"try would time out and start again from the first call. Raise max_window_seconds (up to "
+            f"{MAX_WINDOW_LIMIT}, what the account allows), archive shorter windows (the DAG's interval or "
+            "rescan lookback), or raise execution_timeout (RINGCX_METADATA_TIMEOUT_MINUTES in the example "
+            "DAG)"
+        )
 
     def resolve_window(self, context: Context | dict[str, Any]) -> Window:
         """The window of this run: explicit bounds, else the data interval shifted back by the lag."""
@@ -246,6 +317,8 @@ class RingCXInteractionMetadataOperator(RingCXToS3BaseOperator):
         client = self.s3_hook.get_conn()
         options = self.write_options()
         options.check_bucket(client, self.bucket)  # before spending a metadata call
+        if not manifest_exists(client, self.bucket, key):
+            self.check_pace(window)
         try:
             batches, counts, identity = fetch_window_manifest(
                 hook=self.hook,
