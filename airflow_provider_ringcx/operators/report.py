@@ -22,7 +22,7 @@ from airflow_provider_ringcx.exceptions import RingCXConfigError
 from airflow_provider_ringcx.links import REPORT_LINK_XCOM_KEY, RingCXReportLink, S3Location, push_location
 from airflow_provider_ringcx.models import parse_timestamp
 from airflow_provider_ringcx.operators.base import RingCXToS3BaseOperator
-from airflow_provider_ringcx.report import xcom_counts
+from airflow_provider_ringcx.report import NOT_ARCHIVED_STATUSES, xcom_counts
 from airflow_provider_ringcx.runinfo import readable_summary, report_table
 from airflow_provider_ringcx.s3.options import OPTION_NAMES
 from airflow_provider_ringcx.transfers.manifest_reader import ManifestIntegrityError
@@ -36,6 +36,9 @@ if TYPE_CHECKING:
 task_log = logging.getLogger("airflow.task")
 
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"", "0", "false", "no", "off", "none"}
+#: What ``allow_unarchived`` may name: the statuses of a segment that is not archived, and manifest rows
+#: that could not be parsed.
+ALLOWABLE_STATUSES = (*NOT_ARCHIVED_STATUSES, "unparseable")
 
 
 class RingCXWindowIncompleteError(AirflowFailException):
@@ -93,7 +96,8 @@ class RingCXWindowReportOperator(RingCXToS3BaseOperator):
         says ``"verified": false``). Default False. (templated)
     :param download_task_ids: the download tasks (mapped or not) whose XCom ``summary`` explain failures.
     :param verify_content: re-read and re-hash every object (slower). (templated)
-    :param allow_unarchived: statuses that do not fail the task, e.g. ``["forbidden"]``. (templated)
+    :param allow_unarchived: statuses that do not fail the task, e.g. ``["forbidden"]`` (any of
+        :data:`ALLOWABLE_STATUSES`; another name fails the task as a configuration error). (templated)
     :param rescan: check the late arrivals of a rescan (needs the three ``rescan_*`` keys and bounds).
         (templated)
     :param rescan_start: start of the rescanned earlier window. (templated)
@@ -332,14 +336,24 @@ def as_flag(value: Any, name: str) -> bool:
 
 
 def _statuses(value: Sequence[str] | str | None) -> list[str]:
-    if isinstance(value, str):
-        value = jsonutil.strict_loads(value) if value.strip().startswith("[") else value.split(",")
+    if isinstance(value, str):  # a rendered template: JSON, or comma-separated
+        try:
+            value = jsonutil.strict_loads(value) if value.strip().startswith("[") else value.split(",")
+        except ValueError as err:
+            raise RingCXConfigError(f"allow_unarchived={value!r} is not a JSON list ({err})") from None
     if not isinstance(value, Sequence) or not all(isinstance(item, str) for item in value):
         raise RingCXConfigError(
             f'allow_unarchived={value!r} must be a list of statuses, e.g. ["forbidden"] or '
             '"forbidden,missing"'
         )
-    return [item.strip() for item in value if item.strip()]
+    statuses = [item.strip() for item in value if item.strip()]
+    unknown = [status for status in statuses if status not in ALLOWABLE_STATUSES]
+    if unknown:  # a typo would allow nothing, silently
+        raise RingCXConfigError(
+            f"allow_unarchived names {', '.join(map(repr, unknown))}, not a status of the report; use some "
+            f"of {', '.join(ALLOWABLE_STATUSES)}"
+        )
+    return statuses
 
 
 def _when(value: datetime | str | None, name: str) -> datetime:
