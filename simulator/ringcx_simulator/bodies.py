@@ -3,7 +3,9 @@
 These are the shapes of a body that a careless client takes for complete (issue #12 items 2 and 3):
 
 * :func:`encode` compresses a body (``gzip`` fault kind) whatever ``Accept-Encoding`` asked for, as some
-  proxies and CDNs do; for a name the simulator cannot produce (``br``, ``zstd``...) only the label is set;
+  proxies and CDNs do; for a name the simulator cannot produce (``br``, ``zstd``...) only the label is set.
+  With ``bomb_bytes`` it appends that many zero bytes to the plain body first, compressed as they stream
+  (never held whole): a decompression bomb whose encoded size stays ~1/1000 of what it inflates to;
 * :class:`CloseDelimitedResponse` (``download_length=close``) sends neither ``Content-Length`` nor
   ``Transfer-Encoding: chunked``: the body ends when the connection closes (HTTP/1.1 allows it), so a clean
   FIN after half the audio looks exactly like a complete body. uvicorn always adds chunked framing to a body
@@ -30,6 +32,8 @@ from ringcx_simulator.faults import SimulatedDisconnect
 REAL_ENCODINGS = ("gzip", "deflate")
 #: The header sizes written for each ``wav_data_size`` knob value (``exact`` keeps the real ones).
 PLACEHOLDERS = {"zero": 0, "unknown": 0xFFFFFFFF}
+#: Zero bytes compressed per step of a decompression bomb (``bomb_bytes``).
+BOMB_PIECE = 1 << 20
 
 
 def _compressor(encoding: str) -> Any:
@@ -46,8 +50,8 @@ def encode_bytes(body: bytes, encoding: str) -> bytes:
     return compressor.compress(body) + compressor.flush()
 
 
-async def encode(chunks: AsyncIterator[bytes], encoding: str) -> AsyncIterator[bytes]:
-    """``chunks`` encoded as they stream (for chunked and close-delimited bodies)."""
+async def encode(chunks: AsyncIterator[bytes], encoding: str, *, bomb_bytes: int = 0) -> AsyncIterator[bytes]:
+    """``chunks`` encoded as they stream, then ``bomb_bytes`` zero bytes (module doc) encoded too."""
     if encoding not in REAL_ENCODINGS:
         async for chunk in chunks:
             yield chunk
@@ -55,6 +59,13 @@ async def encode(chunks: AsyncIterator[bytes], encoding: str) -> AsyncIterator[b
     compressor = _compressor(encoding)
     async for chunk in chunks:
         out = compressor.compress(chunk)
+        if out:
+            yield out
+    zeros = bytes(min(bomb_bytes, BOMB_PIECE))
+    left = bomb_bytes
+    while left > 0:
+        out = compressor.compress(zeros[: min(left, BOMB_PIECE)])
+        left -= BOMB_PIECE
         if out:
             yield out
     yield compressor.flush()

@@ -150,6 +150,11 @@ class SimConfig:
         "WAV header sizes: exact, zero (RIFF and data size 0) or unknown (0xFFFFFFFF), as streaming "
         "encoders write them.",
     )
+    audio_duration_share: float = _knob(
+        1.0,
+        "Recordings last this share of their metadata duration (0.5: half the audio, with a WAV header and "
+        "Content-Length that agree with it; 1.5: longer than the metadata says).",
+    )
     mp3_for_browsers: bool = _knob(True, "Answer a browser-like User-Agent with a small audio/mpeg body.")
     chunk_size: int = _knob(262144, "Bytes per streamed body chunk.")
     stream_rate: float = _knob(
@@ -190,6 +195,8 @@ class SimConfig:
                 raise ValueError(f"{f.name}={getattr(self, f.name)!r}: choose one of {', '.join(choices)}")
         if self.stream_rate < 0 or self.download_latency < 0:
             raise ValueError("stream_rate and download_latency must be >= 0 (0 = off)")
+        if not 0 < self.audio_duration_share <= 10:
+            raise ValueError("audio_duration_share must be within 0 (exclusive) .. 10")
         for name in ("time_scale", "duration_scale"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be > 0")

@@ -23,7 +23,11 @@ A rule (``POST /_sim/faults`` takes a JSON list of them)::
   compressed whatever ``Accept-Encoding`` asked for and sent with ``Content-Encoding: <encoding>``:
   ``encoding`` gzip (default) or deflate compresses for real, any other name such as br or zstd only
   labels the plain body, and ``negotiated`` gzips a recording only if ``Accept-Encoding`` allows gzip;
-  a Content-Length, when sent, is the encoded length)
+  a Content-Length, when sent, is the encoded length). Two fields make it hostile: ``stream_kind`` (one
+  of the stream kinds above, e.g. dribble) disturbs the *encoded* bytes with the rule's ``after_bytes``,
+  ``dribble_bytes``, ``every_seconds``... (a slow compressed body), and ``bomb_bytes`` appends that many
+  zero bytes to the plain body before compressing (a decompression bomb: 64 MiB of zeros gzip to ~64 KiB,
+  far more than the WAV header or Content-Length declares)
 * JSON bodies (metadata, and the auth routes' token objects): deep_nesting (``[[[...]]]`` ``depth`` levels,
   default 100,000: the whole body, or the value of ``row_field`` in array element ``row``) | non_finite
   (``row_field``, default segmentDurationMs, of element ``row`` becomes the literal ``constant``: NaN,
@@ -95,6 +99,8 @@ class FaultRule:
     row: int = 0
     location: str | None = None
     fired: int = 0
+    stream_kind: str | None = None
+    bomb_bytes: int = 0
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> FaultRule:
@@ -126,6 +132,11 @@ class FaultRule:
         ):
             raise ValueError(f"fault rule {data!r}: kind redirect needs location, an http(s) base URL")
         if rule.retry_after not in (True, False, "date"):
+        if rule.stream_kind is not None and (rule.kind != "gzip" or rule.stream_kind not in STREAM_KINDS):
+            kinds = ", ".join(STREAM_KINDS)
+            raise ValueError(f"fault rule {data!r}: stream_kind goes with kind gzip and is one of {kinds}")
+        if rule.bomb_bytes < 0 or (rule.bomb_bytes and rule.kind != "gzip"):
+            raise ValueError(f"fault rule {data!r}: bomb_bytes is >= 0 and goes with kind gzip")
             raise ValueError(f"fault rule {data!r}: retry_after must be true, false or 'date'")
         if rule.depth < 1 or rule.row < 0 or rule.constant not in NON_FINITE_CONSTANTS:
             raise ValueError(
@@ -137,6 +148,19 @@ class FaultRule:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+
+    @property
+    def stream_fault(self) -> str | None:
+        """The stream kind this rule applies to the bytes sent: its own kind, or a gzip rule's
+        ``stream_kind``; ``None`` when it leaves the transfer alone."""
+        if self.kind in STREAM_KINDS:
+            return self.kind
+        return self.stream_kind if self.kind == "gzip" else None
+
+
+def disturbs(rule: FaultRule | None) -> bool:
+    """Whether ``rule`` disturbs the transfer of the body (see :func:`disturb`)."""
+    return rule is not None and rule.stream_fault is not None
 
 class FaultInjector:
     """The active rules and the seeded draw (thread-safe)."""
@@ -213,8 +237,10 @@ async def _cut(transport: Any, *, reset: bool) -> None:
 async def disturb(
     chunks: AsyncIterator[bytes], rule: FaultRule | None, transport: Any
 ) -> AsyncIterator[bytes]:
-    """Pass ``chunks`` through, applying a stream fault (reset, truncate or stall) after ``after_bytes``."""
-    if rule is None or rule.kind not in STREAM_KINDS:
+    """Pass ``chunks`` through, applying a stream fault (reset, truncate, stall, dribble, short) after
+    ``after_bytes``: the rule's kind, or a gzip rule's ``stream_kind`` (then on the encoded bytes)."""
+    kind = None if rule is None else rule.stream_fault
+    if rule is None or kind is None:
         async for chunk in chunks:
             yield chunk
         return
@@ -227,26 +253,26 @@ async def disturb(
                 yield head
             sent += len(head)
             triggered = True
-            if rule.kind == "short":
+            if kind == "short":
                 return  # a clean end: the framing (chunked terminator, FIN) says the body is complete
-            if rule.kind == "dribble":
+            if kind == "dribble":
                 async for piece in _dribble(chunk[len(head) :], chunks, rule):
                     yield piece
                 return
-            if rule.kind == "stall":
+            if kind == "stall":
                 await asyncio.sleep(rule.stall_seconds)
                 rest = chunk[len(head) :]
                 if rest:
                     yield rest
                 continue
-            await _cut(transport, reset=rule.kind == "reset")
-            raise SimulatedDisconnect(rule.kind)
+            await _cut(transport, reset=kind == "reset")
+            raise SimulatedDisconnect(kind)
         if triggered or sent + len(chunk) < rule.after_bytes:
             sent += len(chunk)
             yield chunk
-    if not triggered and rule.kind in ("reset", "truncate"):
-        await _cut(transport, reset=rule.kind == "reset")
-        raise SimulatedDisconnect(rule.kind)
+    if not triggered and kind in ("reset", "truncate"):
+        await _cut(transport, reset=kind == "reset")
+        raise SimulatedDisconnect(kind)
 
 
 async def _dribble(rest: bytes, chunks: AsyncIterator[bytes], rule: FaultRule) -> AsyncIterator[bytes]:

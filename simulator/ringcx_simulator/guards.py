@@ -19,10 +19,10 @@ from ringcx_simulator.errors import (
 from ringcx_simulator.faults import (
     ENCODING_KINDS,
     PAYLOAD_KINDS,
-    STREAM_KINDS,
     TRANSPORT_EXTENSION,
     FaultRule,
     disturb,
+    disturbs,
     iterate,
 )
 from ringcx_simulator.hostile_json import HOSTILE_JSON_KINDS, hostile_body
@@ -140,7 +140,7 @@ def body_response(
     if rule is not None and rule.kind in ENCODING_KINDS:  # compressed whatever Accept-Encoding said
         headers = {**(headers or {}), "Content-Encoding": rule.encoding}
         body = encode_bytes(body, rule.encoding)
-    if rule is None or rule.kind not in STREAM_KINDS:
+    if not disturbs(rule):
         return Response(body, 200, headers=headers, media_type=media_type)
     size = sim(request).config.chunk_size
     chunks = [body[i : i + size] for i in range(0, len(body), size)] or [b""]

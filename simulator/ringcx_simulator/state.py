@@ -179,13 +179,15 @@ class SimState:
         config = self.config
         identity = f"{config.seed}|{segment.sub_account_id}|{segment.dialog_id}|{segment.segment_id}"
         tone = f"{config.seed}|bulk" if segment.bulk else None
-        return Recording(identity, segment.duration_ms, segment.channels, config.agent_channel, tone)
+        duration_ms = round(segment.duration_ms * config.audio_duration_share)  # 1.0 = the metadata's
+        return Recording(identity, duration_ms, segment.channels, config.agent_channel, tone)
 
     def sha256(self, segment: Segment) -> tuple[int, str]:
         """``(size, sha256)`` of the segment's recording, cached."""
         recording = self.recording(segment)
         key = (self.config.seed, self.config.agent_channel, segment.sub_account_id, *segment.key,
-               segment.duration_ms, segment.channels, segment.bulk)  # fmt: skip
+               segment.duration_ms, segment.channels, segment.bulk,
+               self.config.audio_duration_share)  # fmt: skip
         digest = self._sha.get(key)
         if digest is None:
             digest = recording.sha256()

@@ -19,7 +19,6 @@ from ringcx_simulator.bodies import (
     CloseDelimitedResponse,
     collect,
     encode,
-    encode_bytes,
     placeholder_sizes,
 )
 from ringcx_simulator.errors import (
@@ -210,11 +209,11 @@ async def recording(request: Request, rc_account_id: str, sub_account_id: str, r
     encoding = _encoding(request, rule)
     if encoding is not None:  # compressed whatever Accept-Encoding said (unless "negotiated")
         headers["Content-Encoding"] = encoding
+        bomb = rule.bomb_bytes if rule is not None else 0
+        chunks = encode(chunks, encoding, bomb_bytes=bomb)
         if config.download_length == "content-length":
-            body = encode_bytes(b"".join(await collect(chunks)), encoding)
+            body = b"".join(await collect(chunks))
             chunks, length = iterate([body]), len(body)
-        else:
-            chunks = encode(chunks, encoding)
     if config.download_length == "content-length":
         headers["Content-Length"] = str(length)
     if config.stream_rate or config.download_latency:

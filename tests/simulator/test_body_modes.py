@@ -149,3 +149,77 @@ def test_new_rule_fields_are_validated():
     for bad in ({"dribble_bytes": 0}, {"every_seconds": -1}, {"encoding": " "}):
         with pytest.raises(ValueError, match="dribble_bytes"):
             FaultRule.from_dict({"route": "download", "kind": "dribble", **bad})
+
+
+def test_gzip_with_a_stream_kind_dribbles_the_encoded_bytes(simulator, token, segment):
+    simulator.control.set_faults(
+        [
+            {
+                "route": "download",
+                "kind": "gzip",
+                "stream_kind": "dribble",
+                "after_bytes": 50,
+                "dribble_bytes": 2,
+                "every_seconds": 0.2,
+            }
+        ]
+    )
+    response = get_recording(simulator, token, *segment, stream=True)
+    assert response.headers["Content-Encoding"] == "gzip"
+    began = time.monotonic()
+    head = response.raw.read(50, decode_content=False)
+    pieces = [response.raw.read1(64, decode_content=False) for _ in range(3)]
+    elapsed = time.monotonic() - began
+    response.close()
+    assert head[:2] == b"\x1f\x8b"  # the encoded stream, not the WAV
+    assert [len(piece) for piece in pieces] == [2, 2, 2]
+    assert 0.4 <= elapsed < 3
+
+
+@pytest.mark.parametrize("framing", ["content-length", "chunked"])
+def test_bomb_bytes_inflate_far_past_the_declared_size(make_simulator, framing):
+    sim = make_simulator(download_length=framing)
+    _add(sim)
+    sim.control.set_faults([{"route": "download", "kind": "gzip", "bomb_bytes": 16 << 20}])
+    token = login(sim.url)["accessToken"]
+    response = get_recording(sim, token, "d", "s", stream=True)
+    raw = response.raw.read(decode_content=False)
+    if framing == "content-length":
+        assert int(response.headers["Content-Length"]) == len(raw)
+    assert len(raw) < SIZE + (16 << 20) // 500  # ~1/1000 on the wire
+    plain = gzip.decompress(raw)
+    assert len(plain) == SIZE + (16 << 20)
+    assert struct.unpack_from("<I", plain, 40)[0] == SIZE - 44  # the header still declares the real audio
+    assert plain[SIZE:] == bytes(16 << 20)
+
+
+@pytest.mark.parametrize("share", [0.5, 1.5])
+def test_audio_duration_share_serves_audio_that_contradicts_the_metadata(make_simulator, share):
+    """The WAV header and Content-Length agree with the audio sent; only the metadata still says 10 s."""
+    sim = make_simulator(audio_duration_share=share)
+    _add(sim)
+    token = login(sim.url)["accessToken"]
+    response = get_recording(sim, token, "d", "s")
+    data_size = round(10000 * share) * 8 * 2 * 2  # ms x frames/ms x channels x bytes
+    assert int(response.headers["Content-Length"]) == len(response.content) == 44 + data_size
+    assert struct.unpack_from("<I", response.content, 40)[0] == data_size
+    rows = post_metadata(sim, token).json()
+    assert next(row for row in rows if row["segmentId"] == "s")["segmentDurationMs"] == 10000
+    truth = sim.control.ground_truth("2026-03-02T14:00:00Z", "2026-03-02T15:00:00Z")
+    assert next(t for t in truth if t["segmentId"] == "s")["size"] == 44 + data_size  # what is served
+
+
+def test_hostile_gzip_fields_are_validated():
+    rule = {"route": "download", "kind": "gzip"}
+    assert FaultRule.from_dict({**rule, "stream_kind": "dribble", "bomb_bytes": 1}).stream_fault == "dribble"
+    assert FaultRule.from_dict({"route": "download", "kind": "short"}).stream_fault == "short"
+    assert FaultRule.from_dict(rule).stream_fault is None
+    for bad in (
+        {**rule, "stream_kind": "gzip"},
+        {"route": "download", "kind": "status", "stream_kind": "dribble"},
+    ):
+        with pytest.raises(ValueError, match="stream_kind"):
+            FaultRule.from_dict(bad)
+    for bad in ({**rule, "bomb_bytes": -1}, {"route": "download", "kind": "dribble", "bomb_bytes": 10}):
+        with pytest.raises(ValueError, match="bomb_bytes"):
+            FaultRule.from_dict(bad)
