@@ -110,10 +110,21 @@ class RingCXIncompleteDownloadError(RingCXTransientError):
     """The body ended before Content-Length (or before the WAV data size) was reached."""
 
 
+class RingCXDurationMismatchError(RingCXIncompleteDownloadError):
+    """The recording's audio is shorter (or longer) than the metadata's duration allows, ``max(2 s, 2 %)``,
+    even if Content-Length and the WAV header agree with each other: it is not the whole call the metadata
+    describes (a recording still being written, or another one). Retryable, as the vendor may finish it."""
+
+
 class RingCXBadPayloadError(RingCXError):
     """The response is not what the contract says: HTML with status 200, malformed JSON, a non-WAV body."""
 
     retryable = True
+
+
+class RingCXOversizedBodyError(RingCXBadPayloadError):
+    """A recording body grew past the most its Content-Length, WAV header or expected duration allows (a
+    decompression bomb, or bytes that are not this recording); refused before the rest is read."""
 
 
 class RingCXWindowNotReadyError(RingCXError):

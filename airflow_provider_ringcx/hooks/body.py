@@ -1,4 +1,4 @@
-"""Reading a streamed response body in bounded time, with its wire encoding checked.
+"""Reading a streamed response body in bounded time and bounded memory, with its wire encoding checked.
 
 **Deadline (issue #12 item 11).** ``read_timeout`` bounds each silence, not a whole body: a server that sends
 one byte every 2 s never trips a 60 s read timeout and holds the worker (and its pool slot) for as long as it
@@ -10,9 +10,19 @@ arrivals; ``iter_content`` would block inside one 64 KiB read until all of it ar
 When the deadline passes the body is abandoned with :class:`RingCXIncompleteDownloadError` (retryable) whose
 message says that the server sent too slowly and what the deadline was.
 
-**Encodings (item 3).** Recordings are requested with ``Accept-Encoding: identity``; a server that
-compresses anyway is decoded by urllib3 when the coding is one we support (:data:`SUPPORTED_ENCODINGS`); any
-other coding is refused by :func:`content_encodings` with an error naming it, before any byte is read.
+**Encodings (item 3).** Recordings are requested with ``Accept-Encoding: identity``; any coding other than
+:data:`SUPPORTED_ENCODINGS` is refused by :func:`content_encodings` with an error naming it, before any byte
+is read. A gzip or deflate body is decoded *here*, not by urllib3: urllib3's ``read1(decode_content=True)``
+loops over raw reads until the decoder yields output, so a compressed body dribbled a byte at a time (the
+gzip trailer, a block header) was never checked against the deadline between those reads. So the raw
+(still encoded) stream is read in bounded chunks, the deadline is checked after *every* raw read, and each
+coding is undone by a ``zlib.decompressobj`` (:class:`Inflater`) asked for at most ``chunk_size`` decoded
+bytes per step (``max_length``; the input it did not consume waits in ``unconsumed_tail``): a
+decompression bomb (64 KiB that inflate to 64 MiB) never allocates more than one chunk at a time. The
+*total* decoded size is bounded by the caller, which knows what the body should hold (a recording's
+Content-Length, WAV size or duration, :mod:`~airflow_provider_ringcx.hooks.download`). gzip may be several
+members (RFC 1952); deflate is a zlib stream (RFC 9110), or a raw deflate stream from servers that get it
+wrong. A compressed stream that ends before its end marker, or with bytes after it, is refused.
 :attr:`BodyReader.wire_bytes` counts the bytes as received (before decoding), which is what an encoded
 body's ``Content-Length`` describes.
 """
@@ -20,6 +30,7 @@ body's ``Content-Length`` describes.
 from __future__ import annotations
 
 import time
+import zlib
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -29,8 +40,9 @@ import urllib3.exceptions
 from airflow_provider_ringcx.exceptions import RingCXBadPayloadError, RingCXIncompleteDownloadError
 
 CHUNK_BYTES = 64 * 1024
-#: Content codings urllib3 decodes for us (``x-gzip`` is gzip's old name; ``identity`` is no coding).
+#: Content codings decoded here (``x-gzip`` is gzip's old name; ``identity`` is no coding).
 SUPPORTED_ENCODINGS = frozenset({"gzip", "x-gzip", "deflate"})
+_GZIP_MAGIC = b"\x1f\x8b"
 
 Deadline = Callable[[], float]
 
@@ -54,15 +66,93 @@ def content_encodings(response: requests.Response, what: str) -> tuple[str, ...]
     return codings
 
 
+class InflateError(ValueError):
+    """The encoded bytes are not a valid gzip/deflate stream (the message says why)."""
+
+
+class Inflater:
+    """Undo one content coding incrementally, at most ``limit`` decoded bytes per :meth:`step`.
+
+    :param coding: ``gzip``, ``x-gzip`` or ``deflate``.
+    """
+
+    def __init__(self, coding: str) -> None:
+        self.coding = coding
+        self._gzip = coding in ("gzip", "x-gzip")
+        self._raw_fallback = not self._gzip  # deflate: a zlib stream, else raw deflate (first bytes)
+        self._seen = bytearray()  # the first bytes of a deflate body, replayed if it is raw deflate
+        self._zlib = self._new()
+        self._pending = b""  # input not yet given to the decompressor (a following gzip member)
+
+    def _new(self, raw: bool = False) -> Any:
+        wbits = 16 + zlib.MAX_WBITS if self._gzip else (-zlib.MAX_WBITS if raw else zlib.MAX_WBITS)
+        return zlib.decompressobj(wbits)
+
+    @property
+    def has_pending(self) -> bool:
+        """Whether input is left over that can yield output without new bytes."""
+        return bool(self._pending or self._zlib.unconsumed_tail)
+
+    def step(self, data: bytes, limit: int) -> bytes:
+        """Decode ``data`` (after any input left over from the last step); at most ``limit`` bytes out.
+
+        :raises InflateError: the bytes are not a valid stream of this coding.
+        """
+        data = self._pending + self._zlib.unconsumed_tail + data
+        self._pending = b""
+        if self._zlib.eof:
+            if not data:
+                return b""
+            data = self._next_member(data)
+        if self._raw_fallback:
+            self._seen += data
+        try:
+            out = self._zlib.decompress(data, limit)
+        except zlib.error as err:
+            if not self._raw_fallback:
+                raise InflateError(f"invalid {self.coding} data ({err})") from None
+            self._zlib, self._raw_fallback = self._new(raw=True), False  # deflate sent without zlib header
+            seen, self._seen = bytes(self._seen), bytearray()
+            try:
+                out = self._zlib.decompress(seen, limit)
+            except zlib.error as raw_err:
+                raise InflateError(f"invalid {self.coding} data ({raw_err})") from None
+        if self._raw_fallback and len(self._seen) >= 2:  # the zlib header was accepted
+            self._raw_fallback = False
+            self._seen.clear()
+        if self._zlib.eof and self._zlib.unused_data:
+            self._pending = self._zlib.unused_data  # a following gzip member, or trailing bytes
+        return out
+
+    def _next_member(self, data: bytes) -> bytes:
+        """Start the next gzip member at ``data``; anything else after the end is refused."""
+        if not self._gzip or not data.startswith(_GZIP_MAGIC[: len(data)]):
+            raise InflateError(f"{len(data)} unexpected bytes after the end of the {self.coding} stream")
+        self._zlib = self._new()
+        return data
+
+    def finish(self) -> None:
+        """Check that the stream ended at its end marker (call at the end of the input).
+
+        :raises InflateError: the encoded stream stopped early, or bytes follow its end.
+        """
+        if self._pending:
+            self._next_member(self._pending)  # raises unless it is the start of another member
+            raise InflateError(f"the {self.coding} stream stopped inside a member's header")
+        if not self._zlib.eof:
+            raise InflateError(f"the {self.coding} stream stopped before its end marker")
+
+
 class BodyReader:
     """Iterate a streamed ``requests`` response's decoded body within a total wait deadline.
 
     :param response: a response opened with ``stream=True``.
     :param what: how errors name the body.
-    :param deadline: the allowed total wait in seconds; a callable is asked again after every arrival (a
+    :param deadline: the allowed total wait in seconds; a callable is asked again after every raw read (a
         recording's deadline grows once its WAV header tells its size).
     :param action: what the caller does next, appended to error messages (e.g. "retry the download").
     :param clock: monotonic seconds; injectable so tests need not wait.
+    :param chunk_size: the most bytes one raw read asks for and one decoded chunk holds.
     :param announced: the length the headers announced, quoted when the connection breaks.
     """
 
@@ -87,16 +177,12 @@ class BodyReader:
         self._chunk_size = chunk_size
         self.waited = 0.0
         self.received = 0  # decoded bytes handed out
-        self._read = getattr(self._raw, "read1", None)
-
-    @property
-    def wire_bytes(self) -> int | None:
-        """Bytes received from the socket before decoding (``None`` if urllib3 cannot tell)."""
-        tell = getattr(self._raw, "tell", None)
-        try:
-            return int(tell()) if callable(tell) else None
-        except (OSError, ValueError, TypeError):  # pragma: no cover - defensive
-            return None
+        #: Bytes received from the socket before decoding (what an encoded body's Content-Length counts).
+        self.wire_bytes = 0
+        self._read = getattr(self._raw, "read1", None) or self._raw.read
+        #: Decoders in decoding order: the coding applied last is undone first.
+        self._stages = [Inflater(coding) for coding in reversed(content_encodings(response, what))]
+        self._ended = False
 
     def __iter__(self) -> Iterator[bytes]:
         while True:
@@ -106,24 +192,57 @@ class BodyReader:
             yield chunk
 
     def next_chunk(self) -> bytes | None:
-        """The next decoded bytes, or ``None`` at the end of the body.
+        """The next decoded bytes (at most ``chunk_size``), or ``None`` at the end of the body.
 
-        :raises RingCXIncompleteDownloadError: the connection broke, or the deadline passed.
+        :raises RingCXIncompleteDownloadError: the connection broke, the deadline passed, or a compressed
+            stream stopped before its end.
         :raises RingCXBadPayloadError: the encoded body could not be decoded.
         """
+        data = self._pull(len(self._stages), self._chunk_size)
+        if data is None:
+            return None
+        self.received += len(data)
+        return data
+
+    def _pull(self, depth: int, limit: int) -> bytes | None:
+        """At most ``limit`` bytes decoded by the first ``depth`` stages (never empty); None at the end."""
+        if depth == 0:
+            return self._raw_chunk()
+        stage = self._stages[depth - 1]
+        while True:
+            data = b"" if stage.has_pending else self._pull(depth - 1, self._chunk_size)
+            if data is None:
+                self._inflate(stage.finish)
+                return None
+            out: bytes = self._inflate(stage.step, data, limit)
+            if out:
+                return out
+            # no output yet (a header, a trailer, a dribbled byte): read on - each raw read checked the
+            # deadline, which urllib3's decoding read1 never did between its own raw reads
+
+    def _inflate(self, work: Callable[..., Any], *args: Any) -> Any:
+        """``work(*args)`` with an :class:`InflateError` turned into the typed error for this body."""
+        try:
+            return work(*args)
+        except InflateError as err:
+            self._response.close()
+            problem = str(err)
+            error = RingCXIncompleteDownloadError if "stopped" in problem else RingCXBadPayloadError
+            raise error(
+                f"{self.what}: the {self._response.headers.get('Content-Encoding')!r}-encoded body could "
+                f"not be decoded after {self.received} bytes: {problem}; {self.action}"
+            ) from None
+
+    def _raw_chunk(self) -> bytes | None:
+        """One raw read (one ``recv`` worth, at most ``chunk_size``); the deadline is checked after it."""
+        if self._ended:
+            return None
         began = self._clock()
         try:
-            if self._read is not None:
-                data = self._read(self._chunk_size, decode_content=True)
-            else:  # pragma: no cover - urllib3 < 2.3 has no read1
-                data = self._raw.read(self._chunk_size, decode_content=True)
-        except urllib3.exceptions.DecodeError as err:
-            raise RingCXBadPayloadError(
-                f"{self.what}: the {self._response.headers.get('Content-Encoding')!r}-encoded body could "
-                f"not be decoded after {self.received} bytes ({type(err).__name__}); {self.action}"
-            ) from None
+            data = self._read(self._chunk_size, decode_content=False)
         except (urllib3.exceptions.HTTPError, requests.RequestException, OSError) as err:
             of = "" if self._announced is None else f" of {self._announced}"
+            self._response.close()
             raise RingCXIncompleteDownloadError(
                 f"{self.what}: connection lost after {self.received}{of} bytes ({type(err).__name__}); "
                 f"{self.action}"
@@ -131,13 +250,15 @@ class BodyReader:
         finally:
             self.waited += max(0.0, self._clock() - began)
         if not data:
+            self._ended = True
+            self.check_deadline()  # the wait for the end counts too
             return None
-        self.received += len(data)
+        self.wire_bytes += len(data)
         self.check_deadline()
         return bytes(data)
 
     def check_deadline(self) -> None:
-        """Raise once the total wait is over the deadline (called after every arrival)."""
+        """Raise once the total wait is over the deadline (called after every raw read)."""
         limit = self._deadline()
         if self.waited > limit:
             self._response.close()

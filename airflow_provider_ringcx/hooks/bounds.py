@@ -15,6 +15,18 @@ from dataclasses import dataclass
 #: RingCX's largest ``timeInterval`` (seconds) per interaction-metadata request.
 MAX_WINDOW_LIMIT = 10800
 
+# Total body deadlines (issue #12 item 11), owned here and imported by settings (the connection defaults),
+# hooks/download.py and hooks/metadata.py (which explain them).
+#: Default of ``download_deadline_floor_seconds``: the smallest total wait of a recording body.
+DOWNLOAD_DEADLINE_FLOOR_SECONDS = 60.0
+#: Default of ``download_min_bytes_per_second`` (128 KiB/s): a recording's deadline is its size at this rate.
+DOWNLOAD_MIN_BYTES_PER_SECOND = 131072
+#: Default of ``metadata_deadline_seconds``: the total wait of one interaction-metadata response.
+METADATA_DEADLINE_SECONDS = 300.0
+#: The longest any one body may take, whatever size the server (or the metadata) claims, and the upper
+#: bound of the deadline extras: a hostile ``Content-Length: 10**12`` must not stretch a deadline to days.
+DEADLINE_CAP_SECONDS = 3600.0
+
 
 @dataclass(frozen=True)
 class Bound:
@@ -57,13 +69,19 @@ RANGES: dict[str, Bound] = {
         0, 240, False, "the RingCX token lives 300 s; a larger margin refreshes it on nearly every call"
     ),
     "download_deadline_floor_seconds": Bound(
-        0.001, 3600, False, "a recording that cannot arrive within an hour holds a download slot for nothing"
+        0.001,
+        DEADLINE_CAP_SECONDS,
+        False,
+        "a recording that cannot arrive within an hour holds a download slot for nothing",
     ),
     "download_min_bytes_per_second": Bound(
         16384, 1e9, False, "below 16 KiB/s a 15-minute stereo call could hold a worker for half an hour"
     ),
     "metadata_deadline_seconds": Bound(
-        0.001, 3600, False, "one metadata response must not hold the only metadata slot for over an hour"
+        0.001,
+        DEADLINE_CAP_SECONDS,
+        False,
+        "one metadata response must not hold the only metadata slot for over an hour",
     ),
 }
 

@@ -15,19 +15,22 @@ counts as complete only with one of these proofs, tried in this order, and the o
 2. ``wav-data-size``: the WAV ``data`` chunk size is a real size (not ``0``, ``0xFFFFFFFF`` or another
    streaming placeholder, :data:`~airflow_provider_ringcx.wav.UNKNOWN_SIZES`) and the body holds all of it;
 3. ``duration``: the caller passed the expected duration (the metadata's ``segmentDurationMs``, else segment
-   end - start) and the audio received lasts that long within :func:`duration_tolerance_seconds`:
-   ``max(2 s, 2 %)``. 2 s absorbs the vendor rounding segment times to whole seconds and a recorder that
-   starts a moment after the agent joins; 2 % absorbs clock drift on long calls; half the audio missing (the
-   attack) is always far outside it.
+   end - start) and the audio received lasts that long within ``max(2 s, 2 %)``
+   (:func:`~airflow_provider_ringcx.hooks.lengthproof.duration_tolerance_seconds`).
 
 A body that ends without any proof, a short one, or a connection lost mid-way raises
 :class:`RingCXIncompleteDownloadError` - from then on every ``read`` raises again, so an uploader can never
 mistake an unproven recording for a complete one.
 
+Whenever the expected duration is known it must also agree with the audio, whatever proof holds, and the
+decoded body may never grow past what its evidence allows (a decompression bomb):
+:mod:`~airflow_provider_ringcx.hooks.lengthproof` has both rules and why.
+
 **Encoding (item 3).** Recordings are requested with ``Accept-Encoding: identity``. A server that compresses
 anyway with gzip or deflate is decoded and the decoded WAV is verified (proofs 1-3 above, proof 1 on the
-encoded bytes); any other coding is refused naming it
-(:func:`~airflow_provider_ringcx.hooks.body.content_encodings`).
+encoded bytes, the WAV and duration checks and the size bound on the decoded bytes); any other coding is
+refused naming it (:func:`~airflow_provider_ringcx.hooks.body.content_encodings`). Decoding reads the raw
+stream, so the deadline below holds for compressed bodies exactly as for plain ones.
 
 **Deadline (item 11).** Each body gets a total deadline on the time spent waiting for the server (see
 :mod:`~airflow_provider_ringcx.hooks.body`): ``max(download_deadline_floor_seconds, expected bytes /
@@ -35,7 +38,8 @@ download_min_bytes_per_second)``, defaults ``max(60 s, bytes / 128 KiB/s)``: 220
 call (28.8 MB). The expected size is the best one known so far: Content-Length, else the WAV data size, else
 the duration times the byte rate; the deadline never exceeds ``DEADLINE_CAP_SECONDS`` (1 h), so a
 server cannot stretch it by claiming a huge size. 128 KiB/s (1 Mbit/s) per recording is far below any link
-that can run the download pool; the 60 s floor covers connection ramp-up on short recordings.
+that can run the download pool; the 60 s floor covers connection ramp-up on short recordings. The defaults
+and the cap are owned by :mod:`~airflow_provider_ringcx.hooks.bounds`.
 """
 
 from __future__ import annotations
@@ -55,8 +59,19 @@ from airflow_provider_ringcx.exceptions import (
     RingCXConfigError,
     RingCXError,
     RingCXIncompleteDownloadError,
+    RingCXOversizedBodyError,
 )
 from airflow_provider_ringcx.hooks.body import BodyReader, content_encodings
+from airflow_provider_ringcx.hooks.bounds import (
+    DEADLINE_CAP_SECONDS,
+    DOWNLOAD_DEADLINE_FLOOR_SECONDS,
+    DOWNLOAD_MIN_BYTES_PER_SECOND,
+)
+from airflow_provider_ringcx.hooks.lengthproof import (
+    body_limit,
+    byte_rate,
+    duration_mismatch,
+)
 from airflow_provider_ringcx.wav import WavError, WavHeaderParser, WavInfo
 
 log = logging.getLogger(__name__)
@@ -67,16 +82,6 @@ CHUNK_BYTES = 64 * 1024
 NOT_WAV_FIX = (
     "not a WAV recording (nothing archived); check api_url and that no proxy or browser User-Agent is used"
 )
-#: The length proof by duration accepts audio within max(2 s, 2 %) of the expected duration (module doc).
-DURATION_TOLERANCE_SECONDS = 2.0
-DURATION_TOLERANCE_SHARE = 0.02
-#: Defaults of the connection extras download_deadline_floor_seconds / download_min_bytes_per_second.
-DEADLINE_FLOOR_SECONDS = 60.0
-MIN_BYTES_PER_SECOND = 128 * 1024
-#: The longest any one body may take, whatever size the server (or the metadata) claims: a hostile
-#: ``Content-Length: 10**12`` or WAV data size must not stretch the deadline to days. An hour still fits a
-#: 460 MB (4-hour stereo) recording at the minimum rate.
-DEADLINE_CAP_SECONDS = 3600.0
 WAV_CONTENT_TYPES = frozenset(
     {"audio/wav", "audio/x-wav", "audio/wave", "audio/vnd.wave", "application/octet-stream", ""}
 )
@@ -110,11 +115,6 @@ def recording_path(rc_account_id: str, sub_account_id: str, dialog_id: str, segm
     )
 
 
-def duration_tolerance_seconds(expected_seconds: float) -> float:
-    """How far the audio received may be from the expected duration: ``max(2 s, 2 %)`` (module doc)."""
-    return max(DURATION_TOLERANCE_SECONDS, DURATION_TOLERANCE_SHARE * expected_seconds)
-
-
 class RecordingStream(io.RawIOBase):
     """A verifying reader of one recording body.
 
@@ -134,8 +134,8 @@ class RecordingStream(io.RawIOBase):
         what: str,
         chunk_size: int = CHUNK_BYTES,
         expected_duration_seconds: float | None = None,
-        floor_seconds: float = DEADLINE_FLOOR_SECONDS,
-        min_bytes_per_second: float = MIN_BYTES_PER_SECOND,
+        floor_seconds: float = DOWNLOAD_DEADLINE_FLOOR_SECONDS,
+        min_bytes_per_second: float = DOWNLOAD_MIN_BYTES_PER_SECOND,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__()
@@ -261,8 +261,17 @@ class RecordingStream(io.RawIOBase):
         if self.size is not None:
             return self.size
         if self.wav is not None and self.expected_duration_seconds is not None:
-            return self.wav.data_offset + round(self.expected_duration_seconds * _byte_rate(self.wav))
+            return self.wav.data_offset + round(self.expected_duration_seconds * byte_rate(self.wav))
         return self.encoded_length
+
+    def max_body_bytes(self) -> tuple[int, str]:
+        """The most decoded bytes this body may hold, and the evidence that says so (``lengthproof``)."""
+        return body_limit(
+            content_length=self.content_length,
+            wav=self.wav,
+            expected_seconds=self.expected_duration_seconds,
+            min_bytes_per_second=self._min_rate,
+        )
 
     def deadline_seconds(self) -> float:
         """The total wait allowed for this body (module doc): grows once the WAV header tells the size."""
@@ -304,6 +313,17 @@ class RecordingStream(io.RawIOBase):
                 self.wav = self._parser.feed(chunk)
             except WavError as err:
                 raise self._fail(RingCXBadPayloadError(f"{self.what}: {NOT_WAV_FIX} ({err})")) from None
+            if self.wav is not None and self.wav.duration_seconds is not None:
+                self._check_duration(self.wav.duration_seconds, "as the WAV header declares")  # fail early
+        limit, evidence = self.max_body_bytes()
+        if self._received > limit:
+            raise self._fail(
+                RingCXOversizedBodyError(
+                    f"{self.what}: the body grew past {limit} bytes, the most {evidence} allows "
+                    f"({'+'.join(self.encodings) or 'identity'}: a decompression bomb or bytes that are not "
+                    "this recording); nothing was archived - report it to RingCentral support if it persists"
+                )
+            )
         return True
 
     def _verify_end(self) -> None:
@@ -311,13 +331,12 @@ class RecordingStream(io.RawIOBase):
         received, proof = self._received, None
         if self.encoded_length is not None:
             wire = self._body.wire_bytes
-            if wire is not None and wire != self.encoded_length:
+            if wire != self.encoded_length:
                 raise self._incomplete(
                     f"received {wire} encoded bytes but Content-Length (of the {'+'.join(self.encodings)} "
                     f"body) is {self.encoded_length}"
                 )
-            if wire is not None:
-                proof = "content-length"
+            proof = "content-length"
         elif self.content_length is not None:
             if received != self.content_length:
                 raise self._incomplete(
@@ -329,16 +348,14 @@ class RecordingStream(io.RawIOBase):
             raise self._incomplete(f"received {received} bytes but the WAV header declares {expected}")
         if proof is None and expected is not None:
             proof = "wav-data-size"
-        if proof is None and self.wav is not None and self.expected_duration_seconds is not None:
-            audio = (received - self.wav.data_offset) / _byte_rate(self.wav)
-            want = self.expected_duration_seconds
-            tolerance = duration_tolerance_seconds(want)
-            if abs(audio - want) > tolerance:
-                raise self._incomplete(
-                    f"length unproven: {audio:.1f} s of audio but the metadata says {want:.1f} s "
-                    f"(tolerance {tolerance:.1f} s)"
-                )
-            proof = "duration"
+        if self.wav is not None and self.expected_duration_seconds is not None:
+            audio = self.wav.duration_seconds
+            if audio is None:  # a placeholder size: the audio is what arrived after the header
+                audio = (received - self.wav.data_offset) / byte_rate(self.wav)
+            self._check_duration(
+                audio, "as received" + ("" if proof is None else f", though its {proof} proof holds")
+            )
+            proof = proof or "duration"
         if proof is None:
             raise self._incomplete(
                 f"length unproven ({received} bytes; no Content-Length"
@@ -348,6 +365,13 @@ class RecordingStream(io.RawIOBase):
                 "does from the metadata)",
             )
         self.length_proof = proof
+
+    def _check_duration(self, audio: float, source: str) -> None:
+        """Fail unless ``audio`` seconds match the expected duration within the tolerance (lengthproof)."""
+        want = self.expected_duration_seconds
+        error = None if want is None else duration_mismatch(self.what, audio, want, source)
+        if error is not None:
+            raise self._fail(error)
 
     def _declared_size(self) -> str:
         if self.wav is None:
@@ -364,8 +388,3 @@ class RecordingStream(io.RawIOBase):
         self._pending.clear()
         self._response.close()
         return error
-
-
-def _byte_rate(wav: WavInfo) -> float:
-    """Bytes per second of audio (``block_align x sample_rate``; never 0)."""
-    return float(max(1, wav.block_align) * max(1, wav.sample_rate))

@@ -15,7 +15,8 @@ The response is a bare JSON array that may hold many thousands of rows;
 chunks, so memory stays bounded by the largest row.
 
 Each response body gets a total deadline (issue #12 item 11): the connection extra
-``metadata_deadline_seconds`` (default :data:`METADATA_DEADLINE_SECONDS`, 300 s) bounds the time spent waiting
+``metadata_deadline_seconds`` (default
+:data:`~airflow_provider_ringcx.hooks.bounds.METADATA_DEADLINE_SECONDS`, 300 s) bounds the time spent waiting
 for its bytes, so a server that trickles a byte every few seconds (never tripping ``read_timeout``) fails the
 window as a retryable :class:`RingCXIncompleteDownloadError` instead of holding the metadata pool's only slot.
 A 100,000-row window (~150 MB) arrives in well under a minute on any real link; 300 s leaves a wide margin.
@@ -47,6 +48,7 @@ from airflow_provider_ringcx.exceptions import (
     RingCXWindowNotReadyError,
 )
 from airflow_provider_ringcx.hooks.body import BodyReader
+from airflow_provider_ringcx.hooks.bounds import METADATA_DEADLINE_SECONDS
 from airflow_provider_ringcx.hooks.budget import RateBudget
 from airflow_provider_ringcx.hooks.client import HttpClient, TokenSource
 from airflow_provider_ringcx.hooks.jsonstream import check_row_finite, iter_json_array
@@ -59,8 +61,6 @@ log = logging.getLogger(__name__)
 MIN_WINDOW_AGE = timedelta(minutes=5)
 WALL_FORMAT = "%Y-%m-%d %H:%M:%S"
 CHUNK_BYTES = 64 * 1024
-#: Default of the connection extra metadata_deadline_seconds (module doc).
-METADATA_DEADLINE_SECONDS = 300.0
 
 OnInvalid = Callable[[str, RingCXBadPayloadError], None]
 

@@ -33,7 +33,10 @@ from airflow_provider_ringcx.exceptions import RingCXConfigError
 from airflow_provider_ringcx.hooks.bounds import (
     BUDGET_MAX_SPACING_SECONDS,
     BUDGET_WINDOW,
+    DOWNLOAD_DEADLINE_FLOOR_SECONDS,
+    DOWNLOAD_MIN_BYTES_PER_SECOND,
     MAX_REQUEST_WORST_CASE_SECONDS,
+    METADATA_DEADLINE_SECONDS,
     RANGES,
     budget_limit_problem,
 )
@@ -63,10 +66,10 @@ DEFAULTS: dict[str, Any] = {
     "rate_limit_backoff_seconds": 20.0,
     "refresh_margin_seconds": 60.0,
     "plain_http_hosts": "",
-    # total deadlines of response bodies (issue #12 item 11; see hooks/download.py and hooks/metadata.py)
-    "download_deadline_floor_seconds": 60.0,
-    "download_min_bytes_per_second": 131072,
-    "metadata_deadline_seconds": 300.0,
+    # total deadlines of response bodies (issue #12 item 11; defaults owned by hooks/bounds.py)
+    "download_deadline_floor_seconds": DOWNLOAD_DEADLINE_FLOOR_SECONDS,
+    "download_min_bytes_per_second": DOWNLOAD_MIN_BYTES_PER_SECOND,
+    "metadata_deadline_seconds": METADATA_DEADLINE_SECONDS,
 }
 
 
@@ -116,9 +119,9 @@ class RingCXSettings:
     rate_limit_backoff_seconds: float
     refresh_margin_seconds: float
     plain_http_hosts: tuple[str, ...] = ()
-    download_deadline_floor_seconds: float = 60.0
-    download_min_bytes_per_second: float = 131072.0
-    metadata_deadline_seconds: float = 300.0
+    download_deadline_floor_seconds: float = DOWNLOAD_DEADLINE_FLOOR_SECONDS
+    download_min_bytes_per_second: float = float(DOWNLOAD_MIN_BYTES_PER_SECOND)
+    metadata_deadline_seconds: float = METADATA_DEADLINE_SECONDS
     client_id: str | None = None
     client_secret: str | None = field(default=None, repr=False, compare=False)
     jwt: str | None = field(default=None, repr=False, compare=False)

@@ -8,7 +8,7 @@ import hashlib
 import pytest
 
 from airflow_provider_ringcx.exceptions import RingCXBadPayloadError, RingCXIncompleteDownloadError
-from airflow_provider_ringcx.hooks.download import duration_tolerance_seconds
+from airflow_provider_ringcx.hooks.lengthproof import duration_tolerance_seconds
 from tests.hooks.test_hook_download import download, inject
 
 SECONDS = 8.0
@@ -104,7 +104,7 @@ def test_a_short_chunked_body_with_a_real_wav_size_is_refused(make_simulator, co
     truth = inject(sim, "d", "s", duration_ms=DURATION_MS)
     sim.control.set_faults([{"route": "download", "kind": "short", "after_bytes": truth["size"] // 2}])
     with pytest.raises(RingCXIncompleteDownloadError, match="the WAV header declares"):
-        _read_all(connect(sim), expected_duration_seconds=SECONDS / 2)  # the WAV size outranks the duration
+        _read_all(connect(sim), expected_duration_seconds=SECONDS)  # the WAV size is checked before it
 
 
 # -- item 3: compression ------------------------------------------------------------------------------------
