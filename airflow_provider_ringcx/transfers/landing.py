@@ -40,7 +40,6 @@ always carry a SHA-256 checksum header, as S3 requires.
 from __future__ import annotations
 
 import base64
-import hashlib
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -50,7 +49,7 @@ from typing import Any
 from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import ClientError
 
-from airflow_provider_ringcx import __version__, jsonutil
+from airflow_provider_ringcx import __version__
 from airflow_provider_ringcx.exceptions import (
     RingCXArchiveConflictError,
     RingCXBadPayloadError,
@@ -69,7 +68,12 @@ from airflow_provider_ringcx.s3.existing import (
 from airflow_provider_ringcx.s3.hashing import HashingReader
 from airflow_provider_ringcx.s3.options import S3WriteOptions
 from airflow_provider_ringcx.s3.writeonce import is_precondition_failed
-from airflow_provider_ringcx.transfers.sidecar import SidecarInvalid, parse_sidecar
+from airflow_provider_ringcx.transfers.sidecar import (
+    DownloadEvidence,
+    StoredRecording,
+    build_sidecar,
+    write_sidecar,
+)
 from airflow_provider_ringcx.transfers.verdict import (
     COLLISION,
     UNVERIFIABLE,
@@ -203,8 +207,9 @@ class SegmentLander:
             sha = reader.hexdigest()
             self._check_stream_digest(stream, sha, key)
             self._verify_upload(key, reader.size, checksum if upload == "put" else None)
-            sidecar = self._sidecar(ref, stream, reader, key, version_id, upload, checksum, lock_args)
-        self._put_json(side_key, sidecar, lock_args)
+            stored = StoredRecording(self.config.bucket, key, version_id, upload, checksum, lock_args)
+            sidecar = self._sidecar(ref, stream, reader, stored)
+        write_sidecar(self.client, self.config.bucket, side_key, sidecar, lock_args)
         self._stale_uploads.abort(key, stale)
         return Landed("archived", key, reader.size, downloaded=reader.size, sha256=sha, version_id=version_id)
 
@@ -359,69 +364,27 @@ class SegmentLander:
         ref: SegmentRef,
         stream: Any,
         reader: HashingReader,
-        key: str,
-        version_id: str | None,
-        upload: str,
-        checksum: str | None,
-        lock_args: Mapping[str, Any],
+        stored: StoredRecording,
     ) -> dict[str, Any]:
-        from airflow_provider_ringcx.transfers.sidecar import build_sidecar
-
         dialog_id, segment_id = str(ref["dialog_id"]), str(ref["segment_id"])
         path_of = getattr(self.hook, "recording_path", None)
-        return build_sidecar(
-            ref=ref,
-            sub_account_id=self.config.sub_account_id,
-            row=self.rows.get((dialog_id, segment_id)),
-            sha256_hex=reader.hexdigest(),
+        download = DownloadEvidence(
+            sha256=reader.hexdigest(),
             size=reader.size,
             wav=getattr(stream, "wav", None),
             source_path=path_of(dialog_id, segment_id) if callable(path_of) else "",
             content_length=getattr(stream, "content_length", None),
             content_type=getattr(stream, "content_type", None),
-            bucket=self.config.bucket,
-            key=key,
-            version_id=version_id,
-            upload=upload,
-            checksum_sha256=checksum,
+        )
+        return build_sidecar(
+            ref,
+            sub_account_id=self.config.sub_account_id,
+            row=self.rows.get((dialog_id, segment_id)),
+            download=download,
+            stored=stored,
             manifest_key=self.config.manifest_key,
-            lock=lock_args,
             retrieved_at=datetime.now(timezone.utc),
         )
-
-    def _put_json(self, key: str, document: Mapping[str, Any], lock_args: Mapping[str, Any]) -> None:
-        """Write the sidecar create-only: a concurrent run's sidecar for the same bytes is kept as is (no
-        second version under versioning/Object Lock); a sidecar that disagrees is replaced."""
-        body = jsonutil.dumps(document, indent=2, sort_keys=True, ensure_ascii=False, default=str).encode()
-        try:
-            self._put_json_body(key, body, lock_args, IfNoneMatch="*")
-        except ClientError as err:
-            if not is_precondition_failed(err):
-                raise
-            existing = self.client.get_object(Bucket=self.config.bucket, Key=key)["Body"].read()
-            try:  # kept only if valid and about the same segment and bytes (else it is sidecar_invalid)
-                stored = parse_sidecar(existing)
-                same = all(stored.get(k) == document.get(k) for k in _SIDECAR_IDENTITY)
-            except SidecarInvalid:
-                same = False
-            if not same:
-                self._put_json_body(key, body, lock_args)
-
-    def _put_json_body(self, key: str, body: bytes, lock_args: Mapping[str, Any], **extra: Any) -> None:
-        self.client.put_object(
-            Bucket=self.config.bucket,
-            Key=key,
-            Body=body,
-            ContentType="application/json",
-            ChecksumAlgorithm="SHA256",  # x-amz-sdk-checksum-algorithm: Object Lock needs it
-            ChecksumSHA256=base64.b64encode(hashlib.sha256(body).digest()).decode(),
-            **lock_args,
-            **extra,
-        )
-
-
-#: Sidecar members that must agree for a stored sidecar to stand for a new one.
-_SIDECAR_IDENTITY = ("sub_account_id", "dialog_id", "segment_id", "sha256", "size")
 
 
 def _with_tag(tagging: str | None, sha_hex: str) -> str:

@@ -4,6 +4,8 @@ Format ``ringcx-recording-sidecar/1``; :data:`SIDECAR_SCHEMA` is its JSON Schema
 ``metadata`` member is the vendor row exactly as listed (``segmentEvents`` with ``REC_START``/``REC_STOP``
 included); everything else is computed while the bytes streamed into S3.
 
+:func:`build_sidecar` assembles the document from what it describes (the segment, the
+:class:`DownloadEvidence` and the :class:`StoredRecording`); :func:`write_sidecar` writes it create-only.
 :func:`parse_sidecar` is the one place where a stored sidecar is read back and validated: against the
 whole :data:`SIDECAR_SCHEMA` (so ``"size": "12,345"``, ``"size": null``, a missing member or a ``sha256``
 that is not 64 lowercase hex digits are all refused), by ``jsonschema``, which Airflow's task SDK already
@@ -14,14 +16,22 @@ sidecar is.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jsonschema
+from botocore.exceptions import ClientError
 
 from airflow_provider_ringcx import __version__, jsonutil
 from airflow_provider_ringcx.models import format_timestamp, printable
+from airflow_provider_ringcx.s3.writeonce import is_precondition_failed
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
 
 SIDECAR_FORMAT = "ringcx-recording-sidecar/1"
 
@@ -111,56 +121,84 @@ SIDECAR_SCHEMA: dict[str, Any] = {
 }
 
 
+@dataclass(frozen=True)
+class DownloadEvidence:
+    """What the download proved about the bytes: their SHA-256 and size as streamed, the WAV header
+    (``WavInfo``: channels, sample_rate, bits_per_sample, data_size...) and where they came from."""
+
+    sha256: str
+    size: int
+    wav: Any
+    source_path: str
+    content_length: int | None
+    content_type: str | None
+
+
+@dataclass(frozen=True)
+class StoredRecording:
+    """Where the bytes landed: the object's key and version, how it was uploaded (``put`` or
+    ``multipart``), S3's checksum of a single-part upload and the Object Lock arguments as sent
+    (``ObjectLockMode``/``ObjectLockRetainUntilDate``/``ObjectLockLegalHoldStatus``)."""
+
+    bucket: str
+    key: str
+    version_id: str | None
+    upload: str
+    checksum_sha256: str | None
+    lock: Mapping[str, Any]
+
+
+#: The ``audio`` members, read from the stream's ``WavInfo``.
+_AUDIO_FIELDS = (
+    "channels",
+    "sample_rate",
+    "bits_per_sample",
+    "audio_format",
+    "data_size",
+    "duration_seconds",
+)
+
+
 def build_sidecar(
-    *,
     ref: Mapping[str, Any],
+    *,
     sub_account_id: str,
     row: Mapping[str, Any] | None,
-    sha256_hex: str,
-    size: int,
-    wav: Any,
-    source_path: str,
-    content_length: int | None,
-    content_type: str | None,
-    bucket: str,
-    key: str,
-    version_id: str | None,
-    upload: str,
-    checksum_sha256: str | None,
+    download: DownloadEvidence,
+    stored: StoredRecording,
     manifest_key: str | None,
-    lock: Mapping[str, Any],
     retrieved_at: datetime | None = None,
 ) -> dict[str, Any]:
-    """Assemble a sidecar document (see :data:`SIDECAR_SCHEMA`).
+    """Assemble the sidecar document of one landed recording (see :data:`SIDECAR_SCHEMA`).
 
+    :param ref: the segment (``dialog_id``, ``segment_id``, ``start``, ``end``, ``duration_ms``).
     :param row: the vendor metadata row from the manifest; the compact ref is used when it is unknown.
-    :param wav: the stream's ``WavInfo`` (channels, sample_rate, bits_per_sample, data_size...).
-    :param lock: ``ObjectLockMode``/``ObjectLockRetainUntilDate``/``ObjectLockLegalHoldStatus`` as sent.
+    :param download: what the download proved about the bytes.
+    :param stored: where and how they landed.
+    :param manifest_key: the window manifest the segment was listed in.
     """
+    wav, lock = download.wav, stored.lock
     until = lock.get("ObjectLockRetainUntilDate")
     return {
         "format": SIDECAR_FORMAT,
         "dialog_id": str(ref["dialog_id"]),
         "segment_id": str(ref["segment_id"]),
         "sub_account_id": str(sub_account_id),
-        "sha256": sha256_hex,
-        "size": int(size),
+        "sha256": download.sha256,
+        "size": int(download.size),
         "content_type": "audio/wav",
-        "audio": {
-            "channels": getattr(wav, "channels", None),
-            "sample_rate": getattr(wav, "sample_rate", None),
-            "bits_per_sample": getattr(wav, "bits_per_sample", None),
-            "audio_format": getattr(wav, "audio_format", None),
-            "data_size": getattr(wav, "data_size", None),
-            "duration_seconds": getattr(wav, "duration_seconds", None),
+        "audio": {name: getattr(wav, name, None) for name in _AUDIO_FIELDS},
+        "source": {
+            "path": download.source_path,
+            "content_length": download.content_length,
+            "content_type": download.content_type,
         },
-        "source": {"path": source_path, "content_length": content_length, "content_type": content_type},
         "s3": {
-            "bucket": bucket,
-            "key": key,
-            "version_id": version_id,
-            "upload": upload,
-            "checksum_sha256": checksum_sha256,
+            "bucket": stored.bucket,
+            "key": stored.key,
+            "version_id": stored.version_id,
+            "upload": stored.upload,
+            "checksum_sha256": stored.checksum_sha256,
             "manifest_key": manifest_key,
             "object_lock_mode": lock.get("ObjectLockMode"),
             "object_lock_retain_until": format_timestamp(until) if isinstance(until, datetime) else None,
@@ -201,3 +239,46 @@ def parse_sidecar(body: bytes) -> dict[str, Any]:
         raise SidecarInvalid(printable(f"member {where}: {error.message}")[:_REASON_CHARS])
     document["size"] = int(document["size"])  # the schema allows 12.0 as an integer
     return document
+
+
+#: Sidecar members that must agree for a stored sidecar to stand for a new one.
+_SIDECAR_IDENTITY = ("sub_account_id", "dialog_id", "segment_id", "sha256", "size")
+
+
+def write_sidecar(
+    client: S3Client, bucket: str, key: str, document: Mapping[str, Any], lock_args: Mapping[str, Any]
+) -> None:
+    """Write a sidecar create-only: a concurrent run's sidecar for the same bytes is kept as is (no second
+    version under versioning/Object Lock); a sidecar that disagrees, or is invalid, is replaced.
+
+    :param lock_args: the run's write options for the sidecar (SSE, class, tags, Object Lock).
+    """
+    body = jsonutil.dumps(document, indent=2, sort_keys=True, ensure_ascii=False, default=str).encode()
+    try:
+        _put(client, bucket, key, body, lock_args, IfNoneMatch="*")
+    except ClientError as err:
+        if not is_precondition_failed(err):
+            raise
+        existing = client.get_object(Bucket=bucket, Key=key)["Body"].read()
+        try:  # kept only if valid and about the same segment and bytes (else it is sidecar_invalid)
+            stored = parse_sidecar(existing)
+            same = all(stored.get(k) == document.get(k) for k in _SIDECAR_IDENTITY)
+        except SidecarInvalid:
+            same = False
+        if not same:
+            _put(client, bucket, key, body, lock_args)
+
+
+def _put(
+    client: S3Client, bucket: str, key: str, body: bytes, lock_args: Mapping[str, Any], **extra: Any
+) -> None:
+    client.put_object(
+        Bucket=bucket,
+        Key=key,
+        Body=body,
+        ContentType="application/json",
+        ChecksumAlgorithm="SHA256",  # x-amz-sdk-checksum-algorithm: Object Lock needs it
+        ChecksumSHA256=base64.b64encode(hashlib.sha256(body).digest()).decode(),
+        **lock_args,
+        **extra,
+    )

@@ -109,15 +109,24 @@ class StoredObject:
 
     def disagreement(self, sha_hex: str, size: int) -> str | None:
         """Why the object does not hold ``size`` bytes hashing to ``sha_hex`` (``None`` when it does)."""
+        found = self.mismatch(sha_hex, size)
+        return found[1] if found else None
+
+    def mismatch(self, sha_hex: str, size: int, *, claim: str = "") -> tuple[str, str] | None:
+        """The one comparison of an object with a claimed size and SHA-256: ``(state, reason)`` for the
+        first disagreement (size, then every checksum source, then the bytes read back), else ``None``.
+
+        :param claim: who claims them, for the reason (``"sidecar"``; empty: the caller's expectation).
+        """
+        says, whose = (f"{claim} says", f"{claim} sha256") if claim else ("expected", "sha256")
         if self.size != size:
-            return f"object is {self.size} bytes, expected {size}"
+            return SIZE_MISMATCH, f"object is {self.size} bytes, {says} {size}"
         for source, value in self.checksums:
             if value != sha_hex:
-                return f"object {source} {value} differs from sha256 {sha_hex}"
+                return CHECKSUM_MISMATCH, f"object {source} {value} differs from {whose} {sha_hex}"
         if self.content_sha256 is not None and (self.content_sha256, self.content_size) != (sha_hex, size):
-            return (
-                f"object bytes hash to {self.content_sha256} ({self.content_size} bytes), expected {sha_hex}"
-            )
+            content = f"{self.content_sha256} ({self.content_size} bytes)"
+            return CONTENT_MISMATCH, f"object bytes hash to {content}, {says} {sha_hex}"
         return None
 
 
@@ -321,8 +330,10 @@ def verify_archived(
         if claimed != expected:
             reason = _collision(bucket, wav_key, sidecar_key, claimed, expected)
             return Verdict(COLLISION, wav_key, reason, size=size, sha256=sha, version_id=version_id)
-        if sidecar["size"] != size:
-            reason = f"object is {size} bytes, sidecar says {sidecar['size']}"
+        if sidecar["size"] != size:  # before any further read: the HEAD already disagrees
+            _, reason = StoredObject(wav_key, size, version_id, ()).mismatch(
+                sha, sidecar["size"], claim="sidecar"
+            ) or (SIZE_MISMATCH, "")
             return Verdict(SIZE_MISMATCH, wav_key, reason, size=size, sha256=sha, version_id=version_id)
         stored = stored_object(client, bucket, wav_key, found, read_content=verify_content)
         if stored is None:  # pragma: no cover - found is never None here
@@ -334,16 +345,11 @@ def verify_archived(
             "content_verified": stored.content_sha256 is not None,
             "stored": stored,
         }
-        for source, value in stored.checksums:
-            if value != sha:
-                reason = f"object {source} {value} differs from sidecar sha256 {sha}"
-                return Verdict(CHECKSUM_MISMATCH, wav_key, reason, **common)
-        if stored.content_sha256 is not None and (stored.content_sha256, stored.content_size) != (sha, size):
-            reason = (
-                f"object bytes hash to {stored.content_sha256} ({stored.content_size} bytes), "
-                f"sidecar says {sha}"
-            )
-            return Verdict(CONTENT_MISMATCH, wav_key, reason, **{**common, "content_verified": False})
+        mismatch = stored.mismatch(sha, size, claim="sidecar")
+        if mismatch is not None:
+            state, reason = mismatch
+            verified = common["content_verified"] and state != CONTENT_MISMATCH
+            return Verdict(state, wav_key, reason, **{**common, "content_verified": verified})
         return Verdict(ARCHIVED, wav_key, **common)
     except RingCXUnverifiableError as err:
         return Verdict(UNVERIFIABLE, wav_key, str(err))
