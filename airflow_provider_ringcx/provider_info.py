@@ -95,6 +95,11 @@ CONNECTION_FIELDS: dict[str, dict[str, Any]] = {
         "Host names that may be reached over http (only for a local simulator); every other URL must be "
         "https or loopback.",
     ),
+    "redirect_allowed_hosts": _field(
+        "Redirect-allowed internal hosts",
+        "Private or loopback hosts (names or IP addresses, comma-separated) that a recording download may "
+        "be redirected to over https; other internal addresses are refused.",
+    ),
     "rc_account_id": _field(
         "RingCentral account id", "rcAccountId: the RingCentral account UID (id of /account/~)."
     ),

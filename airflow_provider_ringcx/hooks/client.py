@@ -285,6 +285,8 @@ class HttpClient:
                     timeout=self.timeout,
                     trusted_url=self.settings.api_url,
                     setting=self._setting_of(url),
+                    plain_http_hosts=self.settings.plain_http_hosts,
+                    allowed_hosts=self.settings.redirect_allowed_hosts,
                 )
         except requests.exceptions.Timeout as err:
             raise RingCXTransientError(

@@ -14,14 +14,25 @@ decides by this policy:
 * A GET carrying the bearer token (a recording) may follow up to :data:`MAX_REDIRECTS` hops:
 
   - to the same origin (scheme, host and port) as ``api_url``: with the token;
-  - to any other host: only over https (or plain http to a loopback host, for the tests), and then
-    **without** ``Authorization``, cookies or any header but the safe ones (:data:`SAFE_HEADERS`): a
-    pre-signed storage URL needs no token, and a foreign host must never see one. Once a hop has left the
-    origin, later hops never get the token back.
+  - to any other host **without** ``Authorization``, cookies or any header but the safe ones
+    (:data:`SAFE_HEADERS`), and only where :func:`cross_host_problem` finds nothing wrong (issue #12 item
+    4, server-side request forgery): the target must be https; plain http only when ``api_url`` itself is
+    plain http to a host that may be (a loopback host, or one in ``plain_http_hosts``) and the target is in
+    that same set: a loopback target only when ``api_url`` is loopback (the tests' simulator), a
+    ``plain_http_hosts`` name when ``api_url`` is loopback or listed (the compose demo). An https target
+    that is internal (loopback, private, link-local such as the cloud metadata services at
+    169.254.169.254 and ``fd00:ec2::254``, shared or reserved; see
+    :func:`~airflow_provider_ringcx.hooks.urls.is_internal`) is refused unless the connection extra
+    ``redirect_allowed_hosts`` lists it: a hostile or compromised API must not make the worker fetch from
+    local services. Once a hop has left the origin, later hops never get the token back.
 
-  Anything else (plain http to another host, a ``user:password@`` target, more hops) is an error naming the
-  host. Messages name ``host[:port]`` only, never the ``Location`` with its path and query (a pre-signed URL
-  is itself a credential).
+  Pre-signed URLs (S3, CloudFront) are followed: an https ``Location`` on a public storage host whose query
+  carries the signature is fetched without our ``Authorization`` (the signature is the credential; sending
+  the bearer token as well would leak it, and S3 refuses a request with two authorizations). The query is
+  sent as given, never logged: messages and log lines name ``host[:port]`` only, never the ``Location``
+  with its path and query (a pre-signed URL is itself a credential).
+
+  Anything else (a ``user:password@`` target, more hops) is an error naming the host.
 """
 
 from __future__ import annotations
@@ -34,7 +45,7 @@ from urllib.parse import urljoin, urlsplit
 import requests
 
 from airflow_provider_ringcx.exceptions import RingCXRedirectError
-from airflow_provider_ringcx.hooks.urls import is_loopback, origin, safe_host
+from airflow_provider_ringcx.hooks.urls import is_internal, is_loopback, origin, plain_http_allowed, safe_host
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +62,47 @@ SAFE_HEADERS = frozenset({"user-agent", "accept", "accept-encoding", "accept-lan
 def may_follow(method: str, kwargs: Mapping[str, Any]) -> bool:
     """Whether a request may follow redirects at all: a GET or HEAD without a body or its own auth."""
     return method.upper() in ("GET", "HEAD") and all(kwargs.get(name) is None for name in _CARRIES_SECRETS)
+
+
+def cross_host_problem(
+    target: str,
+    trusted_url: str,
+    *,
+    plain_http_hosts: tuple[str, ...] = (),
+    allowed_hosts: tuple[str, ...] = (),
+) -> str | None:
+    """Why a hop to ``target`` (another origin than ``trusted_url``) may not be followed, or ``None``.
+
+    :param target: the absolute ``Location``.
+    :param trusted_url: ``api_url``: decides whether plain http may be followed at all.
+    :param plain_http_hosts: the connection's ``plain_http_hosts``.
+    :param allowed_hosts: the connection's ``redirect_allowed_hosts`` (internal hosts allowed over https).
+    """
+    parts, trusted = urlsplit(target), urlsplit(trusted_url)
+    host = (parts.hostname or "").lower().rstrip(".")
+    trusted_host = (trusted.hostname or "").lower().rstrip(".")
+    if parts.scheme == "http":
+        if trusted.scheme != "http" or not plain_http_allowed(trusted_host, plain_http_hosts):
+            return (
+                "a redirect to another host is followed only over https (and then without the token); plain "
+                "http only when api_url itself is plain http to a loopback host or one in plain_http_hosts"
+            )
+        loopback_from_afar = is_loopback(host) and not is_loopback(trusted_host)
+        if loopback_from_afar or not plain_http_allowed(host, plain_http_hosts):
+            return (
+                "plain http is followed only to the hosts api_url may use over plain http (loopback when "
+                "api_url is loopback, names in plain_http_hosts)"
+            )
+        return None
+    if parts.scheme != "https":
+        return "a redirect to another host is followed only over https"
+    if is_internal(host) and host not in allowed_hosts and host.strip("[]") not in allowed_hosts:
+        return (
+            "it is a loopback, private or link-local address (cloud metadata services live there), which a "
+            "redirect must not reach; if recordings really are served from it, list it in the connection "
+            "extra redirect_allowed_hosts"
+        )
+    return None
 
 
 def _refused(what: str, status: int, target: str | None, problem: str, fix: str) -> RingCXRedirectError:
@@ -71,6 +123,8 @@ def follow_redirects(
     timeout: Any,
     trusted_url: str,
     setting: str,
+    plain_http_hosts: tuple[str, ...] = (),
+    allowed_hosts: tuple[str, ...] = (),
 ) -> requests.Response:
     """Follow the redirect ``response`` (a 3xx to ``url``) per the policy; return the first non-3xx response.
 
@@ -78,6 +132,8 @@ def follow_redirects(
     :param kwargs: the original request's arguments (``headers``, ``stream``...).
     :param trusted_url: the base URL whose origin may receive the token (``api_url``).
     :param setting: the connection field to fix, named in the errors (``api_url`` or ``platform_url``).
+    :param plain_http_hosts: the connection's ``plain_http_hosts`` (see :func:`cross_host_problem`).
+    :param allowed_hosts: the connection's ``redirect_allowed_hosts``.
     :raises RingCXRedirectError: the policy refuses the redirect (never retried).
     """
     fix = f"set extra {setting} of the connection to the address that answers without a redirect"
@@ -111,15 +167,11 @@ def follow_redirects(
             raise _refused(what, status, target, "the Location carries user:password@ credentials", fix)
         credentials = credentials and origin(target) == origin(trusted_url)
         if not credentials:
-            host = parts.hostname or ""
-            if not (parts.scheme == "https" or (parts.scheme == "http" and is_loopback(host))):
-                raise _refused(
-                    what,
-                    status,
-                    target,
-                    "a redirect to another host is followed only over https (and then without the token)",
-                    fix,
-                )
+            problem = cross_host_problem(
+                target, trusted_url, plain_http_hosts=plain_http_hosts, allowed_hosts=allowed_hosts
+            )
+            if problem:
+                raise _refused(what, status, target, problem, fix)
             log.info("%s: following a redirect to %s without credentials", what, safe_host(target))
         response = _hop(session, method, target, kwargs, timeout, credentials=credentials)
         current = target

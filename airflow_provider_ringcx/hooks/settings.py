@@ -66,6 +66,7 @@ DEFAULTS: dict[str, Any] = {
     "rate_limit_backoff_seconds": 20.0,
     "refresh_margin_seconds": 60.0,
     "plain_http_hosts": "",
+    "redirect_allowed_hosts": "",
     # total deadlines of response bodies (issue #12 item 11; defaults owned by hooks/bounds.py)
     "download_deadline_floor_seconds": DOWNLOAD_DEADLINE_FLOOR_SECONDS,
     "download_min_bytes_per_second": DOWNLOAD_MIN_BYTES_PER_SECOND,
@@ -119,6 +120,7 @@ class RingCXSettings:
     rate_limit_backoff_seconds: float
     refresh_margin_seconds: float
     plain_http_hosts: tuple[str, ...] = ()
+    redirect_allowed_hosts: tuple[str, ...] = ()
     download_deadline_floor_seconds: float = DOWNLOAD_DEADLINE_FLOOR_SECONDS
     download_min_bytes_per_second: float = float(DOWNLOAD_MIN_BYTES_PER_SECOND)
     metadata_deadline_seconds: float = METADATA_DEADLINE_SECONDS
@@ -234,6 +236,9 @@ class RingCXSettings:
             rate_limit_backoff_seconds=reader.bounded("rate_limit_backoff_seconds"),
             refresh_margin_seconds=reader.bounded("refresh_margin_seconds"),
             plain_http_hosts=plain_http_hosts,
+            redirect_allowed_hosts=reader.host_list(
+                "redirect_allowed_hosts", addresses=True, why="recording redirects may reach those hosts"
+            ),
             download_deadline_floor_seconds=reader.bounded("download_deadline_floor_seconds"),
             download_min_bytes_per_second=reader.bounded("download_min_bytes_per_second"),
             metadata_deadline_seconds=reader.bounded("metadata_deadline_seconds"),
@@ -289,16 +294,21 @@ class _ExtraReader:
             raise self.error(name, problem)
         return text.rstrip("/")
 
-    def host_list(self, name: str) -> tuple[str, ...]:
-        """A comma-separated list of host names (``plain_http_hosts``), lower-cased."""
+    def host_list(
+        self,
+        name: str,
+        *,
+        addresses: bool = False,
+        why: str = "it lets those hosts be reached over plain http, meant for a local simulator",
+    ) -> tuple[str, ...]:
+        """A comma-separated list of host names (and IP addresses if ``addresses``), lower-cased."""
         hosts = tuple(h.strip().lower() for h in (self.text(name) or "").split(",") if h.strip())
         for host in hosts:
+            if addresses and is_ip(host.strip("[]")):
+                continue
             if not HOST_NAME.match(host) or is_ip(host):
-                raise self.error(
-                    name,
-                    f"lists {host!r}; list host names only (e.g. 'simulator'), comma-separated: it lets "
-                    "those hosts be reached over plain http, meant for a local simulator",
-                )
+                kind = "host names or IP addresses" if addresses else "host names only (e.g. 'simulator')"
+                raise self.error(name, f"lists {host!r}; list {kind}, comma-separated: {why}")
         return hosts
 
     def bounded(self, name: str) -> float:

@@ -6,8 +6,9 @@ token. Both must therefore be ``https``: plain ``http`` is accepted only for loo
 ``plain_http_hosts`` (the docker-compose demo's ``simulator`` service). A URL with ``user:password@`` is
 refused, and no message quotes that part: :func:`without_userinfo` prints a URL without it.
 
-The redirect policy of :mod:`~airflow_provider_ringcx.hooks.client` uses :func:`origin` and :func:`safe_host`
-from here, so "same host" and "loopback" mean the same thing in both places.
+The redirect policy of :mod:`~airflow_provider_ringcx.hooks.redirects` uses :func:`origin`,
+:func:`safe_host`, :func:`plain_http_allowed` and :func:`is_internal` from here, so "same host", "loopback"
+and "may be reached over plain http" mean the same thing for the configured URLs and for redirect targets.
 """
 
 from __future__ import annotations
@@ -39,6 +40,33 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def plain_http_allowed(host: str, plain_http_hosts: tuple[str, ...] = ()) -> bool:
+    """Whether ``host`` may be reached over plain http: a loopback host or one in ``plain_http_hosts``."""
+    return is_loopback(host) or host.lower().rstrip(".") in plain_http_hosts
+
+
+def is_internal(host: str) -> bool:
+    """Whether ``host`` is an address a hostile redirect must not reach (server-side request forgery).
+
+    True for loopback names and for every IP literal that is not a global unicast address: loopback,
+    private (10/8, 172.16/12, 192.168/16, fc00::/7), link-local (169.254/16 with the cloud metadata service
+    169.254.169.254, fe80::/10), shared (100.64/10), multicast, reserved and unspecified, IPv4-mapped IPv6
+    included; the AWS IPv6 metadata address ``fd00:ec2::254`` is private. Host names are not resolved: a DNS
+    answer can change between this check and the connection, so names are judged by the scheme rule and
+    the network's egress policy, not here.
+    """
+    host = host.lower().rstrip(".")
+    if host in LOOPBACK_NAMES or host.endswith(".localhost"):
+        return True
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return not ip.is_global or ip.is_multicast
 
 
 def without_userinfo(parts: SplitResult) -> str:
@@ -94,7 +122,7 @@ def base_url_problem(text: str, example: str, plain_http_hosts: tuple[str, ...] 
         return f"is {shown!r}; {example} (an http(s) base URL, no query)"
     if not (HOST_NAME.match(host) or is_ip(host)) or port == 0:
         return f"is {shown!r}, whose host is not a valid name or address; {example}"
-    if parts.scheme == "http" and not is_loopback(host) and host not in plain_http_hosts:
+    if parts.scheme == "http" and not plain_http_allowed(host, plain_http_hosts):
         return (
             f"is {shown!r}: plain http would send the client secret, JWT and tokens unencrypted to "
             f"{host!r}; use https (http is accepted only for loopback hosts - 127.0.0.0/8, ::1, "

@@ -34,7 +34,8 @@ A rule (``POST /_sim/faults`` takes a JSON list of them)::
   Infinity or -Infinity); see :mod:`~ringcx_simulator.hostile_json`
 * redirect (issue #12 item 7): answer ``status`` if it is a 3xx, else 307, with ``Location`` = ``location``
   (a base URL such as ``http://127.0.0.2:PORT``, e.g. a capture server the test runs) + the request's path
-  and query; on the oauth, exchange and refresh routes, metadata and downloads it shows whether a client
+  and query (a ``?query`` on ``location`` is appended to the request's: a pre-signed URL's signature); on
+  the oauth, exchange and refresh routes, metadata and downloads it shows whether a client
   re-sends the JWT, the client secret or a token to another host
 * ``probability`` (default 1.0) is drawn from an RNG seeded by ``fault_seed``; ``times`` limits the rule
   to the next N matching requests (scripted); ``skip`` lets the first N matching requests through first;

@@ -79,9 +79,11 @@ def draw_fault(request: Request, route: str) -> tuple[FaultRule | None, Response
         return rule, Response(HTML_ERROR_PAGE, 200, media_type="text/html")
     if rule.kind == "redirect":
         assert rule.location is not None
-        target = rule.location.rstrip("/") + request.url.path
-        if request.url.query:
-            target += "?" + request.url.query
+        base, _, signed = rule.location.partition("?")  # a ?query on location: e.g. a pre-signed URL's
+        target = base.rstrip("/") + request.url.path
+        query = "&".join(part for part in (request.url.query, signed) if part)
+        if query:
+            target += "?" + query
         status = rule.status if 300 <= rule.status < 400 else 307
         return rule, Response(b"", status, headers={"Location": target})
     return rule, None
