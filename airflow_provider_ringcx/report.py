@@ -23,7 +23,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_ringcx import __version__, jsonutil
 from airflow_provider_ringcx.s3.options import S3WriteOptions
@@ -35,6 +35,9 @@ from airflow_provider_ringcx.transfers.verdict import (
     verify_archived,
 )
 from airflow_provider_ringcx.windows import Window
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
 
 REPORT_VERSION = 1
 #: Statuses of a reconciled segment; only ``archived`` counts as archived.
@@ -119,7 +122,7 @@ class Reconciliation:
 
 
 def check_segment(
-    s3: Any,
+    s3: S3Client,
     bucket: str,
     segment: ExpectedSegment,
     *,
@@ -160,7 +163,7 @@ def check_segment(
 
 
 def reconcile(
-    s3: Any,
+    s3: S3Client,
     bucket: str,
     expected: Iterable[ExpectedSegment],
     *,
@@ -283,7 +286,7 @@ def build_report(
 
 
 def write_report(
-    s3: Any,
+    s3: S3Client,
     bucket: str,
     key: str,
     report: Mapping[str, Any],

@@ -22,6 +22,7 @@ from airflow_provider_ringcx.transfers.manifest_reader import Ident, is_manifest
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
+    from mypy_boto3_s3 import S3Client
 
 
 MiB = 1024 * 1024
@@ -183,7 +184,7 @@ class RingCXRecordingsToS3Operator(RingCXToS3BaseOperator):
     def _descriptor_key(self) -> str | None:
         return str(self.batch["manifest_key"]) if is_manifest_batch(self.batch) else None
 
-    def refs_and_rows(self, client: Any) -> tuple[list[SegmentRef], dict[Ident, dict]]:
+    def refs_and_rows(self, client: S3Client) -> tuple[list[SegmentRef], dict[Ident, dict]]:
         """The batch's refs and their vendor rows: a descriptor's from its manifest byte range, an explicit
         list's from ``manifest_key`` (if given)."""
         if is_manifest_batch(self.batch):

@@ -46,13 +46,16 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from airflow_provider_ringcx.exceptions import RingCXArchiveConflictError
 from airflow_provider_ringcx.s3.writeonce import error_code, http_status
 from airflow_provider_ringcx.transfers.verdict import head_object, stored_object
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +68,7 @@ def is_no_such_upload(err: ClientError) -> bool:
     return error_code(err) == "NoSuchUpload"
 
 
-def tag_sha256(client: Any, bucket: str, key: str, sha_hex: str, tags: Mapping[str, str]) -> str | None:
+def tag_sha256(client: S3Client, bucket: str, key: str, sha_hex: str, tags: Mapping[str, str]) -> str | None:
     """Tag the object with its whole-object SHA-256 and ``tags``; returns the version id.
 
     :param tags: the configured object tags (a tagging call replaces the whole tag set).
@@ -78,7 +81,7 @@ def tag_sha256(client: Any, bucket: str, key: str, sha_hex: str, tags: Mapping[s
 
 
 def holds_bytes(
-    client: Any,
+    client: S3Client,
     bucket: str,
     key: str,
     sha_hex: str,
@@ -117,7 +120,7 @@ def holds_bytes(
 
 
 def require_same_bytes(
-    client: Any,
+    client: S3Client,
     bucket: str,
     key: str,
     sha_hex: str,
@@ -150,7 +153,7 @@ class StaleUploads:
     :param client: a boto3 S3 client.
     """
 
-    def __init__(self, client: Any, bucket: str) -> None:
+    def __init__(self, client: S3Client, bucket: str) -> None:
         self.client = client
         self.bucket = bucket
         self._enabled = True

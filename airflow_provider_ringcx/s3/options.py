@@ -29,13 +29,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from airflow_provider_ringcx.exceptions import RingCXConfigError, RingCXObjectLockError
 from airflow_provider_ringcx.s3.writeonce import http_status
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
 
 SSE_MODES = ("AES256", "aws:kms", "aws:kms:dsse")
 LOCK_MODES = ("GOVERNANCE", "COMPLIANCE")
@@ -185,7 +188,7 @@ class S3WriteOptions:
             args["ObjectLockLegalHoldStatus"] = "ON"
         return args
 
-    def check_bucket(self, client: Any, bucket: str) -> None:
+    def check_bucket(self, client: S3Client, bucket: str) -> None:
         """Fail clearly, before any download, when the bucket does not exist or when locking is asked for
         and the bucket has no Object Lock (one or two calls per task).
 

@@ -12,11 +12,15 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
 from airflow_provider_ringcx.exceptions import RingCXTransientError
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
 
 #: Smallest part S3 accepts (except the last one).
 MIN_PART_SIZE = 5 * 1024 * 1024
@@ -58,7 +62,7 @@ class WriteOnceObject:
 
     def __init__(
         self,
-        client: Any,
+        client: S3Client,
         bucket: str,
         key: str,
         *,
@@ -93,14 +97,14 @@ class WriteOnceObject:
 
     def _upload_part(self, chunk: bytes) -> None:
         if self._upload_id is None:
-            response = self.client.create_multipart_upload(
+            created = self.client.create_multipart_upload(
                 Bucket=self.bucket,
                 Key=self.key,
                 ContentType=self.content_type,
                 ChecksumAlgorithm="SHA256",
                 **self.extra_args,
             )
-            self._upload_id = response["UploadId"]
+            self._upload_id = created["UploadId"]
         number = len(self._parts) + 1
         response = self.client.upload_part(
             Bucket=self.bucket,
@@ -119,6 +123,7 @@ class WriteOnceObject:
 
         :raises RingCXTransientError: S3 reported a concurrent conditional write (409); retry.
         """
+        response: Mapping[str, Any]
         try:
             if self._upload_id is None:
                 body = bytes(self._buffer)
@@ -136,7 +141,7 @@ class WriteOnceObject:
                 if self._buffer:
                     self._upload_part(bytes(self._buffer))
                     self._buffer.clear()
-                parts = [{k: v for k, v in part.items() if v is not None} for part in self._parts]
+                parts: Any = [{k: v for k, v in part.items() if v is not None} for part in self._parts]
                 response = self.client.complete_multipart_upload(
                     Bucket=self.bucket,
                     Key=self.key,

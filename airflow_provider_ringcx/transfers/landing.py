@@ -44,7 +44,7 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import IO, TYPE_CHECKING, Any, cast
 
 from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import ClientError
@@ -81,6 +81,9 @@ from airflow_provider_ringcx.transfers.verdict import (
     head_object,
     verify_archived,
 )
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
 
 MiB = 1024 * 1024
 _READ_SIZE = 1 * MiB
@@ -160,7 +163,12 @@ class SegmentLander:
     """
 
     def __init__(
-        self, *, hook: Any, client: Any, config: LandingConfig, rows: Mapping[tuple[str, str], Mapping] | None
+        self,
+        *,
+        hook: Any,
+        client: S3Client,
+        config: LandingConfig,
+        rows: Mapping[tuple[str, str], Mapping] | None,
     ) -> None:
         self.hook = hook
         self.client = client
@@ -311,7 +319,9 @@ class SegmentLander:
         with self._lock:
             self._create_only.add(key)
         try:
-            self.client.upload_fileobj(reader, self.config.bucket, key, ExtraArgs=extra, Config=config)
+            self.client.upload_fileobj(
+                cast("IO[bytes]", reader), self.config.bucket, key, ExtraArgs=extra, Config=config
+            )  # a file-like reader: s3transfer only calls read()
         except ClientError as err:
             if is_no_such_upload(err):  # a concurrent run landed the key and aborted our (older) upload
                 raise RingCXTransientError(

@@ -39,7 +39,7 @@ import binascii
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
@@ -48,6 +48,9 @@ from airflow_provider_ringcx.jsonutil import strict_loads
 from airflow_provider_ringcx.models import printable
 from airflow_provider_ringcx.s3.writeonce import error_code, http_status
 from airflow_provider_ringcx.transfers.sidecar import SidecarInvalid, parse_sidecar
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
 
 ARCHIVED = "archived"
 OBJECT_MISSING = "object_missing"
@@ -169,7 +172,7 @@ def _denied(err: ClientError, action: str, bucket: str, key: str) -> RingCXUnver
     )
 
 
-def head_object(client: Any, bucket: str, key: str) -> dict | None:
+def head_object(client: S3Client, bucket: str, key: str) -> dict | None:
     """HEAD the object with its full-object checksum; ``None`` if there is none.
 
     :raises RingCXUnverifiableError: S3 answered 403.
@@ -182,7 +185,7 @@ def head_object(client: Any, bucket: str, key: str) -> dict | None:
         raise _denied(err, "HEAD", bucket, key) or err
 
 
-def _get_body(client: Any, bucket: str, key: str) -> bytes | None:
+def _get_body(client: S3Client, bucket: str, key: str) -> bytes | None:
     try:
         return bytes(client.get_object(Bucket=bucket, Key=key)["Body"].read())
     except ClientError as err:
@@ -207,7 +210,7 @@ def _full_object_checksum(head: Mapping[str, Any]) -> str | None:
         return f"(not base64: {value})"
 
 
-def _tag(client: Any, bucket: str, key: str) -> str | None:
+def _tag(client: S3Client, bucket: str, key: str) -> str | None:
     try:
         tags = client.get_object_tagging(Bucket=bucket, Key=key).get("TagSet", [])
     except ClientError as err:
@@ -217,7 +220,7 @@ def _tag(client: Any, bucket: str, key: str) -> str | None:
     return next((str(t.get("Value", "")).lower() for t in tags if t.get("Key") == "sha256"), None)
 
 
-def hash_object(client: Any, bucket: str, key: str) -> tuple[str, int]:
+def hash_object(client: S3Client, bucket: str, key: str) -> tuple[str, int]:
     """SHA-256 and length of the object's bytes, read back from S3."""
     try:
         body = client.get_object(Bucket=bucket, Key=key)["Body"]
@@ -231,7 +234,12 @@ def hash_object(client: Any, bucket: str, key: str) -> tuple[str, int]:
 
 
 def stored_object(
-    client: Any, bucket: str, key: str, head: Mapping[str, Any] | None = None, *, read_content: bool = False
+    client: S3Client,
+    bucket: str,
+    key: str,
+    head: Mapping[str, Any] | None = None,
+    *,
+    read_content: bool = False,
 ) -> StoredObject | None:
     """What S3 holds at ``key`` (the checksum sources of the module docstring); ``None`` if absent.
 
@@ -289,7 +297,7 @@ def _collision(bucket: str, key: str, sidecar_key: str, claimed: Identity, expec
 
 
 def verify_archived(
-    client: Any,
+    client: S3Client,
     bucket: str,
     expected: Identity,
     wav_key: str,
