@@ -3,7 +3,7 @@
 The simulator enforces 120 downloads per 60 simulated seconds per sub-account, time-scaled (``time_scale``
 10: 120 per 6 s of real time); the hook's connection carries the same budget in real seconds
 (``download_budget`` "120/6"). ``ringcx_downloads``-pool-many task processes (4, see
-``airflow_provider_ringcx.dagconfig.POOLS``) each run ``RingCXRecordingsToS3Operator.execute`` on their
+``airflow_provider_ringcx.example_dags.settings.POOLS``) each run ``RingCXRecordingsToS3Operator.execute`` on their
 batch, with its default ``max_workers``, all sharing one ``[ringcx] budget_dir`` as tasks on one host do.
 Each process records when each GET got its response headers (the budget slot in use).
 
