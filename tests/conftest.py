@@ -15,8 +15,11 @@ runs the rest: pure unit tests, in seconds.
 from __future__ import annotations
 
 import os
+import socket
+import subprocess
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -43,9 +46,10 @@ pytest_plugins = [
 #: ``fixturenames`` is the closure over those dependencies.
 PEER_FIXTURES = frozenset({"make_simulator", "s3_endpoint", "capture_server", "example_dag"})
 
-#: Directories whose every test is integration by nature: real Airflow runs and processes (dags,
-#: reliability), the benchmark's subprocesses (bench) and the browser (ui).
-INTEGRATION_DIRS = ("dags", "reliability", "bench", "ui")
+#: Directories whose every test is integration by nature: the example DAG parsed and run by real Airflow
+#: (dags), the benchmark's subprocesses (bench) and the browser (ui). The reliability suite is classified
+#: test by test: its scenarios use the peer fixtures, its parse-time checks are unit tests.
+INTEGRATION_DIRS = ("dags", "bench", "ui")
 
 _TESTS = Path(__file__).resolve().parent
 
@@ -66,6 +70,42 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if _is_integration(item):
             item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(autouse=True)
+def _unit_tests_reach_no_peer(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A test not marked ``integration`` fails if it opens a TCP connection or starts a subprocess.
+
+    This keeps the tiers honest: a unit test that starts a peer on its own would otherwise slip into
+    ``make test-fast``. Unix sockets and ``multiprocessing`` pipes stay allowed.
+    """
+    if request.node.get_closest_marker("integration"):
+        return
+    nodeid = request.node.nodeid
+    real_connect, real_connect_ex = socket.socket.connect, socket.socket.connect_ex
+
+    def _refuse(what: str) -> AssertionError:
+        return AssertionError(
+            f"{nodeid} {what}: it talks to a real peer, so mark it @pytest.mark.integration (or use the "
+            "peer fixtures of tests/fixtures/, which mark it automatically)"
+        )
+
+    def connect(sock: socket.socket, address: Any) -> None:
+        if sock.family in (socket.AF_INET, socket.AF_INET6):
+            raise _refuse(f"connects to {address}")
+        real_connect(sock, address)
+
+    def connect_ex(sock: socket.socket, address: Any) -> int:
+        if sock.family in (socket.AF_INET, socket.AF_INET6):
+            raise _refuse(f"connects to {address}")
+        return real_connect_ex(sock, address)
+
+    def execute_child(self: subprocess.Popen[Any], args: Any, *rest: Any, **kwargs: Any) -> None:
+        raise _refuse(f"starts a subprocess {args!r}")
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    monkeypatch.setattr(socket.socket, "connect_ex", connect_ex)
+    monkeypatch.setattr(subprocess.Popen, "_execute_child", execute_child)
 
 
 @pytest.fixture(autouse=True)

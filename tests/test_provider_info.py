@@ -87,6 +87,7 @@ def test_documentation_url_versions_and_dependencies_come_from_the_distribution(
     assert not [req for req in info["dependencies"] if "extra ==" in req]  # test extras are not runtime
 
 
+@pytest.mark.integration  # a fresh interpreter, in a subprocess
 def test_importing_the_provider_info_does_not_import_airflow() -> None:
     """Airflow calls get_provider_info() while ``import airflow`` is still running: importing Airflow from
     it (even through a helper module) is a circular import that breaks every Airflow command."""
