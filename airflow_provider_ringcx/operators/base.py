@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 from airflow.sdk import BaseOperator
@@ -30,6 +31,29 @@ class RingCXToS3BaseOperator(BaseOperator):
     ringcx_conn_id: str
     aws_conn_id: str | None
 
+    def __init__(
+        self,
+        *,
+        server_side_encryption: str | None = None,
+        kms_key_id: str | None = None,
+        storage_class: str | None = None,
+        tags: Mapping[str, str] | None = None,
+        object_lock_mode: str | None = None,
+        object_lock_retention_days: int | str | None = None,
+        object_lock_legal_hold: bool | str = False,
+        **kwargs: Any,
+    ) -> None:
+        """The compliance options of what the task writes (:data:`OPTION_NAMES`, templated in every
+        subclass): one signature for all the operators, read by :meth:`write_options`."""
+        super().__init__(**kwargs)
+        self.server_side_encryption = server_side_encryption
+        self.kms_key_id = kms_key_id
+        self.storage_class = storage_class
+        self.tags = tags
+        self.object_lock_mode = object_lock_mode
+        self.object_lock_retention_days = object_lock_retention_days
+        self.object_lock_legal_hold = object_lock_legal_hold
+
     def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)
         wrap_entry_points(cls)  # once, for every task entry point (execute, execute_complete, resumes...)
@@ -50,7 +74,7 @@ class RingCXToS3BaseOperator(BaseOperator):
         """The compliance options of everything this task writes, from its (rendered) arguments named in
         :data:`~airflow_provider_ringcx.s3.options.OPTION_NAMES`; raises RingCXConfigError naming a bad one.
         """
-        return S3WriteOptions.from_settings({name: getattr(self, name, None) for name in OPTION_NAMES})
+        return S3WriteOptions.from_settings({name: getattr(self, name) for name in OPTION_NAMES})
 
 
 def s3_hook(aws_conn_id: str | None) -> S3Hook:

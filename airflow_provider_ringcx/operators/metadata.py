@@ -33,7 +33,7 @@ the window, ``metadata_budget`` and the timeout), since each retry would time ou
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -164,13 +164,6 @@ class RingCXInteractionMetadataOperator(RingCXToS3BaseOperator):
         manifest_key: str | None = None,
         ringcx_conn_id: str = "ringcx_default",
         aws_conn_id: str | None = "aws_default",
-        server_side_encryption: str | None = None,
-        kms_key_id: str | None = None,
-        storage_class: str | None = None,
-        tags: Mapping[str, str] | None = None,
-        object_lock_mode: str | None = None,
-        object_lock_retention_days: int | str | None = None,
-        object_lock_legal_hold: bool = False,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         defer_waits_over: float | None = DEFER_WAIT_SECONDS,
         **kwargs: Any,
@@ -195,13 +188,6 @@ class RingCXInteractionMetadataOperator(RingCXToS3BaseOperator):
         self.manifest_key = manifest_key
         self.ringcx_conn_id = ringcx_conn_id
         self.aws_conn_id = aws_conn_id
-        self.server_side_encryption = server_side_encryption
-        self.kms_key_id = kms_key_id
-        self.storage_class = storage_class
-        self.tags = tags
-        self.object_lock_mode = object_lock_mode
-        self.object_lock_retention_days = object_lock_retention_days
-        self.object_lock_legal_hold = object_lock_legal_hold
         self.deferrable = deferrable
 
     def execute(self, context: Context) -> list[ManifestBatch]:

@@ -14,7 +14,7 @@ from airflow_provider_ringcx.links import S3_LINK_XCOM_KEY, RingCXS3PrefixLink, 
 from airflow_provider_ringcx.models import SegmentRef, parse_timestamp
 from airflow_provider_ringcx.operators.base import RingCXToS3BaseOperator
 from airflow_provider_ringcx.runinfo import batch_table
-from airflow_provider_ringcx.s3.options import S3WriteOptions
+from airflow_provider_ringcx.s3.options import OPTION_NAMES, S3WriteOptions
 from airflow_provider_ringcx.transfers import manifest_reader
 from airflow_provider_ringcx.transfers.batch import BatchArchiver, summarize
 from airflow_provider_ringcx.transfers.landing import LandingConfig, SegmentLander
@@ -77,7 +77,10 @@ class RingCXRecordingsToS3Operator(RingCXToS3BaseOperator):
     :param tags: object tags, a dict. (templated)
     :param object_lock_mode: ``GOVERNANCE`` or ``COMPLIANCE``. (templated)
     :param object_lock_retention_days: retain-until = segment end + this many days. (templated)
-    :param object_lock_legal_hold: put a legal hold on every object.
+    :param object_lock_legal_hold: put a legal hold on every object. (templated)
+
+    The compliance options are the arguments of
+    :class:`~airflow_provider_ringcx.operators.base.RingCXToS3BaseOperator`, shared by every operator.
     :param max_workers: segments downloaded concurrently (default 4).
     :param segment_attempts: tries per segment for retryable failures (default 3).
     :param retry_backoff: first in-task backoff in seconds (doubles each attempt).
@@ -106,12 +109,7 @@ class RingCXRecordingsToS3Operator(RingCXToS3BaseOperator):
         "manifest_key",
         "ringcx_conn_id",
         "aws_conn_id",
-        "server_side_encryption",
-        "kms_key_id",
-        "storage_class",
-        "tags",
-        "object_lock_mode",
-        "object_lock_retention_days",
+        *OPTION_NAMES,
     )
     template_fields_renderers = {"tags": "json"}
     ui_color = "#ffb266"
@@ -127,13 +125,6 @@ class RingCXRecordingsToS3Operator(RingCXToS3BaseOperator):
         manifest_key: str | None = None,
         ringcx_conn_id: str = "ringcx_default",
         aws_conn_id: str | None = "aws_default",
-        server_side_encryption: str | None = None,
-        kms_key_id: str | None = None,
-        storage_class: str | None = None,
-        tags: Mapping[str, str] | None = None,
-        object_lock_mode: str | None = None,
-        object_lock_retention_days: int | str | None = None,
-        object_lock_legal_hold: bool = False,
         max_workers: int = 4,
         segment_attempts: int = 3,
         retry_backoff: float = 2.0,
@@ -153,13 +144,6 @@ class RingCXRecordingsToS3Operator(RingCXToS3BaseOperator):
         self.manifest_key = manifest_key
         self.ringcx_conn_id = ringcx_conn_id
         self.aws_conn_id = aws_conn_id
-        self.server_side_encryption = server_side_encryption
-        self.kms_key_id = kms_key_id
-        self.storage_class = storage_class
-        self.tags = tags
-        self.object_lock_mode = object_lock_mode
-        self.object_lock_retention_days = object_lock_retention_days
-        self.object_lock_legal_hold = object_lock_legal_hold
         self.max_workers = max_workers
         self.segment_attempts = segment_attempts
         self.retry_backoff = retry_backoff

@@ -183,13 +183,6 @@ class RingCXWindowReportOperator(RingCXToS3BaseOperator):
         rescan_note: str | None = None,
         ringcx_conn_id: str = "ringcx_default",
         aws_conn_id: str | None = "aws_default",
-        server_side_encryption: str | None = None,
-        kms_key_id: str | None = None,
-        storage_class: str | None = None,
-        tags: Mapping[str, str] | None = None,
-        object_lock_mode: str | None = None,
-        object_lock_retention_days: int | str | None = None,
-        object_lock_legal_hold: bool | str = False,
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("trigger_rule", "all_done")
@@ -219,13 +212,6 @@ class RingCXWindowReportOperator(RingCXToS3BaseOperator):
         self.rescan_note = rescan_note
         self.ringcx_conn_id = ringcx_conn_id
         self.aws_conn_id = aws_conn_id
-        self.server_side_encryption = server_side_encryption
-        self.kms_key_id = kms_key_id
-        self.storage_class = storage_class
-        self.tags = tags
-        self.object_lock_mode = object_lock_mode
-        self.object_lock_retention_days = object_lock_retention_days
-        self.object_lock_legal_hold = object_lock_legal_hold
 
     def execute(self, context: Context) -> dict[str, Any]:
         spec = self.spec(context)

@@ -84,3 +84,29 @@ def test_legal_hold_text_from_a_template_is_parsed_not_truth_tested(value: objec
 def test_legal_hold_that_is_not_a_boolean_is_refused_naming_it() -> None:
     with pytest.raises(RingCXConfigError, match="object_lock_legal_hold='maybe' is not a boolean"):
         S3WriteOptions.from_settings({"object_lock_legal_hold": "maybe"})
+
+
+def test_every_operator_takes_and_templates_the_write_options_through_one_seam() -> None:
+    """The compliance options are one signature (the base operator's), templated in every operator: the
+    download task's legal hold renders from a template as the manifest's and the report's do."""
+    import inspect
+
+    from airflow_provider_ringcx.operators.base import RingCXToS3BaseOperator
+    from airflow_provider_ringcx.operators.metadata import RingCXInteractionMetadataOperator
+    from airflow_provider_ringcx.operators.recordings import RingCXRecordingsToS3Operator
+    from airflow_provider_ringcx.operators.report import RingCXWindowReportOperator
+    from airflow_provider_ringcx.s3.options import OPTION_NAMES
+
+    assert set(OPTION_NAMES) <= set(inspect.signature(RingCXToS3BaseOperator.__init__).parameters)
+    for operator in (
+        RingCXInteractionMetadataOperator,
+        RingCXRecordingsToS3Operator,
+        RingCXWindowReportOperator,
+    ):
+        assert set(OPTION_NAMES) <= set(operator.template_fields), operator.__name__
+        assert not set(OPTION_NAMES) & set(inspect.signature(operator.__init__).parameters), operator.__name__
+    op = RingCXRecordingsToS3Operator(
+        task_id="t", batch=[], bucket="b", object_lock_legal_hold="true", storage_class="STANDARD_IA"
+    )
+    assert op.write_options().object_lock_legal_hold is True
+    assert op.write_options().storage_class == "STANDARD_IA"
