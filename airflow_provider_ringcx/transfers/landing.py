@@ -233,21 +233,13 @@ class SegmentLander:
     ) -> Landed | None:
         """``already_archived`` when the one verdict says archived; ``None`` to re-land; raises on a
         collision or a key S3 does not let us verify."""
-        verdict = verify_archived(
-            self.client, self.config.bucket, self.identity(ref), key, side_key, head=head
-        )
+        bucket = self.config.bucket
+        verdict = verify_archived(self.client, bucket, self.identity(ref), key, side_key, head=head)
         if verdict.archived:
             if verdict.stored is not None and not verdict.stored.checksums:  # proven by its bytes: tag it
-                tag_sha256(
-                    self.client, self.config.bucket, key, str(verdict.sha256), self.config.options.tags
-                )
-            return Landed(
-                "already_archived",
-                key,
-                int(verdict.size or 0),
-                sha256=verdict.sha256,
-                version_id=verdict.version_id,
-            )
+                tag_sha256(self.client, bucket, key, str(verdict.sha256), self.config.options.tags)
+            size, sha, version = int(verdict.size or 0), verdict.sha256, verdict.version_id
+            return Landed("already_archived", key, size, sha256=sha, version_id=version)
         if verdict.state == COLLISION:
             raise RingCXArchiveConflictError(verdict.reason)
         if verdict.state == UNVERIFIABLE:
