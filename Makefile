@@ -6,7 +6,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export AIRFLOW__CORE__LOAD_EXAMPLES := False
 
-.PHONY: help install lint typecheck test test-fast demo airflow soak bench test-ui chromium simulator clean constraints
+.PHONY: help install lint typecheck test test-fast demo airflow soak bench test-ui chromium simulator clean constraints \
+	test-compat constraints-compat
 
 help:
 	@echo "make demo      - run the example DAG against the simulator and a local S3 server, print what landed"
@@ -16,6 +17,7 @@ help:
 	@echo "make soak      - a simulated day with random faults, prints the invariants"
 	@echo "make bench     - throughput, memory and budget benchmarks against baselines"
 	@echo "make test-ui   - end-to-end UI test in headless Chromium (screenshots in artifacts/)"
+	@echo "make test-compat - unit tests and one dag.test() on the oldest claimed Airflow (3.2), in .venv-compat"
 	@echo "make simulator - run the RingCX simulator on 127.0.0.1:8765"
 
 $(BIN)/python:
@@ -82,5 +84,44 @@ constraints: $(STAMP)
 	$(BIN)/uv pip compile pyproject.toml --extra test --python-version 3.11 --no-header --no-annotate \
 		--no-emit-package airflow-provider-ringcx --no-emit-package ringcx-simulator -o constraints.txt
 
+# The oldest Airflow that pyproject.toml claims (apache-airflow>=3.2) in its own venv, .venv-compat, pinned by
+# constraints-airflow-3.2.txt: the unit tier, then one dag.test() of the example DAG against the simulator
+# and moto. Those pins are resolved against the package index as it stood the day after Airflow 3.2.2 came
+# out (COMPAT_AS_OF), which is what Airflow's own constraints file for 3.2.2 pins: Airflow 3.2 does not cap
+# fastapi or cadwyn, and the newer ones break its execution API (every task of dag.test() fails). For a new
+# 3.2.x patch, move COMPAT_AS_OF to the day after its release and run make constraints-compat. uv comes from
+# constraints.txt, so this venv needs nothing from .venv.
+COMPAT_VENV := .venv-compat
+COMPAT_BIN := $(COMPAT_VENV)/bin
+COMPAT_STAMP := $(COMPAT_VENV)/.installed
+COMPAT_CONSTRAINTS := constraints-airflow-3.2.txt
+COMPAT_AIRFLOW := 3.2
+COMPAT_AS_OF := 2026-05-30T00:00:00Z
+COMPAT_DAG_TEST := tests/dags/test_dag_run.py::test_run_archives_the_window_reports_and_emits_the_asset
+
+$(COMPAT_BIN)/python:
+	$(PYTHON) -m venv $(COMPAT_VENV)
+
+$(COMPAT_STAMP): $(COMPAT_BIN)/python $(COMPAT_CONSTRAINTS) constraints.txt pyproject.toml simulator/pyproject.toml
+	$(COMPAT_BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt uv
+	VIRTUAL_ENV=$(abspath $(COMPAT_VENV)) $(COMPAT_BIN)/uv pip install --quiet --python $(COMPAT_BIN)/python \
+		-c $(COMPAT_CONSTRAINTS) -e '.[test]' -e ./simulator
+	touch $(COMPAT_STAMP)
+
+# dag.test() on Airflow 3.2 builds a fresh in-process execution API for every task (3.3 reuses one), so the
+# one DAG run takes about a minute here; the unit tier about 40 s.
+test-compat: $(COMPAT_STAMP)
+	$(COMPAT_BIN)/python -c "import airflow, sys; print('Airflow', airflow.__version__); \
+		sys.exit(not airflow.__version__.startswith('$(COMPAT_AIRFLOW).'))"
+	$(COMPAT_BIN)/pytest -m "not integration and not slow and not ui and not e2e" -p no:cacheprovider -q \
+		--durations=5
+	$(COMPAT_BIN)/pytest -p no:cacheprovider -q --durations=5 $(COMPAT_DAG_TEST)
+
+# Re-resolve constraints-airflow-3.2.txt (needs the package index); commit the result.
+constraints-compat: $(STAMP)
+	echo 'apache-airflow==$(COMPAT_AIRFLOW).*' | $(BIN)/uv pip compile pyproject.toml simulator/pyproject.toml - \
+		--extra test --python-version 3.11 --exclude-newer $(COMPAT_AS_OF) --no-header --no-annotate \
+		--no-emit-package airflow-provider-ringcx --no-emit-package ringcx-simulator -o $(COMPAT_CONSTRAINTS)
+
 clean:
-	rm -rf $(VENV) .airflow .demo .pytest_cache .mypy_cache .ruff_cache artifacts
+	rm -rf $(VENV) $(COMPAT_VENV) .airflow .demo .pytest_cache .mypy_cache .ruff_cache artifacts
