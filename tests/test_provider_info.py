@@ -87,6 +87,18 @@ def test_documentation_url_versions_and_dependencies_come_from_the_distribution(
     assert not [req for req in info["dependencies"] if "extra ==" in req]  # test extras are not runtime
 
 
+def test_each_call_returns_a_fresh_copy_for_airflow_to_write_into() -> None:
+    """ProvidersManager writes ``documentation-url`` into the dict it gets (Airflow 3.2: with a leading
+    space); the next caller must still see the provider's own value."""
+    first = get_provider_info()
+    expected = first["documentation-url"]
+    first["documentation-url"] = " " + expected
+    first["connection-types"][0]["conn-fields"].clear()
+    second = get_provider_info()
+    assert second["documentation-url"] == expected
+    assert second["connection-types"][0]["conn-fields"]
+
+
 @pytest.mark.integration  # a fresh interpreter, in a subprocess
 def test_importing_the_provider_info_does_not_import_airflow() -> None:
     """Airflow calls get_provider_info() while ``import airflow`` is still running: importing Airflow from
