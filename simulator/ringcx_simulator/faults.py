@@ -99,9 +99,9 @@ class FaultRule:
     row_field: str | None = None
     row: int = 0
     location: str | None = None
-    fired: int = 0
     stream_kind: str | None = None
     bomb_bytes: int = 0
+    fired: int = 0
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> FaultRule:
@@ -132,12 +132,12 @@ class FaultRule:
             isinstance(rule.location, str) and rule.location.startswith(("http://", "https://"))
         ):
             raise ValueError(f"fault rule {data!r}: kind redirect needs location, an http(s) base URL")
-        if rule.retry_after not in (True, False, "date"):
         if rule.stream_kind is not None and (rule.kind != "gzip" or rule.stream_kind not in STREAM_KINDS):
             kinds = ", ".join(STREAM_KINDS)
             raise ValueError(f"fault rule {data!r}: stream_kind goes with kind gzip and is one of {kinds}")
         if rule.bomb_bytes < 0 or (rule.bomb_bytes and rule.kind != "gzip"):
             raise ValueError(f"fault rule {data!r}: bomb_bytes is >= 0 and goes with kind gzip")
+        if rule.retry_after not in (True, False, "date"):
             raise ValueError(f"fault rule {data!r}: retry_after must be true, false or 'date'")
         if rule.depth < 1 or rule.row < 0 or rule.constant not in NON_FINITE_CONSTANTS:
             raise ValueError(
@@ -148,7 +148,6 @@ class FaultRule:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
 
     @property
     def stream_fault(self) -> str | None:
@@ -162,6 +161,7 @@ class FaultRule:
 def disturbs(rule: FaultRule | None) -> bool:
     """Whether ``rule`` disturbs the transfer of the body (see :func:`disturb`)."""
     return rule is not None and rule.stream_fault is not None
+
 
 class FaultInjector:
     """The active rules and the seeded draw (thread-safe)."""
