@@ -145,8 +145,7 @@ def report_window(
     if not manifest_exists(s3, bucket, run["manifest_key"]):
         raise RingCXError(
             f"window {window.key} has no manifest at s3://{bucket}/{run['manifest_key']}: the metadata task "
-            "did not complete - see its log (fetch_metadata_window in the example DAGs), fix the cause and "
-            "clear the run"
+            "did not complete - see fetch_metadata_window's log, fix the cause and clear the run"
         )
     summaries, late_summaries = list(summaries), list(late_summaries)
     unverified_ok = bool(run.get(ALLOW_UNVERIFIED))
