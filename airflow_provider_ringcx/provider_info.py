@@ -125,6 +125,15 @@ CONNECTION_FIELDS: dict[str, dict[str, Any]] = {
     "exchange_budget": _field(
         "Token exchange budget", "RingCX token exchanges and refreshes per window, e.g. 5/60 (default)."
     ),
+    # not "token_cache", for the same reason
+    "exchange_cache": _field(
+        "Share the RingCX token",
+        "true (default): the tasks of a host reuse one RingCX token from a 0600 file in the budget "
+        "directory (Fernet-encrypted when Airflow's fernet_key is set) instead of one exchange each. "
+        "false: every task exchanges its own.",
+        enum=["true", "false"],
+        default="true",
+    ),
     "connect_timeout": _number(
         "connect_timeout", "Connect timeout (s)", "TCP connect timeout in seconds.", 10
     ),

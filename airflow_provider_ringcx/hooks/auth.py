@@ -15,6 +15,14 @@ auth_mode ``jwt`` (default):
 Exchanges and refreshes are paced by the shared token budget (5/60 s by default). auth_mode ``token`` sends a
 permanent RingCX API token as the bearer token, with no exchange. Every secret is registered with Airflow's
 secret masker when it is read or issued, and no token ever appears in a repr, log line or error.
+
+The task processes of a host share one RingCX access token (issue 14 item 4): a token that is not fresh in
+this process is looked up in the host's token cache (:mod:`~airflow_provider_ringcx.hooks.tokencache`,
+beside the budget files) under the cache's lock, and only when that one is not fresh either is it renewed
+(refreshed with this process's refresh token if it has one, else exchanged) and stored for the others. A
+token answered 401 is evicted before the new exchange. So tasks that start together make one exchange, and a
+backfill makes about one per token lifetime instead of one per task. Extra ``exchange_cache`` false turns
+this off.
 """
 
 from __future__ import annotations
@@ -28,7 +36,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import requests
-from airflow.sdk.log import mask_secret
 
 from airflow_provider_ringcx import jsonutil
 from airflow_provider_ringcx.exceptions import (
@@ -41,7 +48,9 @@ from airflow_provider_ringcx.exceptions import (
 )
 from airflow_provider_ringcx.hooks.budget import RateBudget
 from airflow_provider_ringcx.hooks.client import HttpClient
+from airflow_provider_ringcx.hooks.masking import response_secret as _secret
 from airflow_provider_ringcx.hooks.settings import RingCXSettings
+from airflow_provider_ringcx.hooks.tokencache import TokenCache
 
 log = logging.getLogger(__name__)
 
@@ -76,21 +85,16 @@ def jwt_expiry(token: str) -> float | None:
         return None
 
 
-def _secret(value: Any) -> str | None:
-    """A token string from a response, registered with the secret masker at once."""
-    if not isinstance(value, str) or not value:
-        return None
-    mask_secret(value)
-    return value
-
-
 class TokenManager:
     """Issues, caches and renews the bearer token of one hook (thread-safe).
 
     :param settings: the connection settings.
     :param http: the transport (its own retries apply to the auth endpoints).
-    :param budget: the shared token-exchange budget.
+    :param budget: the shared token-exchange budget; the host's token cache lives beside its state
+        (``<budget dir>/token-cache``, see :mod:`~airflow_provider_ringcx.hooks.tokencache`).
     :param clock: wall-clock seconds, injectable for tests.
+
+    ``cache`` (attribute): the host's shared entry of this connection, ``None`` when it is off.
     """
 
     def __init__(
@@ -108,8 +112,10 @@ class TokenManager:
         self._lock = threading.RLock()
         self._rc: _Token | None = None
         self._cx: _Token | None = None
+        self.cache = TokenCache.for_settings(settings, budget.state_dir)
         self.exchanges = 0
         self.refreshes = 0
+        self.reused = 0
 
     def __repr__(self) -> str:
         state = "cached" if self._cx else "empty"
@@ -125,14 +131,16 @@ class TokenManager:
             margin = self.settings.refresh_margin_seconds
             if self._cx is not None and self._cx.fresh(now, margin):
                 return self._cx.value
-            if self._cx is not None and self._cx.refresh:
-                try:
-                    self._cx = self._refresh(self._cx.refresh)
-                    return self._cx.value
-                except RingCXError as err:
-                    log.info("RingCX token refresh failed (%s); exchanging a new token", err)
-            self._cx = self._exchange()
-            return self._cx.value
+            if self.cache is None:
+                self._cx = self._renew()
+                return self._cx.value
+            with self.cache.locked():  # one process renews; the others wait here, then reuse its token
+                token = self._adopt(self.cache)
+                if token is None:
+                    token = self._renew()
+                    self.cache.store(token.value, token.expires_at)
+                self._cx = token
+                return token.value
 
     def reauthenticate(self, rejected: str) -> None:
         """Drop ``rejected`` (answered 401) and exchange a new token (not a refresh: the session may be dead).
@@ -149,7 +157,45 @@ class TokenManager:
             if self._cx is not None and self._cx.value != rejected:
                 return  # another thread already replaced it
             self._cx = None
-            self._cx = self._exchange()
+            if self.cache is None:
+                self._cx = self._exchange()
+                return
+            with self.cache.locked():
+                token = self._adopt(self.cache, rejected=rejected)  # another process replaced it already?
+                if token is None:
+                    self.cache.evict(rejected)  # no other task may present it
+                    token = self._exchange()
+                    self.cache.store(token.value, token.expires_at)
+                self._cx = token
+
+    def _renew(self) -> _Token:
+        """Refresh with this process's refresh token if it has one, else (or if that fails) exchange."""
+        if self._cx is not None and self._cx.refresh:
+            try:
+                return self._refresh(self._cx.refresh)
+            except RingCXError as err:
+                log.info("RingCX token refresh failed (%s); exchanging a new token", err)
+        return self._exchange()
+
+    def _adopt(self, cache: TokenCache, *, rejected: str | None = None) -> _Token | None:
+        """The cached token if fresh (and not ``rejected``), else ``None``; call with the cache locked."""
+        cached = cache.load()
+        now = self._clock()
+        if (
+            cached is None
+            or cached.value == rejected
+            or now >= cached.expires_at - self.settings.refresh_margin_seconds
+        ):
+            return None
+        value = _secret(cached.value)  # a token this task never saw: masked before anything can log it
+        assert value is not None
+        refresh = self._cx.refresh if self._cx is not None else None  # this process's session, if any
+        self.reused += 1
+        log.info(
+            "reusing the RingCX token another task of this host obtained (expires in %.0f s)",
+            cached.expires_at - now,
+        )
+        return _Token(value, cached.expires_at, refresh)
 
     # -- the three calls ----------------------------------------------------------------------------------
 

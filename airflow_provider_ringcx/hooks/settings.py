@@ -3,7 +3,7 @@
 :class:`RingCXSettings` is built once per hook from the Airflow connection. Every problem is reported as a
 :class:`~airflow_provider_ringcx.exceptions.RingCXConfigError` that names the connection field and says how
 to fix it. Secrets (client secret, JWT, API token) are registered with Airflow's secret masker as they are
-read and never appear in ``repr``.
+read (:mod:`~airflow_provider_ringcx.hooks.masking`) and never appear in ``repr``.
 
 URLs (issue #12 item 8): ``platform_url`` and ``api_url`` receive the client secret, the JWT and every token,
 so they must be ``https``; plain ``http`` is accepted only for loopback hosts (127.0.0.0/8, ``::1``,
@@ -27,8 +27,6 @@ from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from airflow.sdk.log import mask_secret
-
 from airflow_provider_ringcx.exceptions import RingCXConfigError
 from airflow_provider_ringcx.hooks.bounds import (
     BUDGET_MAX_SPACING_SECONDS,
@@ -41,6 +39,7 @@ from airflow_provider_ringcx.hooks.bounds import (
     budget_limit_problem,
 )
 from airflow_provider_ringcx.hooks.budget import BudgetLimit, parse_budget
+from airflow_provider_ringcx.hooks.masking import mask, mask_stripped
 from airflow_provider_ringcx.hooks.urls import HOST_NAME, base_url_problem, is_ip
 
 DEFAULT_PLATFORM_URL = "https://platform.ringcentral.com"
@@ -67,30 +66,12 @@ DEFAULTS: dict[str, Any] = {
     "refresh_margin_seconds": 60.0,
     "plain_http_hosts": "",
     "redirect_allowed_hosts": "",
+    "exchange_cache": True,  # hooks/tokencache.py; not "token_cache" (see exchange_budget)
     # total deadlines of response bodies (issue #12 item 11; defaults owned by hooks/bounds.py)
     "download_deadline_floor_seconds": DOWNLOAD_DEADLINE_FLOOR_SECONDS,
     "download_min_bytes_per_second": DOWNLOAD_MIN_BYTES_PER_SECOND,
     "metadata_deadline_seconds": METADATA_DEADLINE_SECONDS,
 }
-
-
-def _mask(value: str | None) -> str | None:
-    if value:
-        mask_secret(value)
-    return value
-
-
-def _mask_extra(reader: _ExtraReader, name: str, *, always: bool) -> str | None:
-    """The stripped text of a secret extra, masked unless Airflow masked exactly this value already.
-
-    ``extra_dejson`` masks the raw value; a JWT pasted with a trailing newline is sent stripped, and that
-    stripped value is what must never show. So it is masked whenever it differs from the raw one.
-    """
-    text = reader.text(name)
-    raw = reader.raw(name)
-    if always or (text and text != raw):
-        _mask(text)
-    return text
 
 
 @dataclass(frozen=True)
@@ -124,6 +105,7 @@ class RingCXSettings:
     download_deadline_floor_seconds: float = DOWNLOAD_DEADLINE_FLOOR_SECONDS
     download_min_bytes_per_second: float = float(DOWNLOAD_MIN_BYTES_PER_SECOND)
     metadata_deadline_seconds: float = METADATA_DEADLINE_SECONDS
+    exchange_cache: bool = True
     client_id: str | None = None
     client_secret: str | None = field(default=None, repr=False, compare=False)
     jwt: str | None = field(default=None, repr=False, compare=False)
@@ -186,9 +168,9 @@ class RingCXSettings:
             the extras of an Airflow ``Connection``, which ``extra_dejson`` masked already).
         """
         reader = _ExtraReader(conn_id, extra)
-        client_secret = _mask(client_secret or None)
-        jwt = _mask_extra(reader, "jwt_token", always=mask_extras)
-        api_token = _mask_extra(reader, "api_token", always=mask_extras)
+        client_secret = mask(client_secret or None)
+        jwt = mask_stripped(reader.text("jwt_token"), reader.raw("jwt_token"), always=mask_extras)
+        api_token = mask_stripped(reader.text("api_token"), reader.raw("api_token"), always=mask_extras)
         auth_mode = (reader.text("auth_mode") or DEFAULTS["auth_mode"]).lower()
         if auth_mode not in AUTH_MODES:
             raise reader.error("auth_mode", f"is {auth_mode!r}; use 'jwt' or 'token'")
@@ -226,7 +208,8 @@ class RingCXSettings:
             max_window_seconds=int(reader.bounded("max_window_seconds")),
             metadata_budget=reader.budget("metadata_budget"),
             download_budget=reader.budget("download_budget"),
-            exchange_budget=reader.exchange_budget(),
+            # not "token_budget": Airflow masks extras named *token*, so "10/60" would be blanked from logs
+            exchange_budget=reader.budget("exchange_budget"),
             connect_timeout=reader.bounded("connect_timeout"),
             read_timeout=reader.bounded("read_timeout"),
             retry_attempts=int(reader.bounded("retry_attempts")),
@@ -242,6 +225,7 @@ class RingCXSettings:
             download_deadline_floor_seconds=reader.bounded("download_deadline_floor_seconds"),
             download_min_bytes_per_second=reader.bounded("download_min_bytes_per_second"),
             metadata_deadline_seconds=reader.bounded("metadata_deadline_seconds"),
+            exchange_cache=reader.flag("exchange_cache"),
             client_id=client_id or None,
             client_secret=client_secret,
             jwt=jwt,
@@ -311,6 +295,16 @@ class _ExtraReader:
                 raise self.error(name, f"lists {host!r}; list {kind}, comma-separated: {why}")
         return hosts
 
+    def flag(self, name: str) -> bool:
+        """A true/false extra (a JSON boolean, or the text true/false, yes/no, on/off, 1/0)."""
+        value = self.raw(name)
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in ("true", "yes", "on", "1", "false", "no", "off", "0"):
+            return text in ("true", "yes", "on", "1")
+        raise self.error(name, f"is {value!r}; use true or false (default {str(DEFAULTS[name]).lower()})")
+
     def bounded(self, name: str) -> float:
         """A numeric extra within its :data:`RANGES` entry."""
         bound = RANGES[name]
@@ -342,14 +336,6 @@ class _ExtraReader:
             why = f" ({bound.why})" if bound is not None and bound.why and number > high else ""
             raise self.error(name, f"is {value!r}; use {kind} in {low:g}..{high:g}{why}")
         return number
-
-    def exchange_budget(self) -> tuple[BudgetLimit, ...]:
-        """``exchange_budget``: RingCX token exchanges per window.
-
-        (Airflow masks the values of extras whose name contains "token" as secrets, so the field is not
-        called that: a budget such as "10/60" would otherwise be blanked out of every log line.)
-        """
-        return self.budget("exchange_budget")
 
     def budget(self, name: str) -> tuple[BudgetLimit, ...]:
         try:

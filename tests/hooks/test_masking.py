@@ -14,21 +14,20 @@ from typing import Any
 import pytest
 from airflow.sdk._shared.secrets_masker import redact
 
-from airflow_provider_ringcx.hooks import auth, settings
+from airflow_provider_ringcx.hooks import masking, settings
 
 
 @pytest.fixture
 def mask_requests(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
     """Every value the provider passes to ``mask_secret`` (the real one still runs)."""
     calls: list[Any] = []
-    real = auth.mask_secret
+    real = masking.mask_secret  # the one place the provider masks (settings and auth use it)
 
     def counting(value: Any, name: str | None = None) -> None:
         calls.append(value)
         real(value, name)
 
-    monkeypatch.setattr(auth, "mask_secret", counting)
-    monkeypatch.setattr(settings, "mask_secret", counting)
+    monkeypatch.setattr(masking, "mask_secret", counting)
     return calls
 
 
