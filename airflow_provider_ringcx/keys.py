@@ -13,7 +13,8 @@ Every identifier that reaches a key (dialog id, segment id, sub-account id) goes
 
 Every other name the product gives an S3 object is built here too: the window manifest, the late-arrival
 rescan's manifest and the window report (:func:`manifest_key`, :func:`rescan_manifest_key`,
-:func:`report_key`, all from :func:`window_part`), and the time partition a window's recordings share
+:func:`report_key`, all from :func:`window_part`; :func:`parse_window_part` reads one back), the coverage
+ledger's per-day rollup (:func:`coverage_key`), and the time partition a window's recordings share
 (:func:`partition_prefix`, the "S3 recordings" link).
 
 Percent-encoding is injective (it can be decoded), and the shortened form is distinguishable from every
@@ -29,9 +30,10 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import re
 import string
 from collections.abc import Iterable
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 
 from airflow_provider_ringcx.exceptions import RingCXConfigError
 
@@ -334,3 +336,48 @@ def rescan_manifest_key(
 def report_key(prefix: str | None, sub_account_id: str, start: datetime, end: datetime) -> str:
     """The window report key (issue 5): ``{prefix}/_reports/sub_account={id}/window={START}_{END}.json``."""
     return _window_key("_reports", prefix, sub_account_id, start, end) + ".json"
+
+
+_STAMP = re.compile(r"(\d{8}T\d{4}(?:\d{2})?Z)")
+
+
+def _parse_stamp(text: str) -> datetime | None:
+    layout = "%Y%m%dT%H%M%SZ" if len(text) == 16 else "%Y%m%dT%H%MZ"
+    try:
+        return datetime.strptime(text, layout).replace(tzinfo=timezone.utc)
+    except ValueError:
+        return None
+
+
+def parse_window_part(text: str) -> tuple[datetime, datetime] | None:
+    """The inverse of :func:`window_part`: ``20260302T1400Z_20260302T1415Z`` -> (start, end), or ``None``
+    when ``text`` is not a window part."""
+    start_text, sep, end_text = text.partition("_")
+    if not sep or not _STAMP.fullmatch(start_text) or not _STAMP.fullmatch(end_text):
+        return None
+    start, end = _parse_stamp(start_text), _parse_stamp(end_text)
+    return (start, end) if start is not None and end is not None and start < end else None
+
+
+def _day_prefix(kind: str, prefix: str | None, sub_account_id: str, day: date) -> str:
+    base = normalize_prefix(prefix)
+    parts = [base, kind, f"sub_account={safe_id(sub_account_id)}", f"window={day:%Y%m%d}T"]
+    return "/".join(part for part in parts if part)
+
+
+def report_day_prefix(prefix: str | None, sub_account_id: str, day: date) -> str:
+    """What every report key of a window *starting* on ``day`` (UTC) begins with: ``...window=20260302T``."""
+    return _day_prefix("_reports", prefix, sub_account_id, day)
+
+
+def manifest_day_prefix(prefix: str | None, sub_account_id: str, day: date) -> str:
+    """What every manifest key of a window starting on ``day`` (UTC) begins with."""
+    return _day_prefix("_manifests", prefix, sub_account_id, day)
+
+
+def coverage_key(prefix: str | None, sub_account_id: str, day: date) -> str:
+    """The coverage ledger's per-day rollup (issue 15):
+    ``{prefix}/_coverage/sub_account={id}/date=YYYY-MM-DD.json``."""
+    base = normalize_prefix(prefix)
+    parts = [base, "_coverage", f"sub_account={safe_id(sub_account_id)}", f"date={day:%Y-%m-%d}.json"]
+    return "/".join(part for part in parts if part)

@@ -1,0 +1,35 @@
+"""``python -m airflow_provider_ringcx <command>``: the provider's commands for a person at a terminal.
+
+    python -m airflow_provider_ringcx coverage --bucket B --sub-account-id S \\
+        --start 2026-03-01 --end 2026-03-08
+
+Commands: ``coverage`` (:mod:`airflow_provider_ringcx.coverage.cli`). A plain module entry rather than an
+Airflow CLI command: Airflow 3 has no supported way for a provider to add ``airflow`` sub-commands (only
+executors and auth managers contribute CLI commands), and this one needs nothing from Airflow but an
+``aws`` connection.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = argparse.ArgumentParser(
+        prog="python -m airflow_provider_ringcx", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument("command", choices=["coverage"], help="coverage: the archive's coverage ledger")
+    if not argv or argv[0] in ("-h", "--help"):
+        parser.print_help()
+        return 0 if argv else 2
+    parser.parse_args(argv[:1])
+    from airflow_provider_ringcx.coverage import cli
+
+    return cli.main(argv[1:])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
