@@ -9,6 +9,13 @@ limiter is not enough: :class:`RateBudget` keeps one sliding-window log of reque
 until the oldest request of the full window ages out. ``penalize(seconds)`` records a 429's ``Retry-After``
 in the same file, so every process backs off, not only the one that was throttled.
 
+Live first (issue #14 item 3): each budget has a class, ``priority="live"`` (the default) or ``"history"``
+(a backfill, :class:`~airflow_provider_ringcx.hooks.ringcx.RingCXHook`'s ``budget_priority``). A history
+request goes only while every window keeps a reserve free (at least one slot, 10 % of a large window), so
+history never takes a slot a live request waits for and never delays the live DAG by more than one slot.
+The rule and its proof are in :mod:`~airflow_provider_ringcx.hooks.budget_rule` (a pure function, shared
+by every storage backend); the file is :mod:`~airflow_provider_ringcx.hooks.budget_store`, unchanged.
+
 No wait is silent (issue #12 item 13): :func:`announce_wait` logs every wait over :data:`LOG_WAIT_SECONDS`
 at INFO with its reason (which budget is full, or whose ``Retry-After``), its length and its end time in UTC.
 A caller that would rather release its worker than sleep sets ``defer_over`` (the metadata operator does,
@@ -34,23 +41,31 @@ Workers on different hosts do not share it: there, Airflow pools (``ringcx_metad
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import functools
-import hashlib
-import json
 import logging
 import os
 import re
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from airflow_provider_ringcx.exceptions import RingCXConfigError, RingCXRateLimitedError, RingCXWaitRequired
+from airflow_provider_ringcx.hooks.budget_rule import (
+    LIVE,
+    BudgetLimit,
+    Decision,
+    Priority,
+    check_priority,
+    decide,
+    reserve_slots,
+    window_seconds,
+)
+from airflow_provider_ringcx.hooks.budget_store import FileBudgetStore
+
+__all__ = ["BudgetLimit", "RateBudget", "default_budget_dir", "format_budget", "parse_budget"]
 
 log = logging.getLogger(__name__)
 
@@ -100,17 +115,6 @@ def check_defer(seconds: float, reason: str, defer_over: float | None, *, now: f
         until=until,
         reason=reason,
     )
-
-
-@dataclass(frozen=True)
-class BudgetLimit:
-    """At most ``count`` requests in any ``seconds``-long sliding window."""
-
-    count: int
-    seconds: float
-
-    def __str__(self) -> str:
-        return f"{self.count}/{self.seconds:g}"
 
 
 def parse_budget(text: str, *, field: str = "budget") -> tuple[BudgetLimit, ...]:
@@ -224,6 +228,8 @@ class RateBudget:
         jitter between acquiring a slot and the request reaching the server cannot squeeze two windows.
     :param defer_over: a wait longer than this raises :class:`RingCXWaitRequired` instead of sleeping
         (``None``: always sleep). The attribute may be set later by the caller.
+    :param priority: ``"live"`` (default) or ``"history"``: a history request leaves each window's reserve
+        to live ones (:mod:`~airflow_provider_ringcx.hooks.budget_rule`).
 
     ``on_success`` (attribute, default ``None``): called by :meth:`succeeded` when a request this budget
     admitted was answered 2xx.
@@ -239,31 +245,32 @@ class RateBudget:
         sleep: Callable[[float], None] = time.sleep,
         margin: float | None = None,
         defer_over: float | None = None,
+        priority: Priority = LIVE,
     ) -> None:
         self.name = name
         self.margin = margin
         self.defer_over = defer_over
+        self.priority = check_priority(priority, param="priority")
         self.on_success: Callable[[], None] | None = None
         self.last_acquired: float | None = None
         self.limits = tuple(limits)
         self.state_dir = Path(state_dir) if state_dir is not None else default_budget_dir()
         self._clock = clock
         self._sleep = sleep
-        slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", name)[:80]
-        digest = hashlib.sha256(name.encode()).hexdigest()[:12]
-        self.path = self.state_dir / f"{slug}-{digest}.json"
-        self._lock_path = self.state_dir / f"{slug}-{digest}.lock"
+        self.store = FileBudgetStore(name, self.state_dir, horizon=self.horizon, clock=clock)
+        self.path = self.store.path
 
     def __repr__(self) -> str:
-        return f"RateBudget({self.name!r}, {format_budget(self.limits)!r})"
+        extra = "" if self.priority == LIVE else f", priority={self.priority!r}"
+        return f"RateBudget({self.name!r}, {format_budget(self.limits)!r}{extra})"
 
     @property
     def horizon(self) -> float:
         """The longest window: older entries are irrelevant and pruned."""
-        return max((limit.seconds + self._margin(limit) for limit in self.limits), default=0.0)
+        return max((window_seconds(limit, self.margin) for limit in self.limits), default=0.0)
 
     def acquire(self, max_wait: float | None = None) -> float:
-        """Block until every window has a free slot, then record one request.
+        """Block until every window has a free slot (for this budget's class), then record one request.
 
         :param max_wait: give up when the wait would exceed this many seconds in total.
         :return: the seconds spent waiting.
@@ -272,13 +279,14 @@ class RateBudget:
         """
         waited = 0.0
         while True:
-            with self._state() as state:
+            with self.store.transaction() as state:
                 now = self._clock()
-                delay, reason = self._delay(state, now)
-                if delay <= 0:
-                    state["log"].append(now)
+                decision = decide(state, self.limits, now, self.priority, margin=self.margin)
+                if decision.admitted:
+                    state.log.append(now)
                     self.last_acquired = now
                     return waited
+            delay, reason = decision.delay, self._reason(decision)
             if max_wait is not None and waited + delay > max_wait:
                 raise RingCXRateLimitedError(
                     f"client-side budget {self.name} ({format_budget(self.limits)}) has no free slot for "
@@ -297,79 +305,39 @@ class RateBudget:
             self.on_success()
 
     def penalize(self, seconds: float) -> None:
-        """Block every process using this budget for ``seconds`` (a 429's ``Retry-After``)."""
+        """Block every process using this budget, of either class, for ``seconds`` (a 429's
+        ``Retry-After``)."""
         if seconds <= 0:
             return
-        with self._state() as state:
-            until = self._clock() + seconds
-            state["blocked_until"] = max(float(state.get("blocked_until", 0.0)), until)
+        with self.store.transaction() as state:
+            state.blocked_until = max(state.blocked_until, self._clock() + seconds)
         log.info("budget %s: vendor asked to back off %.1f s; all processes will wait", self.name, seconds)
 
     def reset(self) -> None:
         """Forget every recorded request and penalty (tests and operators' manual reset)."""
-        with self._state() as state:
-            state["log"] = []
-            state["blocked_until"] = 0.0
+        with self.store.transaction() as state:
+            state.log = []
+            state.blocked_until = 0.0
 
     def snapshot(self) -> dict[str, Any]:
         """A copy of the current state (request times and penalty), for tests and diagnostics."""
-        with self._state() as state:
-            return {"log": list(state["log"]), "blocked_until": state["blocked_until"]}
+        with self.store.transaction() as state:
+            return {"log": list(state.log), "blocked_until": state.blocked_until}
 
     @property
     def endpoint(self) -> str:
         """The last part of the key (``metadata``, ``download``, ``exchange``), for messages."""
         return self.name.rsplit("|", 1)[-1]
 
-    def _delay(self, state: dict[str, Any], now: float) -> tuple[float, str]:
-        """How long until a slot is free, and why (which window is full, or the vendor's back-off)."""
-        entries: list[float] = state["log"]
-        delay = float(state.get("blocked_until", 0.0)) - now
-        reason = f"{self.endpoint} budget blocked: RingCX answered 429 with Retry-After ({self.name})"
-        for limit in self.limits:
-            seconds = limit.seconds + self._margin(limit)
-            recent = [t for t in entries if t > now - seconds]
-            if len(recent) >= limit.count:
-                # the slot frees when the oldest request that still fills the window ages out
-                free_at = recent[-limit.count] + seconds - now
-                if free_at > delay:
-                    delay = free_at
-                    reason = (
-                        f"{self.endpoint} {limit.count}/{limit.seconds:g}s budget full ({len(recent)} "
-                        f"requests in the last {limit.seconds:g} s, {self.name})"
-                    )
-        return delay, reason
-
-    def _margin(self, limit: BudgetLimit) -> float:
-        return self.margin if self.margin is not None else min(0.5, limit.seconds * 0.02)
-
-    @contextlib.contextmanager
-    def _state(self) -> Iterator[dict[str, Any]]:
-        self.state_dir.mkdir(parents=True, exist_ok=True)
-        with open(self._lock_path, "a+b") as lock:
-            fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
-            try:
-                state = self._read()
-                yield state
-                self._write(state)
-            finally:
-                fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
-
-    def _read(self) -> dict[str, Any]:
-        try:
-            raw = json.loads(self.path.read_text())
-            entries = sorted(float(t) for t in raw.get("log", []))
-            blocked = float(raw.get("blocked_until", 0.0))
-        except FileNotFoundError:
-            entries, blocked = [], 0.0
-        except (ValueError, TypeError, AttributeError):
-            log.warning("budget state %s is unreadable; starting it afresh", self.path)
-            entries, blocked = [], 0.0
-        return {"log": entries, "blocked_until": blocked}
-
-    def _write(self, state: dict[str, Any]) -> None:
-        cutoff = self._clock() - self.horizon
-        state["log"] = [t for t in state["log"] if t > cutoff]
-        tmp = self.path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps({"log": state["log"], "blocked_until": state["blocked_until"]}))
-        os.replace(tmp, self.path)
+    def _reason(self, decision: Decision) -> str:
+        """Why ``decision`` waits: which window is full (for history: at its share), or the 429 back-off."""
+        limit = decision.limit
+        if limit is None:
+            return f"{self.endpoint} budget blocked: RingCX answered 429 with Retry-After ({self.name})"
+        recent = f"{decision.count} requests in the last {limit.seconds:g} s"
+        if decision.allowed < limit.count:
+            return (
+                f"{self.endpoint} {limit.count}/{limit.seconds:g}s budget at the history share ({recent}; "
+                f"history keeps {reserve_slots(limit)} slot(s) free for live requests, {self.name})"
+            )
+        return f"{self.endpoint} {limit.count}/{limit.seconds:g}s budget full ({recent}, {self.name})"

@@ -20,7 +20,9 @@ Budget design (three layers, so that the vendor's limits hold with any number of
    endpoint, in the budget directory (Airflow option ``[ringcx] budget_dir``, resolved by
    :func:`~airflow_provider_ringcx.hooks.budget.default_budget_dir`), so mapped tasks and parallel DAG runs
    under the LocalExecutor share it.
-   Steady state therefore sees no 429.
+   Steady state therefore sees no 429. A backfill's hook takes ``budget_priority="history"``: its
+   requests leave each window's reserve to the live DAG's (live first,
+   :mod:`~airflow_provider_ringcx.hooks.budget_rule`).
 3. **429 is the fallback**, not the plan: a 429 is retried after ``Retry-After`` (seconds or HTTP date) or
    an exponential backoff with jitter, and that wait is written into the shared budget so every process on
    the host backs off. This also covers workers on other hosts, which do not share the budget file.
@@ -41,6 +43,7 @@ from airflow.sdk.exceptions import AirflowNotFoundException
 from airflow_provider_ringcx.exceptions import RingCXBadPayloadError, RingCXError, connection_not_defined
 from airflow_provider_ringcx.hooks.auth import TokenManager
 from airflow_provider_ringcx.hooks.budget import RateBudget, default_budget_dir
+from airflow_provider_ringcx.hooks.budget_rule import LIVE, check_priority
 from airflow_provider_ringcx.hooks.client import HttpClient
 from airflow_provider_ringcx.hooks.download import RecordingStream
 from airflow_provider_ringcx.hooks.downloader import RecordingDownloader
@@ -57,8 +60,12 @@ class RingCXHook(BaseHook):
     :param ringcx_conn_id: the ``ringcx`` connection.
     :param budget_dir: where the shared budget files live (default
         :func:`~airflow_provider_ringcx.hooks.budget.default_budget_dir`: ``[ringcx] budget_dir``).
+    :param budget_priority: the class of this hook's requests in the shared budgets: ``"live"`` (default,
+        the live DAG) or ``"history"`` (a backfill: it never takes a window's reserve, so it never delays
+        live requests by more than one slot; see :mod:`~airflow_provider_ringcx.hooks.budget_rule`).
     :param clock: wall-clock seconds (token expiry, readiness, budgets); injectable for tests.
     :param sleep: how waits sleep (retries, budgets); injectable for tests.
+    :raises RingCXConfigError: ``budget_priority`` is neither ``"live"`` nor ``"history"``.
     """
 
     conn_name_attr = "ringcx_conn_id"
@@ -71,6 +78,7 @@ class RingCXHook(BaseHook):
         ringcx_conn_id: str = default_conn_name,
         *,
         budget_dir: str | None = None,
+        budget_priority: str = LIVE,
         clock: Callable[[], float] | None = None,
         sleep: Callable[[float], None] | None = None,
         **kwargs: Any,
@@ -78,12 +86,14 @@ class RingCXHook(BaseHook):
         super().__init__(**kwargs)
         self.ringcx_conn_id = ringcx_conn_id
         self._budget_dir = budget_dir
+        self.budget_priority = check_priority(budget_priority)
         self._clock = clock or time.time
         self._sleep = sleep or time.sleep
         self._monotonic = clock or time.monotonic  # body deadlines; the injected clock in tests
 
     def __repr__(self) -> str:
-        return f"RingCXHook(ringcx_conn_id={self.ringcx_conn_id!r})"
+        priority = "" if self.budget_priority == LIVE else f", budget_priority={self.budget_priority!r}"
+        return f"RingCXHook(ringcx_conn_id={self.ringcx_conn_id!r}{priority})"
 
     # -- lazily built parts ---------------------------------------------------------------------------------
 
@@ -111,7 +121,8 @@ class RingCXHook(BaseHook):
         return HttpClient(self.settings, sleep=self._sleep)
 
     def budget(self, endpoint: str) -> RateBudget:
-        """The shared budget of ``endpoint`` (``metadata``, ``download`` or ``exchange``)."""
+        """The shared budget of ``endpoint`` (``metadata``, ``download`` or ``exchange``), in this hook's
+        ``budget_priority``."""
         limits = {
             "metadata": self.settings.metadata_budget,
             "download": self.settings.download_budget,
@@ -123,6 +134,7 @@ class RingCXHook(BaseHook):
             self._budget_dir or default_budget_dir(),
             clock=self._clock,
             sleep=self._sleep,
+            priority=self.budget_priority,
         )
 
     @cached_property

@@ -30,6 +30,9 @@ class RingCXToS3BaseOperator(BaseOperator):
 
     ringcx_conn_id: str
     aws_conn_id: str | None
+    #: the class of the hook's requests in the shared budgets (``"history"`` for a backfill); the metadata
+    #: and download operators take it as an argument
+    budget_priority: str = "live"
 
     def __init__(
         self,
@@ -63,7 +66,7 @@ class RingCXToS3BaseOperator(BaseOperator):
         """The RingCX hook (created on first use, never at DAG parse time)."""
         from airflow_provider_ringcx.hooks.ringcx import RingCXHook
 
-        return RingCXHook(ringcx_conn_id=self.ringcx_conn_id)
+        return RingCXHook(ringcx_conn_id=self.ringcx_conn_id, budget_priority=self.budget_priority)
 
     @cached_property
     def s3_hook(self) -> S3Hook:

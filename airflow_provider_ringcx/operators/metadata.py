@@ -48,6 +48,7 @@ from airflow_provider_ringcx.exceptions import (
 )
 from airflow_provider_ringcx.hooks.bounds import MAX_WINDOW_LIMIT
 from airflow_provider_ringcx.hooks.budget import DEFER_WAIT_SECONDS, format_budget, pacing_seconds
+from airflow_provider_ringcx.hooks.budget_rule import LIVE, check_priority
 from airflow_provider_ringcx.hooks.metadata import plan_windows
 from airflow_provider_ringcx.keys import manifest_key as default_manifest_key
 from airflow_provider_ringcx.models import ManifestBatch, parse_timestamp
@@ -122,6 +123,9 @@ class RingCXInteractionMetadataOperator(RingCXToS3BaseOperator):
     :param defer_waits_over: a budget or ``Retry-After`` wait longer than this many seconds defers the task
         (no worker or pool slot held) instead of sleeping; ``None`` always sleeps. Default 120. Deferring
         needs a running triggerer (``airflow triggerer``; ``airflow standalone`` starts one).
+    :param budget_priority: ``"live"`` (default) or ``"history"``: a backfill's metadata calls leave each
+        budget window's reserve to the live DAG's, so they never delay it by more than one slot (see
+        :mod:`~airflow_provider_ringcx.hooks.budget_rule`). (templated)
 
     Example::
 
@@ -147,6 +151,7 @@ class RingCXInteractionMetadataOperator(RingCXToS3BaseOperator):
         "manifest_key",
         "ringcx_conn_id",
         "aws_conn_id",
+        "budget_priority",
         *OPTION_NAMES,
     )
     ui_color = "#ff8800"
@@ -166,6 +171,7 @@ class RingCXInteractionMetadataOperator(RingCXToS3BaseOperator):
         aws_conn_id: str | None = "aws_default",
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         defer_waits_over: float | None = DEFER_WAIT_SECONDS,
+        budget_priority: str = LIVE,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -189,6 +195,9 @@ class RingCXInteractionMetadataOperator(RingCXToS3BaseOperator):
         self.ringcx_conn_id = ringcx_conn_id
         self.aws_conn_id = aws_conn_id
         self.deferrable = deferrable
+        self.budget_priority = budget_priority
+        if "{{" not in str(budget_priority):
+            check_priority(budget_priority)  # fail at parse time for a typo
 
     def execute(self, context: Context) -> list[ManifestBatch]:
         window = self.resolve_window(context)

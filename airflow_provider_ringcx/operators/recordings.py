@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from airflow_provider_ringcx.exceptions import RingCXConfigError
+from airflow_provider_ringcx.hooks.budget_rule import LIVE, check_priority
 from airflow_provider_ringcx.keys import DEFAULT_KEY_TEMPLATE, partition_prefix, validate_key_template
 from airflow_provider_ringcx.links import S3_LINK_XCOM_KEY, RingCXS3PrefixLink, S3Location, push_location
 from airflow_provider_ringcx.models import SegmentRef, parse_timestamp
@@ -88,6 +89,9 @@ class RingCXRecordingsToS3Operator(RingCXToS3BaseOperator):
     :param multipart_chunksize: multipart part size (default 8 MiB).
     :param fail_on_forbidden: fail the task if a recording is forbidden (403). Default False.
     :param fail_on_missing: fail the task if a recording is missing (404). Default False.
+    :param budget_priority: ``"live"`` (default) or ``"history"``: a backfill's downloads leave each
+        budget window's reserve (10 %) to the live DAG's (see
+        :mod:`~airflow_provider_ringcx.hooks.budget_rule`). (templated)
 
     Example::
 
@@ -109,6 +113,7 @@ class RingCXRecordingsToS3Operator(RingCXToS3BaseOperator):
         "manifest_key",
         "ringcx_conn_id",
         "aws_conn_id",
+        "budget_priority",
         *OPTION_NAMES,
     )
     template_fields_renderers = {"tags": "json"}
@@ -132,6 +137,7 @@ class RingCXRecordingsToS3Operator(RingCXToS3BaseOperator):
         multipart_chunksize: int = 8 * MiB,
         fail_on_forbidden: bool = False,
         fail_on_missing: bool = False,
+        budget_priority: str = LIVE,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -151,6 +157,9 @@ class RingCXRecordingsToS3Operator(RingCXToS3BaseOperator):
         self.multipart_chunksize = multipart_chunksize
         self.fail_on_forbidden = fail_on_forbidden
         self.fail_on_missing = fail_on_missing
+        self.budget_priority = budget_priority
+        if "{{" not in str(budget_priority):
+            check_priority(budget_priority)  # fail at parse time for a typo
 
     def landing_config(self, options: S3WriteOptions) -> LandingConfig:
         """Where and how this task's recordings land."""

@@ -1,0 +1,77 @@
+"""Where a budget's state lives: one small JSON file per budget, read and written under ``fcntl.flock``.
+
+The pacer's rule (:func:`~airflow_provider_ringcx.hooks.budget_rule.decide`) is applied inside
+:meth:`FileBudgetStore.transaction`, so check-and-record is atomic across every process of the host. A
+Redis backend (one host's budget shared by several) implements the same ``transaction`` contract.
+
+File format: ``{"log": [request times], "blocked_until": seconds}``, both wall-clock seconds. It has not
+changed with the live-first rule (requests are counted whatever their class), so old files still work and
+older workers read new ones. A file that cannot be parsed is started afresh, with a warning.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from airflow_provider_ringcx.hooks.budget_rule import BudgetState
+
+log = logging.getLogger(__name__)
+
+
+class FileBudgetStore:
+    """The state of budget ``name`` in ``state_dir``, pruned of requests older than ``horizon`` on write.
+
+    :param name: the budget key (API host, sub-account, endpoint); its file name is a slug plus a digest.
+    :param state_dir: the shared budget directory.
+    :param horizon: seconds of requests worth keeping (the longest padded window).
+    :param clock: wall-clock seconds (for pruning).
+    """
+
+    def __init__(self, name: str, state_dir: Path, *, horizon: float, clock: Callable[[], float]) -> None:
+        self.state_dir = state_dir
+        self.horizon = horizon
+        self._clock = clock
+        slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", name)[:80]
+        digest = hashlib.sha256(name.encode()).hexdigest()[:12]
+        self.path = state_dir / f"{slug}-{digest}.json"
+        self.lock_path = state_dir / f"{slug}-{digest}.lock"
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[BudgetState]:
+        """The state, locked exclusively against every other process until the block ends, then saved."""
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.lock_path, "a+b") as lock:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+            try:
+                state = self._read()
+                yield state
+                self._write(state)
+            finally:
+                fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+
+    def _read(self) -> BudgetState:
+        try:
+            raw = json.loads(self.path.read_text())
+            return BudgetState(
+                sorted(float(t) for t in raw.get("log", [])), float(raw.get("blocked_until", 0.0))
+            )
+        except FileNotFoundError:
+            return BudgetState()
+        except (ValueError, TypeError, AttributeError):
+            log.warning("budget state %s is unreadable; starting it afresh", self.path)
+            return BudgetState()
+
+    def _write(self, state: BudgetState) -> None:
+        cutoff = self._clock() - self.horizon
+        state.log = [t for t in state.log if t > cutoff]
+        tmp = self.path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({"log": state.log, "blocked_until": state.blocked_until}))
+        os.replace(tmp, self.path)
