@@ -17,11 +17,18 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+# Bytecode caches are written (some images set PYTHONDONTWRITEBYTECODE): otherwise every Python process the
+# suite starts (Airflow's task processes in the e2e test, the benchmark's children, the simulator CLI, the
+# reliability workers) compiles Airflow from source again, ~3 s of CPU each. __pycache__ is git-ignored.
+if os.environ.pop("PYTHONDONTWRITEBYTECODE", None):
+    sys.dont_write_bytecode = False
 
 _AIRFLOW_HOME = tempfile.mkdtemp(prefix="ringcx-airflow-home-")
 os.environ.setdefault("AIRFLOW_HOME", _AIRFLOW_HOME)

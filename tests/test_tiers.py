@@ -3,6 +3,7 @@ test from reaching a real peer unmarked (so ``make test-fast`` stays fast and se
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -70,3 +71,9 @@ def test_unix_sockets_stay_allowed_in_unit_tests() -> None:
 @pytest.mark.integration
 def test_an_integration_test_may_start_a_subprocess() -> None:
     subprocess.run([sys.executable, "-c", "pass"], check=True, timeout=60)
+
+
+def test_the_suite_writes_bytecode_caches() -> None:
+    """Subprocesses inherit no PYTHONDONTWRITEBYTECODE: each would compile Airflow again (~3 s of CPU)."""
+    assert "PYTHONDONTWRITEBYTECODE" not in os.environ
+    assert sys.dont_write_bytecode is False
