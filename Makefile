@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export AIRFLOW__CORE__LOAD_EXAMPLES := False
 
 .PHONY: help install lint typecheck test test-fast demo airflow soak bench test-ui chromium simulator clean constraints \
-	test-compat constraints-compat
+	test-compat constraints-compat compose-env
 
 help:
 	@echo "make demo      - run the example DAG against the simulator and a local S3 server, print what landed"
@@ -19,6 +19,7 @@ help:
 	@echo "make test-ui   - end-to-end UI test in headless Chromium (screenshots in artifacts/)"
 	@echo "make test-compat - unit tests and one dag.test() on the oldest claimed Airflow (3.2), in .venv-compat"
 	@echo "make simulator - run the RingCX simulator on 127.0.0.1:8765"
+	@echo "make compose-env - once before docker compose up: secrets and AIRFLOW_UID into the git-ignored .env"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -78,6 +79,12 @@ bench: $(STAMP)
 
 simulator: $(STAMP)
 	$(BIN)/python -m ringcx_simulator --host 127.0.0.1 --port 8765
+
+# docker-compose.yaml requires a Fernet key, a JWT secret and an API secret key (no weak defaults): this
+# writes them, and AIRFLOW_UID, into .env (0600, git-ignored), once; an existing .env is never overwritten.
+# Standard library only: no venv needed to run the stack.
+compose-env:
+	$(PYTHON) scripts/compose_env.py
 
 # Re-resolve the pins (needs the package index); commit the result.
 constraints: $(STAMP)
