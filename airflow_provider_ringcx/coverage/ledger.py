@@ -11,7 +11,8 @@ Which requests a refresh makes, per day of the range (days are UTC, ``end`` excl
   LastModified differs from the rollup's fact of it, or that is new. A day becomes stale exactly when such
   a difference exists: a report written, rewritten or deleted since.
 - A LIST of the day's manifests only when it has due ``missing`` windows that were not yet judged missing
-  (or its reports changed): it tells "the run stopped after fetching metadata" from "no run at all".
+  (or with ``force``): it tells "the run stopped after fetching metadata" from "no run at all". A manifest
+  written later for a window already judged missing is seen with ``force``.
 - **1 PUT** of the rollup only when its content (facts and everything derived) changed.
 
 A report whose window starts on the previous day and ends inside this one (an off-grid 23:50-00:05 run)
@@ -182,17 +183,16 @@ class CoverageLedger:
         stored = self._get_rollup(sub, day)
         inherited = _reaching(previous, day)
         if stored is not None and not force and _final(day, grid, now, [*stored.facts, *inherited]):
-            facts, source, changed = stored.facts, "trusted", False
+            facts, source = stored.facts, "trusted"
         else:
             listing = self._list_reports(sub, day)
             known = {fact.key: fact for fact in stored.facts} if stored else {}
             facts = self._read_facts(sub, listing, known, pool)
             source = "listed"
-            changed = stored is None or {f.identity for f in facts} != {f.identity for f in stored.facts}
         manifests = stored.manifests if stored else None
         rollup = self._derive(sub, day, grid, now, facts, previous, manifests)
         missing = [w for w in rollup.windows if w.state == MISSING]
-        if missing and (manifests is None or changed or force or _newly_due(missing, grid, stored)):
+        if missing and (manifests is None or force or _newly_due(missing, grid, stored)):
             manifests = self._list_manifests(sub, day)
             rollup = self._derive(sub, day, grid, now, facts, previous, manifests)
         written = False
