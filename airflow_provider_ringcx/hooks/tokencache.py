@@ -83,8 +83,25 @@ def cache_name(settings: RingCXSettings) -> str:
     ).hexdigest()
     parts = (settings.platform_url, settings.api_url, settings.rc_account_id, settings.sub_account_id)
     digest = hashlib.sha256("\n".join((*parts, credential)).encode()).hexdigest()[:40]
-    slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{settings.api_host}-{settings.sub_account_id}")[:80]
-    return f"{slug}-{digest}"
+    return f"{_slug(f'{settings.api_host}-{settings.sub_account_id}')}-{digest}"
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text)[:80]
+
+
+def forget_host(budget_dir: Path, api_host: str) -> int:
+    """Delete the cached tokens of every connection to ``api_host`` (``host[:port]``); return how many.
+
+    For an operator who revoked a host's tokens, and for tests: a later simulator may get the same port.
+    """
+    folder = Path(budget_dir) / CACHE_SUBDIR
+    prefix = _slug(f"{api_host}-")
+    entries = [p for p in folder.glob("*.json") if p.name.startswith(prefix)] if folder.is_dir() else []
+    for entry in entries:
+        with contextlib.suppress(FileNotFoundError):
+            entry.unlink()
+    return len(entries)
 
 
 @functools.cache

@@ -18,7 +18,13 @@ from cryptography.fernet import Fernet
 
 from airflow_provider_ringcx.exceptions import RingCXConfigError
 from airflow_provider_ringcx.hooks.settings import RingCXSettings
-from airflow_provider_ringcx.hooks.tokencache import CACHE_SUBDIR, TokenCache, _warn_once, cache_name
+from airflow_provider_ringcx.hooks.tokencache import (
+    CACHE_SUBDIR,
+    TokenCache,
+    _warn_once,
+    cache_name,
+    forget_host,
+)
 from tests.fixtures.secret_scan import scan_places, secret_needles
 
 CLIENT_ID = "tokencache-test-client-id"
@@ -228,3 +234,16 @@ def test_the_extra_turns_it_off_and_auth_mode_token_never_uses_it(tmp_path: Path
 def test_a_wrong_flag_names_the_extra_and_the_fix() -> None:
     with pytest.raises(RingCXConfigError, match=r"extra exchange_cache is 'sometimes'; use true or false"):
         settings(exchange_cache="sometimes")
+
+
+def test_forget_host_deletes_that_hosts_entries_only(tmp_path: Path) -> None:
+    here = [
+        cache(tmp_path, api_url="http://127.0.0.1:800"),
+        cache(tmp_path, api_url="http://127.0.0.1:800", sub_account_id="7"),
+    ]
+    elsewhere = [cache(tmp_path, api_url="http://127.0.0.1:8000"), cache(tmp_path)]
+    for entry in here + elsewhere:
+        store(entry)
+    assert forget_host(tmp_path / "budgets", "127.0.0.1:800") == 2
+    assert [load(entry) for entry in here + elsewhere] == [None, None, TOKEN, TOKEN]
+    assert forget_host(tmp_path / "nothing-here", "127.0.0.1:800") == 0
