@@ -16,6 +16,7 @@ is given on the command line.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from collections.abc import Sequence
 from datetime import date, datetime, timezone
@@ -56,10 +57,15 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
 
 
 def s3_client(aws_conn_id: str) -> Any:
-    """The boto3 S3 client of an Airflow ``aws`` connection (imported here: Airflow is slow to import)."""
-    from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+    """The boto3 S3 client of an Airflow ``aws`` connection (imported here: Airflow is slow to import).
 
-    return S3Hook(aws_conn_id=aws_conn_id).get_conn()
+    Airflow sets its logging up on import and may log to stdout; that goes to stderr here, so that stdout
+    holds the table or the JSON only (``--json | jq`` works).
+    """
+    with contextlib.redirect_stdout(sys.stderr):
+        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+        return S3Hook(aws_conn_id=aws_conn_id).get_conn()
 
 
 def render(result: CoverageResult, *, bucket: str, prefix: str, max_problems: int = 50) -> str:
