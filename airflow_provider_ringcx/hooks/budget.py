@@ -58,6 +58,7 @@ from airflow_provider_ringcx.hooks.budget_rule import (
     BudgetLimit,
     Decision,
     Priority,
+    allowed_slots,
     check_priority,
     decide,
     reserve_slots,
@@ -144,15 +145,18 @@ def parse_budget(text: str, *, field: str = "budget") -> tuple[BudgetLimit, ...]
     return tuple(limits)
 
 
-def pacing_seconds(limits: tuple[BudgetLimit, ...], calls: int) -> float:
-    """The least time ``calls`` requests take under ``limits``, starting from an empty budget.
+def pacing_seconds(limits: tuple[BudgetLimit, ...], calls: int, priority: Priority = LIVE) -> float:
+    """The least time ``calls`` requests of ``priority`` take under ``limits``, from an empty budget.
 
-    Each window admits ``count`` requests, so the last one goes ``(calls - 1) // count`` whole windows
-    after the first; the slowest limit decides.
+    Each window admits ``count`` requests (history: ``count - reserve``, see
+    :func:`~airflow_provider_ringcx.hooks.budget_rule.allowed_slots`), so the last one goes
+    ``(calls - 1) // count`` whole windows after the first; the slowest limit decides.
     """
     if calls <= 1:
         return 0.0
-    return max((((calls - 1) // limit.count) * limit.seconds for limit in limits), default=0.0)
+    return max(
+        (((calls - 1) // allowed_slots(limit, priority)) * limit.seconds for limit in limits), default=0.0
+    )
 
 
 def format_budget(limits: tuple[BudgetLimit, ...]) -> str:

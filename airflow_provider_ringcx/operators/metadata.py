@@ -46,7 +46,7 @@ from airflow_provider_ringcx.exceptions import (
     RingCXWaitRequired,
     RingCXWindowNotReadyError,
 )
-from airflow_provider_ringcx.hooks.bounds import MAX_WINDOW_LIMIT
+from airflow_provider_ringcx.hooks.bounds import MAX_WINDOW_LIMIT, RANGES
 from airflow_provider_ringcx.hooks.budget import DEFER_WAIT_SECONDS, format_budget, pacing_seconds
 from airflow_provider_ringcx.hooks.budget_rule import LIVE, check_priority
 from airflow_provider_ringcx.hooks.metadata import plan_windows
@@ -126,6 +126,10 @@ class RingCXInteractionMetadataOperator(RingCXToS3BaseOperator):
     :param budget_priority: ``"live"`` (default) or ``"history"``: a backfill's metadata calls leave each
         budget window's reserve to the live DAG's, so they never delay it by more than one slot (see
         :mod:`~airflow_provider_ringcx.hooks.budget_rule`). (templated)
+    :param max_window_seconds: the longest ``timeInterval`` of one metadata call, at most the connection
+        extra ``max_window_seconds`` (what the account accepts, which stays the cap); ``None`` (default): the
+        connection's. The history DAG asks 10800 (the vendor's largest), so a day takes 8 calls wherever the
+        connection allows 10800, and 24 at the connection's default 3600.
 
     Example::
 
@@ -172,9 +176,14 @@ class RingCXInteractionMetadataOperator(RingCXToS3BaseOperator):
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         defer_waits_over: float | None = DEFER_WAIT_SECONDS,
         budget_priority: str = LIVE,
+        max_window_seconds: int | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        problem = RANGES["max_window_seconds"].problem("max_window_seconds", max_window_seconds)
+        if problem:
+            raise RingCXConfigError(f"{problem}; None (default) uses the connection's max_window_seconds")
+        self.max_window_seconds = max_window_seconds
         if defer_waits_over is not None and not 0 < float(defer_waits_over) <= 86400:
             raise RingCXConfigError(
                 f"defer_waits_over={defer_waits_over!r}: use seconds in (0, 86400], or None to always sleep"
@@ -274,23 +283,39 @@ class RingCXInteractionMetadataOperator(RingCXToS3BaseOperator):
         """
         timeout = self.execution_timeout
         settings = self.hook.settings
+        seconds = self.window_seconds()
         if timeout is None or not settings.metadata_budget:
             return
-        calls = len(plan_windows(window.start, window.end, settings.timezone, settings.max_window_seconds))
-        pace = pacing_seconds(settings.metadata_budget, calls)
+        calls = len(plan_windows(window.start, window.end, settings.timezone, seconds))
+        pace = pacing_seconds(settings.metadata_budget, calls, self.hook.budget_priority)
         if pace < timeout.total_seconds():
             return
         length = (window.end - window.start).total_seconds()
         raise RingCXConfigError(
             f"window {window.key} ({length:g} s) needs {calls} interaction-metadata calls at connection "
-            f"extra max_window_seconds={settings.max_window_seconds} of {settings.conn_id!r}, and its "
-            f"metadata_budget={format_budget(settings.metadata_budget)!r} admits them no sooner than "
+            f"{seconds} s (connection extra max_window_seconds={settings.max_window_seconds} of "
+            f"{settings.conn_id!r}, task max_window_seconds={self.max_window_seconds}), and its "
+            f"metadata_budget={format_budget(settings.metadata_budget)!r} admits them "
+            f"({self.hook.budget_priority} priority) no sooner than "
             f"{pace:g} s, not within this task's execution_timeout of {timeout.total_seconds():g} s: every "
             f"try would time out and start again from the first call. Raise max_window_seconds (up to "
             f"{MAX_WINDOW_LIMIT}, what the account allows), archive shorter windows (the DAG's interval or "
             "rescan lookback), or raise execution_timeout (RINGCX_METADATA_TIMEOUT_MINUTES in the example "
             "DAG)"
         )
+
+    def window_seconds(self) -> int:
+        """The ``timeInterval`` of this task's calls: ``max_window_seconds`` capped by the connection's
+        (set on the hook's metadata client, which plans the calls)."""
+        seconds = self.hook.metadata.limit_window(self.max_window_seconds)
+        cap = self.hook.settings.max_window_seconds
+        if self.max_window_seconds is not None and self.max_window_seconds > cap:
+            self.log.info(
+                "metadata calls of %d s: the connection extra max_window_seconds=%d of %r caps the %d s "
+                "asked (raise it, up to %d, if the account accepts longer windows: fewer calls)",
+                seconds, cap, self.ringcx_conn_id, self.max_window_seconds, MAX_WINDOW_LIMIT,
+            )  # fmt: skip
+        return seconds
 
     def resolve_window(self, context: Context | dict[str, Any]) -> Window:
         """The window of this run: explicit bounds, else the data interval shifted back by the lag."""
@@ -313,7 +338,7 @@ class RingCXInteractionMetadataOperator(RingCXToS3BaseOperator):
         options = self.write_options()
         options.check_bucket(client, self.bucket)  # before spending a metadata call
         if not manifest_exists(client, self.bucket, key):
-            self.check_pace(window)
+            self.check_pace(window)  # also sets the calls' window (window_seconds)
         try:
             batches, counts, identity = fetch_window_manifest(
                 hook=self.hook,

@@ -309,3 +309,33 @@ def test_operators_template_the_priority_and_pass_it_to_the_hook(monkeypatch: py
     ):
         with pytest.raises(RingCXConfigError, match="budget_priority='bulk'"):
             make()
+
+
+def test_history_pace_is_its_share_and_the_metadata_operator_checks_it(monkeypatch: pytest.MonkeyPatch):
+    """A history window is refused when its calls cannot fit in the timeout at history's share
+    (2/60 s leaves it 1 per minute, 9/900 s leaves it 8), even where live's pace would fit."""
+    from datetime import datetime, timedelta, timezone
+
+    from airflow_provider_ringcx.hooks.budget import pacing_seconds
+    from airflow_provider_ringcx.operators.metadata import RingCXInteractionMetadataOperator
+    from airflow_provider_ringcx.windows import Window
+
+    default = parse_budget("2/60,9/900")
+    assert pacing_seconds(default, 9) == 240
+    assert pacing_seconds(default, 9, HISTORY) == 900  # the 9th waits for the first quarter hour
+    assert pacing_seconds(default, 8, HISTORY) == 420  # 1 per minute
+    monkeypatch.setenv("AIRFLOW_CONN_RINGCX_DEFAULT", json.dumps(CONN))
+    start = datetime(2026, 3, 2, tzinfo=timezone.utc)
+    window = Window(start, start + timedelta(hours=9))  # 9 calls of an hour
+    for priority in (LIVE, HISTORY):
+        op = RingCXInteractionMetadataOperator(
+            task_id=f"m_{priority}",
+            bucket="b",
+            budget_priority=priority,
+            execution_timeout=timedelta(minutes=10),
+        )
+        if priority == LIVE:
+            op.check_pace(window)
+        else:
+            with pytest.raises(RingCXConfigError, match=r"\(history priority\) no sooner than 900 s"):
+                op.check_pace(window)
