@@ -8,6 +8,9 @@ Each segment ends with exactly one outcome:
 - ``missing``: RingCX answered 404 (unknown, or not processed yet);
 - ``failed``: anything else, with the reason and whether a retry may succeed.
 
+Each finished segment logs a progress line (``[3/5] 0.96 MB · 6.4 MB/s · archived <ids>``, see
+:mod:`~airflow_provider_ringcx.transfers.progress`).
+
 Retryable failures (5xx, resets, truncated bodies, S3 throttling...) are retried in-task a few times with
 exponential backoff (tenacity) before they count as ``failed``; each attempt starts with the idempotency
 check, so a retry after a concurrent success downloads nothing.
@@ -16,8 +19,6 @@ check, so a retry after a concurrent success downloads nothing.
 from __future__ import annotations
 
 import logging
-import threading
-import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -32,6 +33,7 @@ from airflow_provider_ringcx.exceptions import RingCXError, RingCXForbiddenError
 from airflow_provider_ringcx.models import SegmentRef, printable
 from airflow_provider_ringcx.s3.writeonce import http_status
 from airflow_provider_ringcx.transfers.landing import Landed, SegmentLander
+from airflow_provider_ringcx.transfers.progress import BatchProgress
 
 OUTCOMES = ("archived", "already_archived", "forbidden", "missing", "failed")
 #: At most this many not-archived segments are listed in the XCom summary (the counts stay exact).
@@ -96,6 +98,8 @@ class BatchArchiver:
 
     :param attempts: tries per segment for retryable failures (1 = no in-task retry).
     :param backoff: first backoff in seconds (doubled each attempt, capped at 30 s).
+    :param progress: where the progress lines go; default: a :class:`BatchProgress` on ``logger``. Pass the
+        lander's (``SegmentLander(progress=...)``) so that its in-recording ticks count the same batch.
     """
 
     def __init__(
@@ -106,25 +110,22 @@ class BatchArchiver:
         attempts: int = 3,
         backoff: float = 1.0,
         logger: logging.Logger | Any = None,
+        progress: BatchProgress | None = None,
     ) -> None:
         self.lander = lander
         self.max_workers = max(1, int(max_workers))
         self.attempts = max(1, int(attempts))
         self.backoff = max(0.0, float(backoff))
         self.log = logger or log
-        self._progress = threading.Lock()
-        self._done = 0
-        self._bytes = 0
-        self._started = 0.0
+        self.progress = progress or BatchProgress(self.log)
 
     def run(self, batch: Sequence[SegmentRef]) -> list[SegmentOutcome]:
         """Archive every segment of ``batch``; return one outcome per segment, in batch order."""
-        total = len(batch)
-        self._done, self._bytes, self._started = 0, 0, time.monotonic()
-        with ThreadPoolExecutor(max_workers=min(self.max_workers, max(total, 1))) as pool:
-            return list(pool.map(lambda ref: self._one(ref, total), batch))
+        self.progress.start(len(batch))
+        with ThreadPoolExecutor(max_workers=min(self.max_workers, max(len(batch), 1))) as pool:
+            return list(pool.map(self._one, batch))
 
-    def _one(self, ref: SegmentRef, total: int) -> SegmentOutcome:
+    def _one(self, ref: SegmentRef) -> SegmentOutcome:
         dialog_id, segment_id = str(ref["dialog_id"]), str(ref["segment_id"])
         attempts = 0
 
@@ -161,7 +162,8 @@ class BatchArchiver:
             outcome = SegmentOutcome(
                 dialog_id, segment_id, "failed", _reason(err), retryable=is_retryable(err), attempts=attempts
             )
-        self._report(outcome, total)
+        ident = f"{outcome.dialog_id}/{outcome.segment_id}"
+        self.progress.finished(outcome.outcome, ident, outcome.downloaded, outcome.reason)
         return outcome
 
     def _before_sleep(self, dialog_id: str, segment_id: str) -> Callable[[Any], None]:
@@ -176,24 +178,6 @@ class BatchArchiver:
             )
 
         return hook
-
-    def _report(self, outcome: SegmentOutcome, total: int) -> None:
-        with self._progress:
-            self._done += 1
-            self._bytes += outcome.downloaded
-            done, megabytes = self._done, self._bytes / 1e6
-            elapsed = max(time.monotonic() - self._started, 1e-6)
-        self.log.info(
-            "[%d/%d] %s %s/%s%s | %.1f MB downloaded, %.2f MB/s",
-            done,
-            total,
-            outcome.outcome,
-            printable(outcome.dialog_id),
-            printable(outcome.segment_id),
-            f" ({printable(outcome.reason)})" if outcome.reason else "",
-            megabytes,
-            megabytes / elapsed,
-        )
 
 
 def summarize(outcomes: Sequence[SegmentOutcome], *, max_listed: int = MAX_LISTED) -> dict[str, Any]:

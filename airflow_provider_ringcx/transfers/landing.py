@@ -68,6 +68,7 @@ from airflow_provider_ringcx.s3.existing import (
 from airflow_provider_ringcx.s3.hashing import HashingReader
 from airflow_provider_ringcx.s3.options import S3WriteOptions
 from airflow_provider_ringcx.s3.writeonce import is_precondition_failed
+from airflow_provider_ringcx.transfers.progress import BatchProgress
 from airflow_provider_ringcx.transfers.sidecar import (
     DownloadEvidence,
     StoredRecording,
@@ -160,6 +161,7 @@ class SegmentLander:
     :param hook: a RingCXHook (``stream_recording``, ``recording_path``).
     :param client: a boto3 S3 client.
     :param rows: vendor metadata rows by ``(dialog_id, segment_id)`` (from the window manifest).
+    :param progress: the batch's progress lines: in-recording ticks while streaming (none by default).
     """
 
     def __init__(
@@ -169,8 +171,10 @@ class SegmentLander:
         client: S3Client,
         config: LandingConfig,
         rows: Mapping[tuple[str, str], Mapping] | None,
+        progress: BatchProgress | None = None,
     ) -> None:
         self.hook = hook
+        self.progress = progress
         self.client = client
         self.config = config
         self.rows = rows or {}
@@ -203,8 +207,9 @@ class SegmentLander:
         with self.hook.stream_recording(
             str(ref["dialog_id"]), str(ref["segment_id"]), expected_duration_seconds=expected_duration(ref)
         ) as stream:
-            reader = HashingReader(stream)
             length = getattr(stream, "content_length", None)
+            ident = f"{ref['dialog_id']}/{ref['segment_id']}"  # ticks every N MB when the batch logs them
+            reader = self.progress.reader(stream, ident, length) if self.progress else HashingReader(stream)
             checksum: str | None
             if length is not None and length <= self.config.single_part_threshold:
                 upload = "put"
