@@ -4,7 +4,8 @@ The hook composes small parts, each built lazily on first use (constructing the 
 so DAG parsing never does I/O):
 
 - :mod:`~airflow_provider_ringcx.hooks.settings`: the validated connection;
-- :mod:`~airflow_provider_ringcx.hooks.auth`: JWT grant, RingCX exchange, refresh, secret masking;
+- :mod:`~airflow_provider_ringcx.hooks.auth`: JWT grant, RingCX exchange, refresh, secret masking, and the
+  RingCX token shared by the host's tasks (:mod:`~airflow_provider_ringcx.hooks.tokencache`);
 - :mod:`~airflow_provider_ringcx.hooks.client`: one ``requests.Session``, tenacity retries, typed errors;
 - :mod:`~airflow_provider_ringcx.hooks.metadata`: DST-safe windows, streaming JSON, filtering, dedupe;
 - :mod:`~airflow_provider_ringcx.hooks.download`: verifying recording streams.
