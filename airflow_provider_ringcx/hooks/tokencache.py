@@ -129,10 +129,14 @@ def _fernet() -> tuple[bool, Any]:
     ``usable`` is false when a key is set but invalid (the cache is then off)."""
     try:
         from airflow.sdk.configuration import conf
+    except ImportError:  # pragma: no cover - an Airflow 3 whose Task SDK has no parser of its own
+        from airflow.configuration import conf
+    try:
         from airflow.sdk.crypto import get_fernet
     except ImportError:  # pragma: no cover - an Airflow whose Task SDK has no crypto module
-        from airflow.configuration import conf
         from airflow.models.crypto import get_fernet
+    # The Task SDK's parser reports only a key that is configured (airflow.cfg, AIRFLOW__CORE__FERNET_KEY);
+    # the core parser would invent a random one per process without airflow.cfg, which no other task shares.
     key = (conf.get("core", "fernet_key", fallback="") or "").strip()
     if not key or key == _FERNET_PLACEHOLDER:
         return True, None
