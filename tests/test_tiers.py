@@ -77,3 +77,15 @@ def test_the_suite_writes_bytecode_caches() -> None:
     """Subprocesses inherit no PYTHONDONTWRITEBYTECODE: each would compile Airflow again (~3 s of CPU)."""
     assert "PYTHONDONTWRITEBYTECODE" not in os.environ
     assert sys.dont_write_bytecode is False
+
+
+def test_boto3_sessions_share_parsed_botocore_data() -> None:
+    """tests/fixtures/s3.py: a new session's S3 client gets the model the first session parsed, not a copy."""
+    import boto3
+
+    def model(session: boto3.session.Session) -> object:
+        keys = {"aws_access_key_id": "k", "aws_secret_access_key": "s"}
+        client = session.client("s3", region_name="us-east-1", **keys)
+        return client.meta.service_model._service_description
+
+    assert model(boto3.session.Session()) is model(boto3.session.Session())
