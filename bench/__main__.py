@@ -2,7 +2,7 @@
 
     python -m bench                       # the full suite (about 10 minutes on 2 cores)
     python -m bench --quick               # tiny sizes: a smoke run in about a minute
-    python -m bench --only throughput     # one or more of: throughput memory budget airflow profile
+    python -m bench --only throughput     # one or more of: throughput memory budget airflow profile coverage
 
 Each benchmark starts its own simulator and S3 server (``moto_server``) as child processes on free
 loopback ports and stops them by PID afterwards. Results are printed as tables; the last table gathers
@@ -22,7 +22,7 @@ from pathlib import Path
 
 from bench.common import Section, machine_info, print_section, services, table
 
-ALL = ("throughput", "memory", "budget", "airflow", "profile")
+ALL = ("throughput", "memory", "budget", "airflow", "profile", "coverage")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -51,6 +51,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--repeat", type=int, help="throughput: interleaved rounds, best kept (default 2; quick 1)"
     )
+    parser.add_argument("--coverage-days", type=int, help="coverage: days of reports (default 365; quick 20)")
+    parser.add_argument(
+        "--coverage-quarter-days", type=int, help="coverage: days of 96 quarter-hour reports (30; quick 3)"
+    )
     parser.add_argument("--workdir", help="where logs and temp files go (default: a temp dir)")
     args = parser.parse_args(argv)
     quick = args.quick
@@ -62,6 +66,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.airflow_segments = args.airflow_segments or (40 if quick else 1000)
     args.airflow_kb = args.airflow_kb or (50 if quick else 3000)
     args.repeat = args.repeat or (1 if quick else 2)
+    args.coverage_days = args.coverage_days or (20 if quick else 365)
+    if args.coverage_quarter_days is None:
+        args.coverage_quarter_days = 3 if quick else 30
     return args
 
 
@@ -106,12 +113,21 @@ def run_profile(args: argparse.Namespace, workdir: Path) -> Section:
         return profile.bench(svc, workdir / "profile", quick=args.quick)
 
 
+def run_coverage(args: argparse.Namespace, workdir: Path) -> Section:
+    from bench import coverage
+
+    return coverage.bench(
+        workdir / "coverage", days=args.coverage_days, quarter_days=args.coverage_quarter_days
+    )
+
+
 RUNNERS: dict[str, Callable[[argparse.Namespace, Path], Section]] = {
     "throughput": run_throughput,
     "memory": run_memory,
     "budget": run_budget,
     "airflow": run_airflow,
     "profile": run_profile,
+    "coverage": run_coverage,
 }
 
 

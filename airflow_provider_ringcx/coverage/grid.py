@@ -35,7 +35,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from airflow_provider_ringcx.exceptions import RingCXConfigError
 from airflow_provider_ringcx.windows import Window
@@ -107,12 +107,10 @@ class CoverageGrid:
     def per_day(self) -> int:
         return int(DAY / self.interval)
 
-    def windows(self, day: date) -> list[Window]:
+    def windows(self, day: date) -> list[Span]:
         """The grid windows of a UTC day, in order."""
         first = day_start(day)
-        return [
-            Window(first + self.interval * i, first + self.interval * (i + 1)) for i in range(self.per_day)
-        ]
+        return [Span(first + self.interval * i, first + self.interval * (i + 1)) for i in range(self.per_day)]
 
     def aligned(self, start: datetime, end: datetime) -> bool:
         """Both bounds on the grid: the window is a whole number of grid windows (a daily report is)."""
@@ -121,7 +119,7 @@ class CoverageGrid:
             for moment in (start, end)
         )
 
-    def due(self, window: Window, now: datetime) -> bool:
+    def due(self, window: Span | Window, now: datetime) -> bool:
         return window.end + self.lag <= now
 
     def as_dict(self) -> dict[str, int]:
@@ -129,6 +127,13 @@ class CoverageGrid:
             "interval_seconds": int(self.interval.total_seconds()),
             "lag_seconds": int(self.lag.total_seconds()),
         }
+
+
+class Span(NamedTuple):
+    """A grid window's bounds (UTC, aware): a light :class:`~airflow_provider_ringcx.windows.Window`."""
+
+    start: datetime
+    end: datetime
 
 
 @dataclass(frozen=True)
@@ -188,7 +193,7 @@ def span_label(start: datetime, end: datetime) -> str:
 
 
 def classify(
-    window: Window,
+    window: Span | Window,
     facts: Sequence[ReportFact],
     grid: CoverageGrid,
     now: datetime,

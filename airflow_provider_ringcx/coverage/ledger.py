@@ -27,13 +27,13 @@ window pending when the rollup was written is ``missing`` now if no report was l
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_ringcx import jsonutil, keys
+from airflow_provider_ringcx import keys
 from airflow_provider_ringcx.coverage.facts import MAX_REPORT_BYTES, ReportFact, window_of_key
 from airflow_provider_ringcx.coverage.grid import (
     COMPLETE,
@@ -69,6 +69,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 #: The longest range one call walks (ten years of days).
 MAX_DAYS = 3660
+#: Rollups fetched ahead, in parallel (a year's rollups are a few MB in all).
+PREFETCH = 64
 
 
 @dataclass
@@ -139,8 +141,10 @@ class CoverageLedger:
         with ThreadPoolExecutor(self.workers) as pool:
             previous = self._previous_facts(sub_account_id, start - DAY, force=force, pool=pool)
             out = []
-            for day in days:
-                covered = self._refresh_day(sub_account_id, day, grid, now, previous, force=force, pool=pool)
+            for day, stored in self._rollups(sub_account_id, days, pool):
+                covered = self._refresh_day(
+                    sub_account_id, day, stored, grid, now, previous, force=force, pool=pool
+                )
                 previous = covered.rollup.reports
                 out.append(covered)
         return CoverageResult(sub_account_id, start, end, grid, now, tuple(out), self.store.requests)
@@ -156,11 +160,12 @@ class CoverageLedger:
         grid, days = grid or CoverageGrid(), _days(start, end)
         self.store.requests = RequestCounts()
         now = self.clock()
-        before = self._get_rollup(sub_account_id, start - DAY)
-        previous: Sequence[ReportFact] = before.facts if before else ()
         out = []
-        for day in days:
-            stored = self._get_rollup(sub_account_id, day)
+        with ThreadPoolExecutor(self.workers) as pool:
+            days_stored = list(self._rollups(sub_account_id, [start - DAY, *days], pool))
+        before = days_stored.pop(0)[1]
+        previous: Sequence[ReportFact] = before.facts if before else ()
+        for day, stored in days_stored:
             facts = stored.facts if stored else ()
             manifests = stored.manifests if stored else None
             rollup = self._derive(sub_account_id, day, grid, now, facts, previous, manifests)
@@ -169,10 +174,19 @@ class CoverageLedger:
         return CoverageResult(sub_account_id, start, end, grid, now, tuple(out), self.store.requests)
 
     # --- one day --------------------------------------------------------------------------------------
+    def _rollups(
+        self, sub: str, days: Sequence[date], pool: ThreadPoolExecutor
+    ) -> Iterator[tuple[date, _Stored | None]]:
+        """Each day with its stored rollup, fetched :data:`PREFETCH` days at a time (GETs in parallel)."""
+        for index in range(0, len(days), PREFETCH):
+            chunk = days[index : index + PREFETCH]
+            yield from zip(chunk, pool.map(lambda day: self._get_rollup(sub, day), chunk), strict=True)
+
     def _refresh_day(
         self,
         sub: str,
         day: date,
+        stored: _Stored | None,
         grid: CoverageGrid,
         now: datetime,
         previous: Sequence[ReportFact],
@@ -180,7 +194,6 @@ class CoverageLedger:
         force: bool,
         pool: ThreadPoolExecutor,
     ) -> DayCoverage:
-        stored = self._get_rollup(sub, day)
         inherited = _reaching(previous, day)
         if stored is not None and not force and _final(day, grid, now, [*stored.facts, *inherited]):
             facts, source = stored.facts, "trusted"
@@ -196,7 +209,7 @@ class CoverageLedger:
             manifests = self._list_manifests(sub, day)
             rollup = self._derive(sub, day, grid, now, facts, previous, manifests)
         written = False
-        fresh = {**jsonutil.strict_loads(rollup.body()), "computed_at": None}
+        fresh = {**rollup.as_dict(), "computed_at": None}  # JSON types only: equal to its decoded body
         if stored is None or fresh != stored.content:
             self._put_rollup(sub, rollup)
             written = True
@@ -264,7 +277,7 @@ class CoverageLedger:
             log.warning("coverage rollup s3://%s/%s is %s; recomputing the day", self.bucket, key, body)
             return None
         try:
-            facts, inherited, manifests, computed_at = parse_rollup(
+            facts, inherited, manifests, computed_at, data = parse_rollup(
                 body, prefix=self.prefix, sub_account_id=sub, day=day
             )
         except RollupInvalid as err:
@@ -272,7 +285,7 @@ class CoverageLedger:
                 "coverage rollup s3://%s/%s is invalid (%s); recomputing the day", self.bucket, key, err
             )
             return None
-        content = {**jsonutil.strict_loads(body), "computed_at": None}
+        content = {**data, "computed_at": None}
         return _Stored(facts, inherited, manifests, computed_at, content)
 
     def _list_reports(self, sub: str, day: date) -> list[_Listed]:

@@ -100,7 +100,7 @@ class DayRollup:
         }
 
     def body(self) -> bytes:
-        return jsonutil.dumps(self.as_dict(), indent=1, sort_keys=True).encode()
+        return jsonutil.dumps(self.as_dict(), sort_keys=True, separators=(",", ":")).encode()
 
 
 def _need(condition: bool, what: str) -> None:
@@ -118,9 +118,11 @@ def _strings(value: Any, size: int | None = None) -> bool:
 
 def parse_rollup(
     body: bytes, *, prefix: str | None, sub_account_id: str, day: date
-) -> tuple[Sequence[ReportFact], tuple[tuple[str, str, str], ...], tuple[str, ...] | None, str]:
-    """Check a stored rollup and return what is trusted of it: facts, inherited identities, manifests and
-    ``computed_at``.
+) -> tuple[
+    Sequence[ReportFact], tuple[tuple[str, str, str], ...], tuple[str, ...] | None, str, dict[str, Any]
+]:
+    """Check a stored rollup and return what is trusted of it: facts, inherited identities, manifests,
+    ``computed_at``, and the whole decoded object (to compare with a fresh derivation).
 
     :raises RollupInvalid: anything is not as the ledger writes it (the message says what).
     """
@@ -167,6 +169,7 @@ def parse_rollup(
         tuple((item[0], item[1], item[2]) for item in inherited),
         tuple(manifests) if manifests is not None else None,
         data["computed_at"],
+        dict(data),
     )
 
 

@@ -164,7 +164,8 @@ def _rollup_body(**change) -> bytes:
 
 
 def test_a_rollup_reads_back_and_a_garbled_one_is_refused() -> None:
-    facts, inherited, manifests, _ = parse_rollup(_rollup_body(), prefix=PREFIX, sub_account_id=SUB, day=DAY)
+    body = _rollup_body()
+    facts, inherited, manifests, _, _ = parse_rollup(body, prefix=PREFIX, sub_account_id=SUB, day=DAY)
     assert [f.start for f in facts] == [utc(2026, 3, 2)]
     assert inherited == ()
     assert manifests is None
