@@ -197,3 +197,15 @@ def test_rollups_take_encryption_and_tags_but_never_object_lock_or_storage_class
         "Tagging": "team=cc",
     }
     assert rollup_put_args(None) == {}
+
+
+def test_key_names_of_the_ledger_come_from_keys() -> None:
+    expected = "ringcx/_coverage/sub_account=a%2Fb/date=2026-03-02.json"
+    assert keys.coverage_key("ringcx/", "a/b", DAY) == expected
+    assert keys.report_day_prefix("ringcx", SUB, DAY) == "ringcx/_reports/sub_account=12345/window=20260302T"
+    assert keys.manifest_day_prefix(None, SUB, DAY) == "_manifests/sub_account=12345/window=20260302T"
+    start, end = utc(2026, 3, 2, 14), utc(2026, 3, 2, 14, 15, 30)
+    assert keys.parse_window_part(keys.window_part(start, end)) == (start, end)
+    assert keys.report_key(PREFIX, SUB, start, end).startswith(keys.report_day_prefix(PREFIX, SUB, DAY))
+    for text in ("20260302T1400Z", "20260302T1415Z_20260302T1400Z", "20261302T1400Z_20261302T1415Z", "x_y"):
+        assert keys.parse_window_part(text) is None
