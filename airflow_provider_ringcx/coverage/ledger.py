@@ -5,7 +5,8 @@ Which requests a refresh makes, per day of the range (days are UTC, ``end`` excl
 - **1 GET** of the day's rollup (:mod:`~airflow_provider_ringcx.coverage.rollup`).
 - A **final** day is trusted as it is: no LIST. A day is final when the union of its complete reports
   covers the whole day and the day is due (its end + lag has passed); nothing a later run does can make it
-  less archived, short of rewriting a report as incomplete, which ``force`` (CLI ``--refresh``) catches.
+  less archived, short of rewriting a report as incomplete; ``force`` (CLI ``--refresh``) lists final days
+  too, and so sees that and any later report of a final day (an off-grid re-run).
 - Any other day (or every day with ``force``): **1 LIST** of the reports whose window starts that day
   (``keys.report_day_prefix``, paginated by 1,000 keys), then a GET of each report whose ETag or
   LastModified differs from the rollup's fact of it, or that is new. A day becomes stale exactly when such
@@ -17,8 +18,8 @@ Which requests a refresh makes, per day of the range (days are UTC, ``end`` excl
 
 A report whose window starts on the previous day and ends inside this one (an off-grid 23:50-00:05 run)
 counts for this day too: the previous day's facts are at hand while walking the range in order, and the
-day before the range costs one more GET (so a year reads in 366 GETs). Reports longer than a day that start
-earlier still are not seen (the history DAG's windows are one day).
+day before the range costs one more GET (so a year reads in 366 GETs), and a LIST when it has no rollup.
+Reports longer than a day that start earlier still are not seen (the history DAG's windows are one day).
 
 :meth:`CoverageLedger.read` makes GETs only (rollups), and derives the states again with the clock: a
 window pending when the rollup was written is ``missing`` now if no report was listed for it then.
