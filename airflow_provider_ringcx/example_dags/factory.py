@@ -60,6 +60,12 @@ class ArchiveDagOptions:
     :param max_retry_delay: the longest retry delay.
     :param report_retries: retries of ``report_window`` (a missing manifest may appear on a retry).
     :param rescan: include the late-arrival rescan branch (re-list an earlier window, archive what is new).
+    :param max_window_seconds: the longest ``timeInterval`` of one metadata call, capped by the connection
+        extra ``max_window_seconds``; ``None``: the connection's (see ``RingCXInteractionMetadataOperator``).
+    :param budget_priority: ``"live"`` or ``"history"``: the class of the DAG's RingCX requests in the shared
+        budgets (history leaves each budget window's reserve to live DAGs).
+    :param is_paused_upon_creation: whether the DAG starts paused (``None``: Airflow's
+        ``[core] dags_are_paused_at_creation``). A paused DAG's backfill runs never start.
     :param params: param values of this DAG, by run-setting name: shown in the trigger form, they win over
         Variables and the environment (e.g. a sub-account's ``ringcx_conn_id``).
     :param defaults: the DAG's own defaults, by run-setting name: used when no param, Variable or
@@ -87,6 +93,9 @@ class ArchiveDagOptions:
     max_retry_delay: timedelta = timedelta(minutes=15)
     report_retries: int = 2
     rescan: bool = True
+    max_window_seconds: int | None = None
+    budget_priority: str = "live"
+    is_paused_upon_creation: bool | None = None
     params: Mapping[str, Any] = field(default_factory=dict)
     defaults: Mapping[str, Any] = field(default_factory=dict)
     asset: Asset | None = None
@@ -128,6 +137,7 @@ def ringcx_archive_dag(options: ArchiveDagOptions | None = None, /, **fields: An
         schedule=opts.schedule,
         start_date=opts.start_date,
         catchup=opts.catchup,
+        is_paused_upon_creation=opts.is_paused_upon_creation,
         max_active_runs=opts.max_active_runs,
         max_active_tasks=opts.max_active_tasks,
         default_args={
@@ -160,11 +170,14 @@ def _wire(opts: ArchiveDagOptions) -> None:
         "aws_conn_id": run["aws_conn_id"],
         "pool": opts.metadata_pool,
         "execution_timeout": opts.timeout("metadata"),
+        "max_window_seconds": opts.max_window_seconds,
+        "budget_priority": opts.budget_priority,
         **options,
     }
     download_kwargs: dict[str, Any] = {
         "execution_timeout": opts.timeout("download"),
         "pool": opts.download_pool,
+        "budget_priority": opts.budget_priority,
     }
     fetch: Any = RingCXInteractionMetadataOperator(
         task_id="fetch_metadata_window", manifest_key=run["manifest_key"], **metadata_kwargs

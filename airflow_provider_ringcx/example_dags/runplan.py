@@ -16,8 +16,9 @@ class RunPlan(WindowReportSpec, total=True):
     """One run's resolved settings, window, keys and rescan decision (see the module docstring).
 
     Besides the report's keys (:class:`~airflow_provider_ringcx.window_report.WindowReportSpec`): the
-    connection ids, the lag and batch size the metadata tasks use, the rescan lookback, the download
-    tasks' failure switches and ``window_key`` (``20260302T1400Z_20260302T1415Z``).
+    connection ids, the lag and batch size the metadata tasks use, the rescan lookback and whether final
+    windows are rescanned anyway, the download tasks' failure switches and ``window_key``
+    (``20260302T1400Z_20260302T1415Z``).
     """
 
     ringcx_conn_id: str
@@ -25,6 +26,7 @@ class RunPlan(WindowReportSpec, total=True):
     lag_minutes: int
     batch_size: int
     rescan_lookback_minutes: int
+    rescan_final_windows: bool
     fail_on_forbidden: bool
     fail_on_missing: bool
     window_key: str

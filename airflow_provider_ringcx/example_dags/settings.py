@@ -104,6 +104,14 @@ SETTINGS: tuple[Setting, ...] = (
         "rescan_lookback_minutes", 1440, "integer", "Re-list the window this far back (late arrivals).", _W
     ),
     Setting(
+        "rescan_final_windows",
+        False,
+        "boolean",
+        "Rescan an earlier window even if it was first listed look-back + lag after its end or later (it is "
+        "final then: default, no call).",
+        _W,
+    ),
+    Setting(
         "server_side_encryption",
         None,
         "string",

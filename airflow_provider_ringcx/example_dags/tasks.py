@@ -20,14 +20,15 @@ from airflow_provider_ringcx import keys
 from airflow_provider_ringcx.example_dags.runplan import RunPlan
 from airflow_provider_ringcx.rungrid import check_data_interval
 from airflow_provider_ringcx.s3.options import S3WriteOptions
+from airflow_provider_ringcx.s3.writeonce import http_status
 from airflow_provider_ringcx.transfers.manifest import MAX_BATCHES
 from airflow_provider_ringcx.transfers.manifest_integrity import (
     ALLOW_UNVERIFIED,
     check_identity,
     iter_recorded_refs,
 )
-from airflow_provider_ringcx.transfers.manifest_reader import is_manifest_batch, iter_refs, manifest_exists
-from airflow_provider_ringcx.windows import archive_window, batch_label, parse_lag, rescan_window
+from airflow_provider_ringcx.transfers.manifest_reader import is_manifest_batch, iter_refs
+from airflow_provider_ringcx.windows import Window, archive_window, batch_label, parse_lag, rescan_window
 
 #: Settings passed to every mapped download task (operator argument -> setting name).
 _DOWNLOAD_ARGS = {
@@ -100,7 +101,8 @@ def resolve_run(
         rescan_original_manifest_key=None,
         rescan_note="disabled (rescan_lookback_minutes=0)",
     )
-    earlier = rescan_window(window, timedelta(minutes=int(settings["rescan_lookback_minutes"])))
+    lookback = timedelta(minutes=int(settings["rescan_lookback_minutes"]))
+    earlier = rescan_window(window, lookback)
     if earlier is not None:
         original = keys.manifest_key(prefix, sub_account_id, earlier.start, earlier.end)
         run.update(
@@ -111,11 +113,48 @@ def resolve_run(
                 prefix, sub_account_id, earlier.start, earlier.end, by_start=window.start, by_end=window.end
             ),
         )
-        if manifest_exists(s3, bucket, original):
-            run.update(rescan=True, rescan_note=f"rescanning {earlier.key} for late arrivals")
-        else:
-            run["rescan_note"] = f"skipped: window {earlier.key} was never archived (no manifest)"
+        run["rescan"], run["rescan_note"] = _rescan_decision(
+            s3, bucket, original, earlier, lookback + lag, force=bool(settings.get("rescan_final_windows"))
+        )
     return cast(RunPlan, run)
+
+
+def _rescan_decision(
+    s3: Any, bucket: str, original_key: str, earlier: Window, settle: timedelta, *, force: bool = False
+) -> tuple[bool, str]:
+    """Whether re-listing ``earlier`` can find anything: ``(rescan, the run's rescan_note)``.
+
+    The rescan exists for recordings that appear in the metadata after a window was first listed, within
+    the look-back. It cannot find anything when the window was never archived (a backfill's job), nor when
+    its first listing was already ``look-back + lag`` or more after its end, as late as this rescan would
+    be on schedule: the window was final when it was listed (a backfill of old history, whose every
+    earlier window the same backfill listed late). Its manifest's ``LastModified`` is that listing's time.
+    A window listed on time keeps its rescan however late this run is (a catch-up after an outage, a
+    backfill over windows the live DAG archived): nothing else would find its late arrivals.
+    """
+    listed = first_listed(s3, bucket, original_key)
+    if listed is None:
+        return False, f"skipped: window {earlier.key} was never archived (no manifest)"
+    if listed >= earlier.end + settle:
+        if force:
+            return True, f"rescanning {earlier.key}, final but rescan_final_windows is set"
+        return False, (
+            f"skipped: window {earlier.key} is final, first listed {listed - earlier.end} after its end "
+            f"(look-back + lag = {settle}), so a rescan cannot find what that listing missed; set "
+            "rescan_final_windows to rescan it anyway"
+        )
+    return True, f"rescanning {earlier.key} for late arrivals"
+
+
+def first_listed(s3: Any, bucket: str, key: str) -> datetime | None:
+    """When the manifest at ``key`` was written (its ``LastModified``, one HEAD), or ``None`` if absent."""
+    try:
+        head = s3.head_object(Bucket=bucket, Key=key)
+    except s3.exceptions.ClientError as err:
+        if http_status(err) == 404:
+            return None
+        raise
+    return cast(datetime, head["LastModified"])
 
 
 def download_kwargs(

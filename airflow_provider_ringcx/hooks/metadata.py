@@ -48,7 +48,7 @@ from airflow_provider_ringcx.exceptions import (
     RingCXWindowNotReadyError,
 )
 from airflow_provider_ringcx.hooks.body import BodyReader
-from airflow_provider_ringcx.hooks.bounds import METADATA_DEADLINE_SECONDS
+from airflow_provider_ringcx.hooks.bounds import METADATA_DEADLINE_SECONDS, RANGES
 from airflow_provider_ringcx.hooks.budget import RateBudget
 from airflow_provider_ringcx.hooks.client import HttpClient, TokenSource
 from airflow_provider_ringcx.hooks.jsonstream import check_row_finite, iter_json_array
@@ -201,6 +201,23 @@ class MetadataClient:
         self._sleep = sleep
         self.monotonic = monotonic  # body deadlines (injectable for tests)
         self.deadline_seconds = settings.metadata_deadline_seconds
+        #: the longest ``timeInterval`` of one request: the connection's ``max_window_seconds`` (what the
+        #: account accepts), or less (:meth:`limit_window`)
+        self.max_window_seconds = settings.max_window_seconds
+
+    def limit_window(self, seconds: int | None) -> int:
+        """Ask at most ``seconds`` per request (``None``: the connection's ``max_window_seconds``); the
+        connection's value stays the cap, as the account refuses anything longer. Returns the window used.
+
+        :raises RingCXConfigError: ``seconds`` is outside the range of ``max_window_seconds``.
+        """
+        if seconds is not None:
+            problem = RANGES["max_window_seconds"].problem("max_window_seconds", seconds)
+            if problem:
+                raise RingCXConfigError(f"{problem}; the connection's value applies when it is not given")
+        cap = self.settings.max_window_seconds
+        self.max_window_seconds = cap if seconds is None else min(int(seconds), cap)
+        return self.max_window_seconds
 
     @property
     def path(self) -> str:
@@ -230,7 +247,7 @@ class MetadataClient:
         self.check_ready(end)
         lower, upper = _utc(start, "start"), _utc(end, "end")
         seen: set[bytes] = set()  # the only per-row state: ~90 bytes per row (16-byte digests)
-        for window in plan_windows(lower, upper, self.settings.timezone, self.settings.max_window_seconds):
+        for window in plan_windows(lower, upper, self.settings.timezone, self.max_window_seconds):
             count = 0
             for record in self.iter_window(window, on_invalid=on_invalid):
                 if record.segment_end is not None and not lower <= record.segment_end < upper:

@@ -307,15 +307,7 @@ class RingCXInteractionMetadataOperator(RingCXToS3BaseOperator):
     def window_seconds(self) -> int:
         """The ``timeInterval`` of this task's calls: ``max_window_seconds`` capped by the connection's
         (set on the hook's metadata client, which plans the calls)."""
-        seconds = self.hook.metadata.limit_window(self.max_window_seconds)
-        cap = self.hook.settings.max_window_seconds
-        if self.max_window_seconds is not None and self.max_window_seconds > cap:
-            self.log.info(
-                "metadata calls of %d s: the connection extra max_window_seconds=%d of %r caps the %d s "
-                "asked (raise it, up to %d, if the account accepts longer windows: fewer calls)",
-                seconds, cap, self.ringcx_conn_id, self.max_window_seconds, MAX_WINDOW_LIMIT,
-            )  # fmt: skip
-        return seconds
+        return self.hook.metadata.limit_window(self.max_window_seconds)
 
     def resolve_window(self, context: Context | dict[str, Any]) -> Window:
         """The window of this run: explicit bounds, else the data interval shifted back by the lag."""
@@ -338,7 +330,14 @@ class RingCXInteractionMetadataOperator(RingCXToS3BaseOperator):
         options = self.write_options()
         options.check_bucket(client, self.bucket)  # before spending a metadata call
         if not manifest_exists(client, self.bucket, key):
-            self.check_pace(window)  # also sets the calls' window (window_seconds)
+            seconds, cap = self.window_seconds(), self.hook.settings.max_window_seconds
+            if self.max_window_seconds is not None and self.max_window_seconds > cap:
+                self.log.info(
+                    "metadata calls of %d s: the connection extra max_window_seconds=%d of %r caps the %d s "
+                    "asked (raise it, up to %d, if the account accepts longer windows: fewer calls)",
+                    seconds, cap, self.ringcx_conn_id, self.max_window_seconds, MAX_WINDOW_LIMIT,
+                )  # fmt: skip
+            self.check_pace(window)
         try:
             batches, counts, identity = fetch_window_manifest(
                 hook=self.hook,

@@ -133,8 +133,9 @@ def test_backfill_archives_every_window_exactly_once(stack: Stack) -> None:
         "to_date": TO.isoformat(),
         "max_active_runs": 4,
         "reprocess_behavior": "none",
-        # each run also rescans the window before it: exercises the late-arrival branch across runs
-        "dag_run_conf": {"rescan_lookback_minutes": 15},
+        # each run also rescans the window before it: exercises the late-arrival branch across runs (the
+        # windows are months old, so final: rescan_final_windows forces the rescans a backfill would skip)
+        "dag_run_conf": {"rescan_lookback_minutes": 15, "rescan_final_windows": True},
     }
 
     def create() -> tuple[requests.Response] | None:

@@ -160,7 +160,9 @@ def test_late_arrivals_are_archived_by_the_rescan_without_duplicates(
         [{"dialogId": "late-dialog", "segmentId": "late-segment", "segmentEndTimeMs": late_end.isoformat()}]
     )
     later = RUN + timedelta(minutes=15)  # its window is 14:15-14:30; look back 15 min to 14:00-14:15
-    run = _run(example_dag, bucket, later, rescan_lookback_minutes=15)
+    # 14:00-14:15 (March) was listed just now, months after its end: final, so the rescan would be skipped
+    # (test_dag_rescan.py); rescan_final_windows forces it, to show a late arrival is archived once
+    run = _run(example_dag, bucket, later, rescan_lookback_minutes=15, rescan_final_windows=True)
     assert run.state == "success"
     report = _report(s3_client, bucket, W_END, W_END + timedelta(minutes=15))
     rescan = report["rescan"]

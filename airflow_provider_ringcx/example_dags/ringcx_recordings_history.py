@@ -1,0 +1,80 @@
+"""Archive RingCX history one UTC day per run, only when asked: ``airflow backfill create``, the UI, REST.
+
+The live DAG (``ringcx_recordings_to_s3``) archives 15-minute windows as they settle; a backfill through it
+costs a run and at least one metadata call per 15 minutes (35,040 calls for a year, against the vendor's 9
+per 15 minutes). This DAG archives the same recordings a day at a time:
+
+- **No schedule.** Its timetable (:class:`~airflow_provider_ringcx.timetables.BackfillOnlyTimetable`) is a
+  grid of UTC days that only backfills and grid-aligned manual runs walk; the scheduler never starts a run,
+  so the DAG is created unpaused (a paused DAG's backfill runs never start). Catchup is off.
+- **A day per run.** The run of logical date ``D`` (a UTC midnight) archives ``[D - lag, D + 1 day - lag)``:
+  the day ``D``, shifted back by the settle lag like every window of the live DAG (default 15 minutes), so
+  the history's days tile with the live DAG's windows. ``airflow backfill create --dag-id
+  ringcx_recordings_history --from-date 2026-03-01 --to-date 2026-03-31`` archives March; a day is offered
+  once it has ended.
+- **Calls of the vendor's largest window.** The day is listed in calls of 10800 s (8 a day) wherever the
+  connection extra ``max_window_seconds`` allows it (it is the account's cap: at its default 3600, 24 calls).
+- **Same operators, same keys.** One manifest and one report per day, recordings under the same keys as the
+  live DAG: a recording is archived once, by whichever DAG reaches it first; the other finds it
+  ``already_archived``.
+- **No late-arrival rescan.** A day that is long past is final.
+- **History yields to live.** Its requests take ``budget_priority="history"``: they leave each budget
+  window's reserve to the live DAG (see :mod:`~airflow_provider_ringcx.hooks.budget_rule`).
+- **Batches.** 50 recordings per mapped download task by default: the documented busiest day, 40,000
+  recordings, is 800 batches, under Airflow's 1,024 map cap (a busier day gets larger batches, at most
+  1,000 of them).
+
+Run settings resolve as in the live DAG (params > Variables ``ringcx_<name>`` > environment ``RINGCX_<NAME>``
+> this DAG's defaults > built-in defaults), so both DAGs share a bucket, prefix and connections by default.
+The parse-time environment: ``RINGCX_HISTORY_CRON`` (the grid, default ``0 0 * * *``: a UTC day per run),
+``RINGCX_HISTORY_MAX_ACTIVE_RUNS`` (days at once, default 2),
+``RINGCX_HISTORY_METADATA_TIMEOUT_MINUTES`` (a day's listing, default 120) and ``RINGCX_RETRIES``.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timedelta, timezone
+
+from airflow.sdk import DAG
+
+from airflow_provider_ringcx.example_dags import settings
+from airflow_provider_ringcx.example_dags.factory import ringcx_archive_dag
+from airflow_provider_ringcx.hooks.bounds import MAX_WINDOW_LIMIT
+from airflow_provider_ringcx.timetables import BackfillOnlyTimetable
+
+DAG_ID = "ringcx_recordings_history"
+#: One run per UTC day: the grid backfills walk (nothing is scheduled). ``RINGCX_HISTORY_CRON`` changes it
+#: (e.g. ``0 */6 * * *`` for 6-hour runs); it must fire at a fixed period, in UTC.
+DEFAULT_CRON = "0 0 * * *"
+#: Recordings per mapped download task: 40,000 a day is 800 batches, under the 1,024 map cap.
+HISTORY_BATCH_SIZE = 50
+#: The busiest day the batch size is sized for (documented; a busier day gets larger batches).
+BUSIEST_DAY_RECORDINGS = 40_000
+
+
+def build_dag() -> DAG:
+    """The history DAG, shaped by the parse-time environment of the moment."""
+    return ringcx_archive_dag(
+        dag_id=DAG_ID,
+        schedule=BackfillOnlyTimetable(os.environ.get("RINGCX_HISTORY_CRON") or DEFAULT_CRON, "UTC"),
+        start_date=datetime(2020, 1, 1, tzinfo=timezone.utc),  # only the earliest day offered; no catchup
+        catchup=False,
+        is_paused_upon_creation=False,  # it never runs by itself; paused, its backfills would never start
+        rescan=False,
+        max_window_seconds=MAX_WINDOW_LIMIT,
+        budget_priority="history",
+        max_active_runs=settings.env_int("RINGCX_HISTORY_MAX_ACTIVE_RUNS", 2),
+        retries=settings.env_int("RINGCX_RETRIES", 3),
+        defaults={"batch_size": HISTORY_BATCH_SIZE},
+        timeouts={
+            "metadata": timedelta(minutes=settings.env_int("RINGCX_HISTORY_METADATA_TIMEOUT_MINUTES", 120))
+        },
+        description="Archive RingCX call recordings into S3 one UTC day per backfill run (history)",
+        tags=("ringcx", "s3", "compliance", "history"),
+        doc_md=__doc__,
+    )
+
+
+#: This module is a DAG file too (e.g. in a DAG folder that includes the installed package).
+dag = build_dag()
