@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export AIRFLOW__CORE__LOAD_EXAMPLES := False
 
 .PHONY: help install lint typecheck test test-fast demo airflow soak bench test-ui chromium simulator clean constraints \
-	test-compat constraints-compat compose-env
+	test-compat constraints-compat compose-env redis-server
 
 help:
 	@echo "make demo      - run the example DAG against the simulator and a local S3 server, print what landed"
@@ -39,8 +39,17 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-test: lint typecheck
+test: lint typecheck redis-server
 	$(BIN)/pytest
+
+# The Redis budget backend's tests (tests/hooks/test_budget_redis*.py) run a real redis-server on a free
+# loopback port: Debian's, installed here when missing (like chromium for test-ui). make test-fast needs none.
+REDIS_SERVER ?= /usr/bin/redis-server
+
+redis-server:
+	@test -x $(REDIS_SERVER) || { \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update && $$SUDO apt-get install -y --no-install-recommends redis-server; }
 
 # The unit tier (tests/conftest.py marks every test that talks to a real peer "integration"); well under a
 # minute. mypy (~20 s) is left to make test / make typecheck. pytest's exit code 5 (no test ran) fails it.

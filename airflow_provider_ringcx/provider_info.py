@@ -29,7 +29,15 @@ from typing import Any
 
 from airflow_provider_ringcx import __version__
 from airflow_provider_ringcx.hooks.bounds import RANGES
-from airflow_provider_ringcx.hooks.budget import BUDGET_DIR_ENV, BUDGET_DIR_OPTION, CONFIG_SECTION
+from airflow_provider_ringcx.hooks.budget import (
+    BACKENDS,
+    BUDGET_BACKEND_OPTION,
+    BUDGET_DIR_ENV,
+    BUDGET_DIR_OPTION,
+    BUDGET_REDIS_CONN_OPTION,
+    BUDGET_REDIS_URL_OPTION,
+    CONFIG_SECTION,
+)
 
 DISTRIBUTION = "airflow-provider-ringcx"
 INTEGRATION = "RingCentral RingCX"
@@ -202,6 +210,37 @@ CONFIG: dict[str, Any] = {
                 "version_added": "0.2.0",
                 "type": "string",
                 "example": "/opt/airflow/budgets",
+                "default": None,
+            },
+            BUDGET_BACKEND_OPTION: {
+                "description": "Where the shared request budgets live: file (one locked file per budget in "
+                f"{BUDGET_DIR_OPTION}; every process of one host shares them) or redis (every worker of "
+                "every host shares them, and one host's 429 back-off holds all; set "
+                f"{BUDGET_REDIS_URL_OPTION} or {BUDGET_REDIS_CONN_OPTION} and install "
+                "airflow-provider-ringcx[redis]). If Redis cannot be reached, requests fail rather than go "
+                "unpaced.",
+                "version_added": "0.2.0",
+                "type": "string",
+                "example": "redis",
+                "default": BACKENDS[0],
+            },
+            BUDGET_REDIS_URL_OPTION: {
+                "description": f"The Redis of {BUDGET_BACKEND_OPTION} = redis: "
+                "redis://[:password@]host:port/db (rediss:// for TLS). Every worker of every host must name "
+                "the same one. The password is masked in logs and never shown in messages.",
+                "version_added": "0.2.0",
+                "type": "string",
+                "sensitive": True,
+                "example": "redis://:password@redis:6379/1",
+                "default": None,
+            },
+            BUDGET_REDIS_CONN_OPTION: {
+                "description": f"Instead of {BUDGET_REDIS_URL_OPTION}: an Airflow connection of type redis "
+                "(host, port, password; extra db and ssl) naming the Redis of "
+                f"{BUDGET_BACKEND_OPTION} = redis.",
+                "version_added": "0.2.0",
+                "type": "string",
+                "example": "redis_budget",
                 "default": None,
             },
         },

@@ -16,8 +16,8 @@ interval, so a backfill's dates name the days it archives) that answers only bou
 asks for the runs between its ``--from-date`` and ``--to-date`` (a ``TimeRestriction`` with a ``latest``)
 and gets every grid step in it; the scheduler asks for the DAG's next run with no upper bound (the DAG has
 no ``end_date``) and gets none, so the DAG may stay unpaused and never runs by itself. A manual run (the
-Trigger button) archives the last whole interval before its logical date, as for any
-``CronDataIntervalTimetable``.
+Trigger button) with a logical date on the grid archives the interval it starts, as a backfill run does;
+one inside an interval archives the last whole interval before it.
 
 A custom timetable must be registered with every Airflow component that deserializes DAGs (dag-processor,
 scheduler, API server): :class:`RingCXTimetablesPlugin` is the distribution's ``airflow.plugins`` entry
@@ -38,6 +38,7 @@ from airflow_provider_ringcx.exceptions import RingCXConfigError
 
 if TYPE_CHECKING:
     from airflow.timetables.base import DagRunInfo, DataInterval, TimeRestriction
+    from pendulum import DateTime
 
 
 class BackfillOnlyTimetable(CronDataIntervalTimetable):
@@ -75,6 +76,16 @@ class BackfillOnlyTimetable(CronDataIntervalTimetable):
     @property
     def interval(self) -> timedelta:
         return self._interval
+
+    def infer_manual_data_interval(self, *, run_after: DateTime) -> DataInterval:
+        """A manual run on the grid archives the interval it starts, as a backfill run of that logical date
+        does (Trigger with 2026-03-05T00:00Z archives March 5); a logical date inside an interval archives
+        the last whole interval before it (Airflow's rule: Trigger "now" archives yesterday)."""
+        from airflow.timetables.base import DataInterval
+
+        if self._align_to_prev(run_after) == run_after:
+            return DataInterval(start=run_after, end=self._get_next(run_after))
+        return super().infer_manual_data_interval(run_after=run_after)
 
     def next_dagrun_info(
         self,

@@ -74,6 +74,16 @@ def test_the_scheduler_gets_no_run_and_a_backfill_gets_one_run_per_utc_day(dag: 
     assert after_backfill is None  # the scheduler does not continue from a backfill either
 
 
+def test_a_manual_run_on_the_grid_archives_the_day_it_starts_as_a_backfill_run_does(dag: Any) -> None:
+    import pendulum
+
+    day = pendulum.datetime(2026, 3, 5, tz="UTC")
+    on_grid = dag.timetable.infer_manual_data_interval(run_after=day)
+    assert (on_grid.start, on_grid.end) == (day, day.add(days=1))
+    inside = dag.timetable.infer_manual_data_interval(run_after=day.add(hours=9))  # "now": the day before
+    assert (inside.start, inside.end) == (day.subtract(days=1), day)
+
+
 def test_a_day_is_on_the_grid_and_an_off_grid_interval_is_refused(dag: Any) -> None:
     day, lag = datetime(2026, 3, 2, tzinfo=UTC), timedelta(minutes=15)
     check_data_interval(dag.timetable, day, day + timedelta(days=1), lag=lag, dag_id="h")
