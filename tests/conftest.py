@@ -46,12 +46,15 @@ pytest_plugins = [
     "tests.fixtures.airflow_dag",
     "tests.fixtures.capture",
     "tests.fixtures.landing",
+    "tests.fixtures.redis",
 ]
 
 #: The fixtures that start or reach a real peer; every other peer fixture (``simulator``, ``ringcx_conn``,
 #: ``s3_client``, ``aws_conn``, ``bucket``, ``hook``, ``s3``, ...) depends on one of them, and pytest's
 #: ``fixturenames`` is the closure over those dependencies.
-PEER_FIXTURES = frozenset({"make_simulator", "s3_endpoint", "capture_server", "example_dag"})
+PEER_FIXTURES = frozenset(
+    {"make_simulator", "s3_endpoint", "capture_server", "example_dag", "redis_server", "make_redis_server"}
+)
 
 #: Directories whose every test is integration by nature: the example DAG parsed and run by real Airflow
 #: (dags), the benchmark's subprocesses (bench) and the browser (ui). The reliability suite is classified

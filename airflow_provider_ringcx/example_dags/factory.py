@@ -35,6 +35,7 @@ from airflow_provider_ringcx.example_dags import settings as dagconfig
 from airflow_provider_ringcx.example_dags import tasks
 from airflow_provider_ringcx.example_dags.runplan import RunPlan
 from airflow_provider_ringcx.exceptions import RingCXConfigError
+from airflow_provider_ringcx.notifications.file import file_notifier_from_env
 from airflow_provider_ringcx.operators.base import s3_hook
 from airflow_provider_ringcx.operators.metadata import RingCXInteractionMetadataOperator
 from airflow_provider_ringcx.operators.recordings import RingCXRecordingsToS3Operator
@@ -76,7 +77,16 @@ class ArchiveDagOptions:
         :func:`~airflow_provider_ringcx.example_dags.settings.task_timeout`.
     :param metadata_pool: the pool of the metadata tasks (one slot per sub-account's budget).
     :param download_pool: the pool of the download tasks.
-    :param on_failure_callback: the DAG's failure callback (e.g. an alert).
+    :param on_failure_callback: called when a run fails: a notifier (``RingCXFileNotifier``, amazon's
+        ``SnsNotifier``, ``SlackNotifier``, ``SmtpNotifier``), a function of the context, or a list of them.
+        Default: a ``RingCXFileNotifier`` on ``$RINGCX_ALERT_FILE`` when that is set at parse time.
+    :param on_success_callback: the same, when a run succeeds.
+    :param deadline: Deadline Alert(s) of every run, e.g.
+        :func:`~airflow_provider_ringcx.notifications.deadline.window_deadline` (a window not archived by
+        its due time plus a margin).
+    :param wire: builds the DAG's tasks inside its ``with DAG`` (default: the archive tasks); the audit DAG
+        passes its own (:mod:`~airflow_provider_ringcx.example_dags.audit`).
+    :param extra_params: params beyond the run settings (the audit DAG's range), by name: ``Param`` objects.
     :param description: the DAG's description.
     :param tags: the DAG's tags.
     :param doc_md: the DAG's documentation (Markdown); default: this module's.
@@ -102,7 +112,11 @@ class ArchiveDagOptions:
     timeouts: Mapping[str, timedelta] = field(default_factory=dict)
     metadata_pool: str = "ringcx_metadata"
     download_pool: str = "ringcx_downloads"
-    on_failure_callback: Callable[..., Any] | None = None
+    on_failure_callback: Callable[..., Any] | Sequence[Callable[..., Any]] | None = None
+    on_success_callback: Callable[..., Any] | Sequence[Callable[..., Any]] | None = None
+    deadline: Any = None  # a DeadlineAlert or a list of them
+    wire: Callable[[ArchiveDagOptions], None] | None = None
+    extra_params: Mapping[str, Any] = field(default_factory=dict)
     description: str = "Archive RingCX call recordings into S3, verified, one window per run"
     tags: Sequence[str] = ("ringcx", "s3", "compliance")
     doc_md: str | None = None
@@ -147,14 +161,21 @@ def ringcx_archive_dag(options: ArchiveDagOptions | None = None, /, **fields: An
             "retry_exponential_backoff": True,
             "max_retry_delay": opts.max_retry_delay,
         },
-        params=dagconfig.dag_params(opts.params, opts.defaults),
+        params={**dagconfig.dag_params(opts.params, opts.defaults), **opts.extra_params},
         user_defined_macros={"ringcx_batch_label": tasks.label_for},
-        on_failure_callback=opts.on_failure_callback,
+        on_failure_callback=_callbacks(opts.on_failure_callback) or file_notifier_from_env(),
+        on_success_callback=_callbacks(opts.on_success_callback),
+        deadline=list(opts.deadline) if isinstance(opts.deadline, (list, tuple)) else opts.deadline,
         tags=list(opts.tags),
         doc_md=opts.doc_md or __doc__,
     ) as dag:
-        _wire(opts)
+        (opts.wire or _wire)(opts)
     return dag
+
+
+def _callbacks(value: Any) -> Any:
+    """A notifier, a function or a list of them, as ``DAG`` takes them (a tuple becomes a list)."""
+    return list(value) if isinstance(value, (list, tuple)) else value
 
 
 def _wire(opts: ArchiveDagOptions) -> None:

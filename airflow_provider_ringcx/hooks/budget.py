@@ -35,8 +35,10 @@ workers) must agree on, so :func:`default_budget_dir` resolves it in one place, 
    logged once per process);
 3. ``<tempdir>/airflow-provider-ringcx-budgets``.
 
-Workers on different hosts do not share it: there, Airflow pools (``ringcx_metadata`` with one slot,
-``ringcx_downloads``) cap concurrency and the 429 handling of the client is the fallback.
+Workers on different hosts do not share the directory. For them, ``[ringcx] budget_backend = redis`` (with
+``budget_redis_url`` or ``budget_redis_conn_id``) keeps every budget in Redis instead, with the same rule and
+the same shared 429 back-off (:mod:`~airflow_provider_ringcx.hooks.budget_redis`); :func:`make_store`
+chooses the backend. ``file`` stays the default: one host needs no server.
 """
 
 from __future__ import annotations
@@ -60,11 +62,10 @@ from airflow_provider_ringcx.hooks.budget_rule import (
     Priority,
     allowed_slots,
     check_priority,
-    decide,
     reserve_slots,
     window_seconds,
 )
-from airflow_provider_ringcx.hooks.budget_store import FileBudgetStore
+from airflow_provider_ringcx.hooks.budget_store import BudgetStore, FileBudgetStore
 
 __all__ = ["BudgetLimit", "RateBudget", "default_budget_dir", "format_budget", "parse_budget"]
 
@@ -73,6 +74,12 @@ log = logging.getLogger(__name__)
 #: The Airflow config section of this provider, and its budget directory option (:func:`default_budget_dir`).
 CONFIG_SECTION = "ringcx"
 BUDGET_DIR_OPTION = "budget_dir"
+#: ``[ringcx] budget_backend``: where the budgets live, one of :data:`BACKENDS` (:func:`make_store`).
+BUDGET_BACKEND_OPTION = "budget_backend"
+BACKENDS = ("file", "redis")
+#: ``[ringcx] budget_redis_url`` / ``budget_redis_conn_id``: the Redis of ``budget_backend = redis``.
+BUDGET_REDIS_URL_OPTION = "budget_redis_url"
+BUDGET_REDIS_CONN_OPTION = "budget_redis_conn_id"
 #: Deprecated: the environment variable that named the budget directory before ``[ringcx] budget_dir``.
 BUDGET_DIR_ENV = "RINGCX_BUDGET_DIR"
 _BUDGET_RE = re.compile(r"^\s*(\d+)\s*/\s*(\d+(?:\.\d+)?)\s*$")
@@ -220,8 +227,35 @@ def default_budget_dir() -> Path:
     return Path(configured) if configured else Path(tempfile.gettempdir()) / "airflow-provider-ringcx-budgets"
 
 
+def budget_backend() -> str:
+    """``[ringcx] budget_backend``: ``"file"`` (the default) or ``"redis"``.
+
+    :raises RingCXConfigError: another value.
+    """
+    value = (_airflow_option(CONFIG_SECTION, BUDGET_BACKEND_OPTION) or "file").lower()
+    if value not in BACKENDS:
+        raise RingCXConfigError(
+            f"[{CONFIG_SECTION}] {BUDGET_BACKEND_OPTION} = {value!r}: use 'file' (one host: a locked file "
+            f"per budget in [{CONFIG_SECTION}] {BUDGET_DIR_OPTION}) or 'redis' (every host shares the "
+            f"budgets; set [{CONFIG_SECTION}] {BUDGET_REDIS_URL_OPTION} or {BUDGET_REDIS_CONN_OPTION})"
+        )
+    return value
+
+
+def make_store(name: str, state_dir: Path, *, horizon: float, clock: Callable[[], float]) -> BudgetStore:
+    """The store of budget ``name`` in the configured backend (:func:`budget_backend`), read on every call.
+
+    :raises RingCXConfigError: the backend is unknown, or ``redis`` without a usable URL or connection.
+    """
+    if budget_backend() == "redis":
+        from airflow_provider_ringcx.hooks.budget_redis import RedisBudgetStore, configured_redis_url
+
+        return RedisBudgetStore(name, configured_redis_url(), horizon=horizon, clock=clock)
+    return FileBudgetStore(name, state_dir, horizon=horizon, clock=clock)
+
+
 class RateBudget:
-    """A sliding-window request budget shared through a locked state file.
+    """A sliding-window request budget shared through a locked state file, or Redis (:func:`make_store`).
 
     :param name: the key of the budget, e.g. ``"ringcx.ringcentral.com|99999999|metadata"``.
     :param limits: the windows; an empty tuple means unlimited (a 429 penalty still applies).
@@ -234,6 +268,8 @@ class RateBudget:
         (``None``: always sleep). The attribute may be set later by the caller.
     :param priority: ``"live"`` (default) or ``"history"``: a history request leaves each window's reserve
         to live ones (:mod:`~airflow_provider_ringcx.hooks.budget_rule`).
+    :param store: where the state lives (default: the configured backend, :func:`make_store`). The token
+        cache stays in ``state_dir`` with either backend.
 
     ``on_success`` (attribute, default ``None``): called by :meth:`succeeded` when a request this budget
     admitted was answered 2xx.
@@ -250,6 +286,7 @@ class RateBudget:
         margin: float | None = None,
         defer_over: float | None = None,
         priority: Priority = LIVE,
+        store: BudgetStore | None = None,
     ) -> None:
         self.name = name
         self.margin = margin
@@ -259,10 +296,10 @@ class RateBudget:
         self.last_acquired: float | None = None
         self.limits = tuple(limits)
         self.state_dir = Path(state_dir) if state_dir is not None else default_budget_dir()
-        self._clock = clock
         self._sleep = sleep
-        self.store = FileBudgetStore(name, self.state_dir, horizon=self.horizon, clock=clock)
-        self.path = self.store.path
+        self.store = store or make_store(name, self.state_dir, horizon=self.horizon, clock=clock)
+        #: the state file (``None`` with another backend)
+        self.path = self.store.path if isinstance(self.store, FileBudgetStore) else None
 
     def __repr__(self) -> str:
         extra = "" if self.priority == LIVE else f", priority={self.priority!r}"
@@ -283,13 +320,10 @@ class RateBudget:
         """
         waited = 0.0
         while True:
-            with self.store.transaction() as state:
-                now = self._clock()
-                decision = decide(state, self.limits, now, self.priority, margin=self.margin)
-                if decision.admitted:
-                    state.log.append(now)
-                    self.last_acquired = now
-                    return waited
+            decision, now = self.store.try_acquire(self.limits, self.priority, margin=self.margin)
+            if decision.admitted:
+                self.last_acquired = now
+                return waited
             delay, reason = decision.delay, self._reason(decision)
             if max_wait is not None and waited + delay > max_wait:
                 raise RingCXRateLimitedError(
@@ -313,20 +347,17 @@ class RateBudget:
         ``Retry-After``)."""
         if seconds <= 0:
             return
-        with self.store.transaction() as state:
-            state.blocked_until = max(state.blocked_until, self._clock() + seconds)
+        self.store.penalize(seconds)
         log.info("budget %s: vendor asked to back off %.1f s; all processes will wait", self.name, seconds)
 
     def reset(self) -> None:
         """Forget every recorded request and penalty (tests and operators' manual reset)."""
-        with self.store.transaction() as state:
-            state.log = []
-            state.blocked_until = 0.0
+        self.store.reset()
 
     def snapshot(self) -> dict[str, Any]:
         """A copy of the current state (request times and penalty), for tests and diagnostics."""
-        with self.store.transaction() as state:
-            return {"log": list(state.log), "blocked_until": state.blocked_until}
+        state = self.store.snapshot()
+        return {"log": list(state.log), "blocked_until": state.blocked_until}
 
     @property
     def endpoint(self) -> str:

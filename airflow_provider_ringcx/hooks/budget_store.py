@@ -1,8 +1,12 @@
 """Where a budget's state lives: one small JSON file per budget, read and written under ``fcntl.flock``.
 
 The pacer's rule (:func:`~airflow_provider_ringcx.hooks.budget_rule.decide`) is applied inside
-:meth:`FileBudgetStore.transaction`, so check-and-record is atomic across every process of the host. A
-Redis backend (one host's budget shared by several) implements the same ``transaction`` contract.
+:meth:`FileBudgetStore.transaction`, so check-and-record is atomic across every process of the host.
+
+:class:`BudgetStore` is what :class:`~airflow_provider_ringcx.hooks.budget.RateBudget` needs of a backend:
+four atomic operations (acquire a slot or say how long to wait, record a 429's back-off, reset, read). The
+file store implements them as transactions; the Redis store
+(:mod:`~airflow_provider_ringcx.hooks.budget_redis`, one budget shared by every host) as Lua scripts.
 
 File format: ``{"log": [request times], "blocked_until": seconds}``, both wall-clock seconds. It has not
 changed with the live-first rule (requests are counted whatever their class), so old files still work and
@@ -20,10 +24,38 @@ import os
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Protocol
 
-from airflow_provider_ringcx.hooks.budget_rule import BudgetState
+from airflow_provider_ringcx.hooks.budget_rule import BudgetLimit, BudgetState, Decision, Priority, decide
 
 log = logging.getLogger(__name__)
+
+
+class BudgetStore(Protocol):
+    """The atomic operations of a budget backend (each is one critical section across every process)."""
+
+    def try_acquire(
+        self, limits: tuple[BudgetLimit, ...], priority: Priority, *, margin: float | None
+    ) -> tuple[Decision, float]:
+        """Apply :func:`~airflow_provider_ringcx.hooks.budget_rule.decide` now and record the request when
+        admitted; return the decision and the moment ``now`` it was taken at (the store's clock)."""
+        ...
+
+    def penalize(self, seconds: float) -> None:
+        """Hold every user of the budget until ``max(blocked_until, now + seconds)``."""
+        ...
+
+    def reset(self) -> None:
+        """Forget every request and the back-off."""
+        ...
+
+    def snapshot(self) -> BudgetState:
+        """A copy of the state."""
+        ...
+
+    def describe(self) -> str:
+        """Where the state lives, for messages (never a secret)."""
+        ...
 
 
 class FileBudgetStore:
@@ -56,6 +88,37 @@ class FileBudgetStore:
                 self._write(state)
             finally:
                 fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+
+    def try_acquire(
+        self, limits: tuple[BudgetLimit, ...], priority: Priority, *, margin: float | None
+    ) -> tuple[Decision, float]:
+        """See :meth:`BudgetStore.try_acquire`."""
+        with self.transaction() as state:
+            now = self._clock()
+            decision = decide(state, limits, now, priority, margin=margin)
+            if decision.admitted:
+                state.log.append(now)
+        return decision, now
+
+    def penalize(self, seconds: float) -> None:
+        """See :meth:`BudgetStore.penalize`."""
+        with self.transaction() as state:
+            state.blocked_until = max(state.blocked_until, self._clock() + seconds)
+
+    def reset(self) -> None:
+        """See :meth:`BudgetStore.reset`."""
+        with self.transaction() as state:
+            state.log = []
+            state.blocked_until = 0.0
+
+    def snapshot(self) -> BudgetState:
+        """See :meth:`BudgetStore.snapshot`."""
+        with self.transaction() as state:
+            return BudgetState(list(state.log), state.blocked_until)
+
+    def describe(self) -> str:
+        """See :meth:`BudgetStore.describe`."""
+        return str(self.path)
 
     def _read(self) -> BudgetState:
         try:
