@@ -13,8 +13,8 @@ The archive's windows tile time because every run's data interval is one step of
   no window to archive; it is refused the same way, with the latest grid-aligned logical date.
 
 Both are configuration errors (:class:`~airflow_provider_ringcx.exceptions.RingCXConfigError`): the task
-fails without retries (see :mod:`~airflow_provider_ringcx.failfast`). README: "Logical dates and manual
-runs".
+fails without retries (see :mod:`~airflow_provider_ringcx.failfast`). docs/operations.md: "Logical dates
+and manual runs".
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from typing import Any
 
 from airflow_provider_ringcx.exceptions import RingCXConfigError
 
-README_SECTION = "README section 'Logical dates and manual runs'"
+README_SECTION = "section 'Logical dates and manual runs' of docs/operations.md"
 
 
 @dataclass(frozen=True)

@@ -49,7 +49,7 @@ def test_an_off_grid_interval_is_refused_naming_the_grid_dates_and_a_backfill(
     assert f"logical date {before} (data interval" in message
     assert f"logical date {after} (data interval" in message
     assert f"--from-date {before} --to-date {after}" in message
-    assert "README section 'Logical dates and manual runs'" in message
+    assert "section 'Logical dates and manual runs' of docs/operations.md" in message
 
 
 def test_no_data_interval_is_refused_with_the_latest_grid_date() -> None:

@@ -85,4 +85,4 @@ def test_a_run_without_a_data_interval_fails_without_retries_naming_the_fix(
     message = str(caught.value)
     assert message.startswith("configuration error (not retried): the run has no data interval")
     assert "trigger it with a logical date on the schedule's grid" in message
-    assert "README section 'Logical dates and manual runs'" in message
+    assert "section 'Logical dates and manual runs' of docs/operations.md" in message

@@ -1,7 +1,7 @@
 """An independent invariant checker for the archive: it uses only S3 (a plain boto3 client) and the
 simulator's ground truth, never the code under test.
 
-The WAV key of a segment is rendered here from the documented layout (README / design brief), not by
+The WAV key of a segment is rendered here from the layout in docs/compliance.md (and the design brief), not by
 ``airflow_provider_ringcx.keys``: ``{prefix}/sub_account={sub}/year=YYYY/month=MM/day=DD/hour=HH/
 {dialog}/{segment}.wav`` by the segment's start (UTC), ids percent-encoded byte-wise outside
 ``[A-Za-z0-9._-]``, ``.``/``..`` encoded whole, ids over 180 encoded characters cut and suffixed with ``~`` +
