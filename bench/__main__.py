@@ -22,7 +22,7 @@ from pathlib import Path
 
 from bench.common import Section, machine_info, print_section, services, table
 
-ALL = ("throughput", "memory", "budget", "airflow", "profile", "coverage")
+ALL = ("throughput", "memory", "budget", "airflow", "profile", "coverage", "redis_budget")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -121,6 +121,12 @@ def run_coverage(args: argparse.Namespace, workdir: Path) -> Section:
     )
 
 
+def run_redis_budget(args: argparse.Namespace, workdir: Path) -> Section:
+    from bench import redis_budget
+
+    return redis_budget.bench(workdir / "redis_budget", quick=args.quick)
+
+
 RUNNERS: dict[str, Callable[[argparse.Namespace, Path], Section]] = {
     "throughput": run_throughput,
     "memory": run_memory,
@@ -128,6 +134,7 @@ RUNNERS: dict[str, Callable[[argparse.Namespace, Path], Section]] = {
     "airflow": run_airflow,
     "profile": run_profile,
     "coverage": run_coverage,
+    "redis_budget": run_redis_budget,
 }
 
 
