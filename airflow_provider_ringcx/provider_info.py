@@ -328,6 +328,7 @@ PROVIDER_INFO: dict[str, Any] = {
             "python-modules": ["airflow_provider_ringcx.triggers.window"],
         }
     ],
+    "notifications": ["airflow_provider_ringcx.notifications.file.RingCXFileNotifier"],
     "extra-links": [
         "airflow_provider_ringcx.links.RingCXS3PrefixLink",
         "airflow_provider_ringcx.links.RingCXReportLink",
