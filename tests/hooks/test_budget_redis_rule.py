@@ -70,6 +70,8 @@ CASES: dict[str, Case] = {
     "an explicit margin": Case("2/60", (-61.5, -1), margin=2.0),
     "a skewed host's future entries count": Case("2/60", (2.5, 4.0)),
     "two requests at one instant": Case("2/60", (-20, -20)),
+    "a tie between windows: the first decides": Case("2/60,3/90", (-80, -50, -10)),
+    "a tie with the back-off: the back-off decides": Case("2/60", (-50, -10), blocked=10),
 }
 
 
