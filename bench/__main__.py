@@ -3,6 +3,7 @@
     python -m bench                       # the full suite (about 10 minutes on 2 cores)
     python -m bench --quick               # tiny sizes: a smoke run in about a minute
     python -m bench --only throughput     # one or more of: throughput memory budget airflow profile coverage
+    python -m bench --only history        # the history backfill through Airflow (about 5 minutes)
 
 Each benchmark starts its own simulator and S3 server (``moto_server``) as child processes on free
 loopback ports and stops them by PID afterwards. Results are printed as tables; the last table gathers
@@ -22,7 +23,7 @@ from pathlib import Path
 
 from bench.common import Section, machine_info, print_section, services, table
 
-ALL = ("throughput", "memory", "budget", "airflow", "profile", "coverage", "redis_budget")
+ALL = ("throughput", "memory", "budget", "airflow", "profile", "coverage", "redis_budget", "history")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -121,6 +122,12 @@ def run_coverage(args: argparse.Namespace, workdir: Path) -> Section:
     )
 
 
+def run_history(args: argparse.Namespace, workdir: Path) -> Section:
+    from bench import history
+
+    return history.bench(workdir / "history", quick=args.quick)
+
+
 def run_redis_budget(args: argparse.Namespace, workdir: Path) -> Section:
     from bench import redis_budget
 
@@ -135,6 +142,7 @@ RUNNERS: dict[str, Callable[[argparse.Namespace, Path], Section]] = {
     "profile": run_profile,
     "coverage": run_coverage,
     "redis_budget": run_redis_budget,
+    "history": run_history,
 }
 
 
