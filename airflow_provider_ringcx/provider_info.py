@@ -28,6 +28,7 @@ from importlib import metadata
 from typing import Any
 
 from airflow_provider_ringcx import __version__
+from airflow_provider_ringcx.assets import ASSET_SCHEME
 from airflow_provider_ringcx.hooks.bounds import RANGES
 from airflow_provider_ringcx.hooks.budget import (
     BACKENDS,
@@ -43,8 +44,6 @@ DISTRIBUTION = "airflow-provider-ringcx"
 INTEGRATION = "RingCentral RingCX"
 #: The integration name the Amazon provider gives S3 (the target of the recordings transfer).
 S3_INTEGRATION = "Amazon Simple Storage Service (S3)"
-#: The scheme of the asset the example DAG's report task emits (``ringcx://recordings-archive``).
-ASSET_SCHEME = "ringcx"
 
 _OPTIONAL_STRING: dict[str, Any] = {"type": ["string", "null"]}
 
@@ -333,7 +332,8 @@ PROVIDER_INFO: dict[str, Any] = {
         "airflow_provider_ringcx.links.RingCXS3PrefixLink",
         "airflow_provider_ringcx.links.RingCXReportLink",
     ],
-    # The scheme is this provider's; its URIs need no normalisation beyond Airflow's own (handler null).
-    "asset-uris": [{"schemes": [ASSET_SCHEME], "handler": None}],
+    # The archive's Asset is s3://{bucket}/{prefix} (the Amazon provider's scheme) when the bucket is known
+    # at parse time, else ringcx://recordings-archive: this provider's scheme, normalised here (assets.py).
+    "asset-uris": [{"schemes": [ASSET_SCHEME], "handler": "airflow_provider_ringcx.assets.sanitize_uri"}],
     "config": CONFIG,
 }

@@ -13,7 +13,7 @@ so that it travels in XCom and a test can write it down.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import datetime
+from datetime import datetime, time, timedelta, timezone
 from typing import Any, TypedDict
 
 from airflow_provider_ringcx.exceptions import RingCXError
@@ -28,11 +28,16 @@ from airflow_provider_ringcx.report import (
     summary_counts,
     write_report,
 )
+from airflow_provider_ringcx.runinfo import human_bytes
 from airflow_provider_ringcx.s3.options import S3WriteOptions
 from airflow_provider_ringcx.transfers.landing import LandingConfig, segment_keys
 from airflow_provider_ringcx.transfers.manifest_integrity import ALLOW_UNVERIFIED, check_identity, iter_lines
 from airflow_provider_ringcx.transfers.manifest_reader import manifest_exists
 from airflow_provider_ringcx.windows import Window
+
+#: XCom key of the report task's one-line summary (:func:`run_note`), which the listener of
+#: :mod:`airflow_provider_ringcx.run_notes` copies into the DAG run's note.
+RUN_NOTE_XCOM_KEY = "ringcx_run_note"
 
 
 class WindowReportSpec(TypedDict, total=False):
@@ -208,6 +213,46 @@ def _when(value: Any) -> datetime:
     if moment is None:
         raise RingCXError(f"missing window bound {value!r}")
     return moment
+
+
+def run_note(report: Mapping[str, Any]) -> str:
+    """The report in one line, for the DAG run's note (see :mod:`airflow_provider_ringcx.run_notes`).
+
+    ``14:00-14:15 · 53/53 archived · 16.3 MB``, or with what is not archived, by status:
+    ``14:00-14:15 · 51/53 archived · 16.0 MB · 2 not archived (forbidden 1, missing 1)``; late arrivals
+    of a rescan and unparseable rows are added when there are any. Times are UTC; a window that does not
+    sit within one day shows its dates too. The times are joined by an en dash (U+2013), the parts by `` · ``.
+    """
+    counts = report.get("counts") or {}
+    window = report.get("window") or {}
+    parts = [
+        _window_label(window.get("start"), window.get("end")),
+        f"{counts.get('archived', 0)}/{counts.get('expected', 0)} archived",
+    ]
+    if counts.get("bytes"):
+        parts.append(human_bytes(counts["bytes"]))
+    statuses = {k: v for k, v in (counts.get("by_status") or {}).items() if k != "archived" and v}
+    missing = counts.get("not_archived", 0)
+    if missing:
+        detail = ", ".join(f"{status} {n}" for status, n in sorted(statuses.items()))
+        parts.append(f"{missing} not archived" + (f" ({detail})" if detail else ""))
+    if counts.get("late_found"):
+        parts.append(f"late {counts.get('late_archived', 0)}/{counts['late_found']} archived")
+    if counts.get("unparseable"):
+        parts.append(f"{counts['unparseable']} unparseable rows")
+    return " \u00b7 ".join(parts)
+
+
+def _window_label(start_text: Any, end_text: Any) -> str:
+    start, end = parse_timestamp(start_text), parse_timestamp(end_text)
+    if start is None or end is None:
+        return f"{start_text}\u2013{end_text}"
+    start, end = start.astimezone(timezone.utc), end.astimezone(timezone.utc)
+    clock = "%H:%M:%S" if start.second or end.second else "%H:%M"
+    same_day = end.date() == start.date() or (end - start <= timedelta(days=1) and end.time() == time(0))
+    if same_day and end - start < timedelta(days=1):
+        return f"{start.strftime(clock)}\u2013{end.strftime(clock)}"
+    return f"{start.strftime('%Y-%m-%d ' + clock)}\u2013{end.strftime('%Y-%m-%d ' + clock)}"
 
 
 def failure_message(report: Mapping[str, Any]) -> str:

@@ -71,7 +71,10 @@ class ArchiveDagOptions:
         Variables and the environment (e.g. a sub-account's ``ringcx_conn_id``).
     :param defaults: the DAG's own defaults, by run-setting name: used when no param, Variable or
         environment variable gives the setting (e.g. ``{"lag_minutes": 30}``).
-    :param asset: the Asset updated once per archived window (its event's ``extra`` holds the counts).
+    :param asset: the Asset updated once per archived window; its event's ``extra`` holds the window, the
+        sub-account and the counts. Build it with :func:`airflow_provider_ringcx.assets.archive_asset`
+        (``s3://{bucket}/{prefix}``, ``sub_account_id=`` for one DAG per sub-account) or
+        :func:`~airflow_provider_ringcx.example_dags.settings.archive_asset` (from ``RINGCX_BUCKET``).
     :param timeouts: ``execution_timeout`` per kind of task (``metadata``, ``download``, ``report``,
         ``small``); a kind not given takes
         :func:`~airflow_provider_ringcx.example_dags.settings.task_timeout`.

@@ -18,14 +18,16 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from airflow.sdk import DAG, Asset
+from airflow.sdk import DAG
 
 from airflow_provider_ringcx.example_dags import settings
 from airflow_provider_ringcx.example_dags.factory import ringcx_archive_dag
 
 DAG_ID = "ringcx_recordings_to_s3"
-#: Asset updated once per archived window; ``extra`` carries the report's counts (see README).
-RECORDINGS_ARCHIVE = Asset(name="ringcx_recordings_archive", uri="ringcx://recordings-archive")
+#: Asset updated once per archived window: ``s3://{RINGCX_BUCKET}/{RINGCX_PREFIX}`` when the bucket is set
+#: where the DAG is parsed, else ``ringcx://recordings-archive``; ``extra`` carries the window, the
+#: sub-account and the report's counts (``airflow_provider_ringcx.assets``). Rebuilt at each parse.
+RECORDINGS_ARCHIVE = settings.archive_asset()
 
 
 def build_dag() -> DAG:
@@ -38,7 +40,7 @@ def build_dag() -> DAG:
         max_active_runs=settings.env_int("RINGCX_MAX_ACTIVE_RUNS", 4),
         retries=settings.env_int("RINGCX_RETRIES", 3),
         retry_delay=timedelta(seconds=settings.env_int("RINGCX_RETRY_DELAY_SECONDS", 30)),
-        asset=RECORDINGS_ARCHIVE,
+        asset=settings.archive_asset(),
         doc_md=__doc__,
     )
 

@@ -353,6 +353,16 @@ def task_timeout(kind: str, environ: Mapping[str, str] | None = None) -> timedel
     return timedelta(minutes=minutes)
 
 
+def archive_asset(environ: Mapping[str, str] | None = None) -> Any:
+    """The archive's Asset from the parse-time ``RINGCX_BUCKET``/``RINGCX_PREFIX`` (``s3://{bucket}/{prefix}``;
+    ``ringcx://recordings-archive`` without a bucket, see :mod:`airflow_provider_ringcx.assets`)."""
+    from airflow_provider_ringcx.assets import archive_asset as build
+
+    environ = os.environ if environ is None else environ
+    bucket, prefix = SETTINGS_BY_NAME["bucket"], SETTINGS_BY_NAME["prefix"]
+    return build(environ.get(bucket.env) or None, environ.get(prefix.env) or prefix.default)
+
+
 def start_date(environ: Mapping[str, str] | None = None) -> datetime:
     """``RINGCX_START_DATE`` (ISO-8601; naive means UTC), default 2026-01-01T00:00Z: catchup starts here."""
     environ = os.environ if environ is None else environ

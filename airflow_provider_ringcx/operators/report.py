@@ -18,15 +18,22 @@ from airflow.sdk import Asset
 from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_provider_ringcx import jsonutil, keys
+from airflow_provider_ringcx.assets import event_extra, names_this_archive
 from airflow_provider_ringcx.exceptions import RingCXConfigError
 from airflow_provider_ringcx.links import REPORT_LINK_XCOM_KEY, RingCXReportLink, S3Location, push_location
 from airflow_provider_ringcx.models import parse_timestamp
 from airflow_provider_ringcx.operators.base import RingCXToS3BaseOperator
-from airflow_provider_ringcx.report import NOT_ARCHIVED_STATUSES, xcom_counts
+from airflow_provider_ringcx.report import NOT_ARCHIVED_STATUSES
 from airflow_provider_ringcx.runinfo import readable_summary, report_table
 from airflow_provider_ringcx.s3.options import OPTION_NAMES
 from airflow_provider_ringcx.transfers.manifest_reader import ManifestIntegrityError
-from airflow_provider_ringcx.window_report import WindowReportSpec, failure_message, report_window
+from airflow_provider_ringcx.window_report import (
+    RUN_NOTE_XCOM_KEY,
+    WindowReportSpec,
+    failure_message,
+    report_window,
+    run_note,
+)
 from airflow_provider_ringcx.windows import DEFAULT_LAG, Window, archive_window, parse_lag
 
 if TYPE_CHECKING:
@@ -65,8 +72,13 @@ class RingCXWindowReportOperator(RingCXToS3BaseOperator):
     compliance options, as the recordings are. The task log ends with the outcome table
     (:func:`airflow_provider_ringcx.runinfo.report_table`); the return value (XCom, a few hundred bytes) is
     :func:`~airflow_provider_ringcx.runinfo.readable_summary`; every :class:`~airflow.sdk.Asset` in
-    ``outlets`` gets an event whose ``extra`` holds the counts; the extra link "Window report"
-    (:class:`~airflow_provider_ringcx.links.RingCXReportLink`) opens the report object.
+    ``outlets`` gets an event whose ``extra`` holds the window (``window_start``/``window_end``), the
+    sub-account, the counts and the archive's S3 location (:mod:`airflow_provider_ringcx.assets`); the
+    extra link "Window report" (:class:`~airflow_provider_ringcx.links.RingCXReportLink`) opens the report
+    object. The report in one
+    line (:func:`~airflow_provider_ringcx.window_report.run_note`, e.g. ``14:00-14:15 · 53/53 archived ·
+    16.3 MB``) is pushed as XCom ``ringcx_run_note``, complete or not; the provider's listener
+    (:mod:`airflow_provider_ringcx.run_notes`) makes it the DAG run's note when the run ends.
 
     The task fails with :class:`RingCXWindowIncompleteError` (an ``AirflowFailException``: not retried) when
     a segment that is not allowed by ``allow_unarchived`` is not archived, or rows of the manifest could not
@@ -126,7 +138,7 @@ class RingCXWindowReportOperator(RingCXToS3BaseOperator):
             bucket="call-archive",
             metadata_task_id="fetch_metadata_window",
             download_task_ids=["download_segments"],
-            outlets=[Asset("ringcx_recordings_archive")],
+            outlets=[archive_asset("call-archive")],  # from airflow_provider_ringcx.assets
         )
     """
 
@@ -232,13 +244,29 @@ class RingCXWindowReportOperator(RingCXToS3BaseOperator):
         except ManifestIntegrityError as err:  # an edited manifest: a retry would read the same bytes
             raise AirflowFailException(str(err)) from err
         task_log.info("%s", report_table(report))
+        ti.xcom_push(key=RUN_NOTE_XCOM_KEY, value=run_note(report))  # the run's note, failed or not
         if not report["complete"]:
             raise RingCXWindowIncompleteError(failure_message(report))
-        counts = xcom_counts(report)
-        for outlet in self.outlets or ():
-            if isinstance(outlet, Asset):
-                context["outlet_events"][outlet].extra = counts
+        self.emit_asset_events(context, report, spec)
         return readable_summary(report)
+
+    def emit_asset_events(self, context: Context, report: Mapping[str, Any], spec: WindowReportSpec) -> None:
+        """Give every Asset in ``outlets`` this window's event: window, sub-account, counts, locations
+        (:func:`~airflow_provider_ringcx.assets.event_extra`). An ``s3://`` Asset that names another place
+        than this run's archive (its URI was fixed at parse time, the run's bucket came from a param) is
+        still updated, with a warning: ``extra["archive"]`` says where the window really is."""
+        extra = event_extra(report, spec.get("prefix"))
+        for outlet in self.outlets or ():
+            if not isinstance(outlet, Asset):
+                continue
+            if not names_this_archive(outlet.uri, spec["bucket"], spec.get("prefix"), spec["sub_account_id"]):
+                task_log.warning(
+                    "Asset %s has URI %s, but this run archived to %s (the run's bucket or prefix is not the "
+                    "one the DAG was parsed with: set RINGCX_BUCKET/RINGCX_PREFIX where the DAG is parsed); "
+                    "the event's extra['archive'] names the real location",
+                    outlet.name, outlet.uri, extra["archive"],
+                )  # fmt: skip
+            context["outlet_events"][outlet].extra = extra
 
     def spec(self, context: Context | Mapping[str, Any]) -> WindowReportSpec:
         """What the report reads, from the rendered arguments (defaults filled in, types checked).
