@@ -3,7 +3,15 @@
 - :class:`RingCXS3PrefixLink` ("S3 recordings"): from a download task to the S3 prefix its window's
   recordings land under (the time partition of the key template, e.g. ``.../day=02/hour=14/``, named by
   :func:`airflow_provider_ringcx.keys.partition_prefix`).
+- :class:`RingCXWindowManifestLink` ("Window manifest"): from a download task to its window's manifest,
+  the one S3 object that lists exactly the window's recordings (each line names its segment's key).
 - :class:`RingCXReportLink` ("Window report"): from the report task to the window's report object.
+
+Why two links for a download task: S3 (its console, and the listings of S3-compatible stores) can filter
+only by key prefix, and with the key layout the recordings of a 15-minute window share no prefix narrower
+than their hour (``.../hour=14/{dialog_id}/...``; a key template with ``{minute}`` narrows it). So "S3
+recordings" opens the narrowest prefix that holds the batch's recordings, and "Window manifest" opens
+the window itself.
 
 For AWS the link opens the S3 console; for a custom endpoint (MinIO, moto, any S3-compatible store) it is
 the endpoint's own path-style URL (``{endpoint}/{bucket}?prefix=...`` for a prefix, which S3-compatible
@@ -11,8 +19,9 @@ servers answer with a listing, ``{endpoint}/{bucket}/{key}`` for an object).
 
 Airflow 3 evaluates ``get_link`` on the worker when the task finishes (success or failure) and stores the
 URL in XCom for the UI. The task pushes what the link needs (:class:`S3Location`: bucket, key or prefix,
-endpoint, region, partition; no credentials) under :data:`S3_LINK_XCOM_KEY` or
-:data:`REPORT_LINK_XCOM_KEY` while it runs, as early as it can, so that a failed task still has its link.
+endpoint, region, partition; no credentials) under :data:`S3_LINK_XCOM_KEY`,
+:data:`MANIFEST_LINK_XCOM_KEY` or :data:`REPORT_LINK_XCOM_KEY` while it runs, as early as it can, so that a
+failed task still has its link.
 """
 
 from __future__ import annotations
@@ -30,6 +39,8 @@ if TYPE_CHECKING:
 
 #: XCom key of the download task's :class:`S3Location` (its window's prefix).
 S3_LINK_XCOM_KEY = "ringcx_s3_link"
+#: XCom key of the download task's :class:`S3Location` of its window manifest.
+MANIFEST_LINK_XCOM_KEY = "ringcx_manifest_link"
 #: XCom key of the report task's :class:`S3Location` (the report object).
 REPORT_LINK_XCOM_KEY = "ringcx_report_link"
 _AWS_DOMAINS = {"aws": "aws.amazon.com", "aws-cn": "amazonaws.cn", "aws-us-gov": "amazonaws-us-gov.com"}
@@ -143,6 +154,13 @@ class RingCXS3PrefixLink(_S3LocationLink):
 
     name = "S3 recordings"
     location_key = S3_LINK_XCOM_KEY
+
+
+class RingCXWindowManifestLink(_S3LocationLink):
+    """From a download task to its window's manifest (the list of exactly the window's recordings)."""
+
+    name = "Window manifest"
+    location_key = MANIFEST_LINK_XCOM_KEY
 
 
 class RingCXReportLink(_S3LocationLink):

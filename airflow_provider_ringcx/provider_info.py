@@ -330,6 +330,7 @@ PROVIDER_INFO: dict[str, Any] = {
     "notifications": ["airflow_provider_ringcx.notifications.file.RingCXFileNotifier"],
     "extra-links": [
         "airflow_provider_ringcx.links.RingCXS3PrefixLink",
+        "airflow_provider_ringcx.links.RingCXWindowManifestLink",
         "airflow_provider_ringcx.links.RingCXReportLink",
     ],
     # The archive's Asset is s3://{bucket}/{prefix} (the Amazon provider's scheme) when the bucket is known

@@ -12,12 +12,14 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from airflow_provider_ringcx import get_provider_info
-from airflow_provider_ringcx.keys import DEFAULT_KEY_TEMPLATE, partition_prefix
+from airflow_provider_ringcx.keys import DEFAULT_KEY_TEMPLATE, manifest_key, partition_prefix
 from airflow_provider_ringcx.links import (
+    MANIFEST_LINK_XCOM_KEY,
     REPORT_LINK_XCOM_KEY,
     S3_LINK_XCOM_KEY,
     RingCXReportLink,
     RingCXS3PrefixLink,
+    RingCXWindowManifestLink,
     S3Location,
     push_location,
 )
@@ -164,7 +166,11 @@ def test_download_task_pushes_its_window_prefix_and_logs_the_outcome_table(
 
 @pytest.mark.parametrize(
     ("link", "xcom_key"),
-    [(RingCXS3PrefixLink(), S3_LINK_XCOM_KEY), (RingCXReportLink(), REPORT_LINK_XCOM_KEY)],
+    [
+        (RingCXS3PrefixLink(), S3_LINK_XCOM_KEY),
+        (RingCXWindowManifestLink(), MANIFEST_LINK_XCOM_KEY),
+        (RingCXReportLink(), REPORT_LINK_XCOM_KEY),
+    ],
 )
 def test_get_link_builds_the_url_from_the_pushed_location(
     link: Any, xcom_key: str, monkeypatch: pytest.MonkeyPatch
@@ -194,9 +200,11 @@ def test_links_are_registered_and_serialized_for_the_download_and_report_tasks()
     for path in info["extra-links"]:
         module, name = path.rsplit(".", 1)
         assert issubclass(
-            getattr(importlib.import_module(module), name), (RingCXS3PrefixLink, RingCXReportLink)
+            getattr(importlib.import_module(module), name),
+            (RingCXS3PrefixLink, RingCXWindowManifestLink, RingCXReportLink),
         )
-    assert RingCXRecordingsToS3Operator.operator_extra_links[0].name == "S3 recordings"
+    names = [link.name for link in RingCXRecordingsToS3Operator.operator_extra_links]
+    assert names == ["S3 recordings", "Window manifest"]
 
     from airflow.dag_processing.dagbag import DagBag
     from airflow.serialization.serialized_objects import DagSerialization
@@ -205,12 +213,12 @@ def test_links_are_registered_and_serialized_for_the_download_and_report_tasks()
     tasks = {
         task["__var"]["task_id"]: task["__var"] for task in DagSerialization.to_dict(dag)["dag"]["tasks"]
     }
-    assert tasks["download_segments"]["_operator_extra_links"] == {
-        "S3 recordings": "_link_RingCXS3PrefixLink"
+    download_links = {
+        "S3 recordings": "_link_RingCXS3PrefixLink",
+        "Window manifest": "_link_RingCXWindowManifestLink",
     }
-    assert tasks["download_late_segments"]["_operator_extra_links"] == {
-        "S3 recordings": "_link_RingCXS3PrefixLink"
-    }
+    assert tasks["download_segments"]["_operator_extra_links"] == download_links
+    assert tasks["download_late_segments"]["_operator_extra_links"] == download_links
     assert tasks["report_window"]["_operator_extra_links"] == {"Window report": "_link_RingCXReportLink"}
 
 
@@ -224,3 +232,36 @@ def test_custom_endpoint_object_url_names_the_object(s3_client: Any, bucket: str
     path_key = unquote(urlsplit(url).path.split("/", 2)[2])
     # objects are private (S3, MinIO and moto refuse anonymous GETs): the path names the object
     assert s3_client.get_object(Bucket=bucket, Key=path_key)["Body"].read() == b'{"complete": true}'
+
+
+def test_download_task_links_the_window_manifest_which_lists_exactly_the_window(
+    aws_conn: str, bucket: str, s3_endpoint: str, s3_client: Any
+) -> None:
+    """The window's recordings share only their hour's prefix (S3 filters by prefix only), so the link to
+    "the window" is its manifest: the object whose lines are exactly the window's segments."""
+    from urllib.parse import unquote
+
+    from airflow_provider_ringcx.transfers.landing import LandingConfig
+
+    start = datetime(2026, 3, 2, 14, 0, tzinfo=UTC)
+    key = manifest_key("ringcx", "99999999", start, start + timedelta(minutes=15))
+    s3_client.put_object(Bucket=bucket, Key=key, Body=b'{"kind": "header"}\n')
+    op = RingCXRecordingsToS3Operator(task_id="download", batch=[], bucket=bucket)
+    op.aws_conn_id = aws_conn
+    config = LandingConfig(bucket=bucket, sub_account_id="99999999", manifest_key=key)
+    ti = XComRecorder()
+    refs = [{"dialog_id": "d", "segment_id": "s", "start": "2026-03-02T14:03:00Z"}]
+    op.push_link({"ti": ti}, config, refs)  # type: ignore[arg-type]
+    manifest = S3Location.from_dict(ti.pushed[MANIFEST_LINK_XCOM_KEY])
+    assert (manifest.bucket, manifest.key, manifest.is_prefix) == (bucket, key, False)
+    assert "window=20260302T1400Z_20260302T1415Z" in manifest.key
+    url = manifest.url()
+    assert url.startswith(f"{s3_endpoint}/{bucket}/ringcx/_manifests/")
+    path_key = unquote(urlsplit(url).path.split("/", 2)[2])
+    assert s3_client.get_object(Bucket=bucket, Key=path_key)["Body"].read() == b'{"kind": "header"}\n'
+    hour = S3Location.from_dict(ti.pushed[S3_LINK_XCOM_KEY])
+    assert hour.key == "ringcx/sub_account=99999999/year=2026/month=03/day=02/hour=14/"  # still there
+
+    ti = XComRecorder()
+    op.push_link({"ti": ti}, LandingConfig(bucket=bucket, sub_account_id="9"), refs)  # type: ignore[arg-type]
+    assert MANIFEST_LINK_XCOM_KEY not in ti.pushed  # an explicit batch without a manifest: no such link

@@ -11,7 +11,14 @@ from airflow.sdk.exceptions import AirflowException, AirflowFailException
 from airflow_provider_ringcx.exceptions import RingCXConfigError
 from airflow_provider_ringcx.hooks.budget_rule import LIVE, check_priority
 from airflow_provider_ringcx.keys import DEFAULT_KEY_TEMPLATE, partition_prefix, validate_key_template
-from airflow_provider_ringcx.links import S3_LINK_XCOM_KEY, RingCXS3PrefixLink, S3Location, push_location
+from airflow_provider_ringcx.links import (
+    MANIFEST_LINK_XCOM_KEY,
+    S3_LINK_XCOM_KEY,
+    RingCXS3PrefixLink,
+    RingCXWindowManifestLink,
+    S3Location,
+    push_location,
+)
 from airflow_provider_ringcx.models import SegmentRef, parse_timestamp
 from airflow_provider_ringcx.operators.base import RingCXToS3BaseOperator
 from airflow_provider_ringcx.runinfo import batch_table
@@ -52,8 +59,10 @@ class RingCXRecordingsToS3Operator(RingCXToS3BaseOperator):
     archived <ids>``), and a tick every ``progress_every_mb`` inside large recordings (see
     :mod:`airflow_provider_ringcx.transfers.progress`). It ends with a table of the outcomes and of the
     segments not archived, with their reasons (:func:`airflow_provider_ringcx.runinfo.batch_table`).
-    The extra link "S3 recordings" (:class:`~airflow_provider_ringcx.links.RingCXS3PrefixLink`) opens the S3
-    prefix of the batch's window.
+    The extra link "S3 recordings" (:class:`~airflow_provider_ringcx.links.RingCXS3PrefixLink`) opens the
+    narrowest S3 prefix holding the batch's recordings (their hour with the default key template: S3 lists
+    by prefix only), "Window manifest" (:class:`~airflow_provider_ringcx.links.RingCXWindowManifestLink`)
+    the window's manifest, which lists exactly the window's recordings.
 
     Outcomes per segment: ``archived``, ``already_archived``, ``forbidden`` (403), ``missing`` (404),
     ``failed`` (with the reason). The return value (XCom, a few KB) is
@@ -126,7 +135,7 @@ class RingCXRecordingsToS3Operator(RingCXToS3BaseOperator):
     )
     template_fields_renderers = {"tags": "json"}
     ui_color = "#ffb266"
-    operator_extra_links = (RingCXS3PrefixLink(),)
+    operator_extra_links = (RingCXS3PrefixLink(), RingCXWindowManifestLink())
 
     def __init__(
         self,
@@ -229,8 +238,12 @@ class RingCXRecordingsToS3Operator(RingCXToS3BaseOperator):
         return summary
 
     def push_link(self, context: Context, config: LandingConfig, refs: Sequence[SegmentRef]) -> None:
-        """Push where this batch lands (its window's time partition) for the "S3 recordings" link."""
+        """Push where this batch lands (its window's time partition) for the "S3 recordings" link, and its
+        window's manifest for the "Window manifest" link."""
         try:
+            if config.manifest_key:
+                manifest = S3Location.for_hook(self.s3_hook, self.bucket, config.manifest_key)
+                push_location(context, MANIFEST_LINK_XCOM_KEY, manifest)
             starts = [when for when in (_partition_time(ref) for ref in refs) if when is not None]
             prefix = partition_prefix(
                 template=config.key_template,

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_ringcx.keys import report_key
+from airflow_provider_ringcx.keys import manifest_key, report_key
 from tests.fixtures.airflow_dag import parse_example_dag
 from tests.fixtures.simulator import SimulatorHandle, ringcx_connection_json
 
@@ -102,3 +102,26 @@ def test_the_event_names_the_s3_archive_and_carries_window_sub_account_and_count
     assert extra["archive"] == uri  # where the window really went
     assert extra["report_key"] == key
     assert len(json.dumps(extra)) < 1000  # the event lives in the metadata DB
+
+
+def test_each_download_task_links_its_windows_manifest(
+    example_dag: Any, sim: SimulatorHandle, aws_conn: str, bucket: str
+) -> None:
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    later = RUN + timedelta(minutes=15)  # 16:15-16:30, its own window
+    run = example_dag.test(
+        logical_date=later,
+        run_conf={"bucket": bucket, "prefix": "rec", "batch_size": 4, "allow_unarchived": []},
+    )
+    assert run.state == "success"
+    start = W_START + timedelta(minutes=15)
+    manifest = manifest_key("rec", SUB, start, start + timedelta(minutes=15))
+    query = XComModel.get_many(run_id=run.run_id, key="ringcx_manifest_link", task_ids="download_segments")
+    with create_session() as session:
+        pushed = [XComModel.deserialize_value(row) for row in session.scalars(query)]
+    assert len(pushed) >= 2  # every mapped batch
+    assert {(value["bucket"], value["key"], value["is_prefix"]) for value in pushed} == {
+        (bucket, manifest, False)
+    }
