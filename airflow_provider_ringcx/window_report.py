@@ -266,5 +266,5 @@ def failure_message(report: Mapping[str, Any]) -> str:
         f"window {report['window']['key']} is incomplete: {counts['archived']} of {counts['expected']} "
         f"expected recordings archived and verified, {counts.get('unparseable', 0)} unparseable rows; "
         f"{sample or 'see the rescan section'}. Full report: s3://{report['bucket']}/{report['report_key']}. "
-        "Fix the cause (see README troubleshooting) and clear the failed tasks of this run."
+        "Fix the cause (see docs/operations.md, Troubleshooting) and clear the failed tasks of this run."
     )

@@ -1,7 +1,7 @@
 """Bulk segments (``bulk_segments`` and friends, ``simulator/bulk.py``): a window of 100,000 recorded
 segments, served as streamed vendor rows; recordings that download and match the ground truth.
 
-No test here asserts a duration (the cost is measured in the README's notes, not gated)."""
+No test here asserts a duration (the cost is noted in docs/local-stack.md, not gated)."""
 
 from __future__ import annotations
 
