@@ -4,6 +4,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# An editable install leaves *.egg-info in the source tree; with the repo root on sys.path (pytest, python -m)
+# Airflow would then see every entry point of the provider twice (plugins "already registered").
+EGG_INFO_CLEAN := rm -rf airflow_provider_ringcx.egg-info simulator/ringcx_simulator.egg-info
 export AIRFLOW__CORE__LOAD_EXAMPLES := False
 
 .PHONY: help install lint typecheck test test-fast demo airflow soak bench test-ui chromium simulator clean constraints \
@@ -28,6 +31,7 @@ $(STAMP): $(BIN)/python constraints.txt pyproject.toml simulator/pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt uv
 	VIRTUAL_ENV=$(abspath $(VENV)) $(BIN)/uv pip install --quiet --python $(BIN)/python \
 		-c constraints.txt -e '.[test]' -e ./simulator
+	$(EGG_INFO_CLEAN)
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -122,6 +126,7 @@ $(COMPAT_STAMP): $(COMPAT_BIN)/python $(COMPAT_CONSTRAINTS) constraints.txt pypr
 	$(COMPAT_BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt uv
 	VIRTUAL_ENV=$(abspath $(COMPAT_VENV)) $(COMPAT_BIN)/uv pip install --quiet --python $(COMPAT_BIN)/python \
 		-c $(COMPAT_CONSTRAINTS) -e '.[test]' -e ./simulator
+	$(EGG_INFO_CLEAN)
 	touch $(COMPAT_STAMP)
 
 # dag.test() on Airflow 3.2 builds a fresh in-process execution API for every task (3.3 reuses one), so the
