@@ -20,6 +20,7 @@ import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -341,3 +342,41 @@ def run_child(module: str, args: Sequence[str], env: Mapping[str, str], timeout:
     if out.returncode != 0:
         raise RuntimeError(f"{module} {' '.join(args)} failed ({out.returncode}):\n{out.stderr[-3000:]}")
     return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+# --- Airflow's REST API (bench.history) -------------------------------------------------------------------
+class AirflowApi:
+    """The few Airflow REST calls the benchmarks make, with a JWT (SQLite: a 503 "database is locked" is
+    retried)."""
+
+    def __init__(self, url: str, token: str) -> None:
+        self.base = f"{url}/api/v2"
+        self.session = requests.Session()
+        self.session.headers["Authorization"] = f"Bearer {token}"
+
+    def call(self, method: str, path: str, **kwargs: Any) -> Any:
+        for _ in range(20):
+            response = self.session.request(method, f"{self.base}{path}", timeout=60, **kwargs)
+            if response.status_code != 503:
+                break
+            time.sleep(2)
+        if not response.ok:
+            raise RuntimeError(f"{method} {path}: {response.status_code} {response.text[:500]}")
+        return response.json()
+
+    def runs(self, dag_id: str, **params: Any) -> list[dict[str, Any]]:
+        return list(self.call("GET", f"/dags/{dag_id}/dagRuns", params={"limit": 500, **params})["dag_runs"])
+
+    def task_instances(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
+        path = f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances"
+        return list(self.call("GET", path, params={"limit": 1000})["task_instances"])
+
+    def running(self, dag_id: str, task_id: str) -> int:
+        path = f"/dags/{dag_id}/dagRuns/~/taskInstances"
+        found = self.call("GET", path, params={"task_id": task_id, "state": ["running"], "limit": 100})
+        return int(found["total_entries"])
+
+
+def api_epoch(value: Any) -> float:
+    """Epoch seconds of an API timestamp."""
+    return datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()

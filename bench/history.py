@@ -28,6 +28,7 @@ DAG ``ringcx_recordings_history`` is driven by ``POST /api/v2/backfills``. Print
 from __future__ import annotations
 
 import functools
+import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -37,7 +38,9 @@ from typing import Any
 
 import requests
 
+from bench.common import AirflowApi as Api
 from bench.common import Section, table
+from bench.common import api_epoch as when
 from bench.history_model import (
     DAY,
     MAX_WINDOW,
@@ -63,43 +66,6 @@ EXCHANGE_BUDGET = ((5, 60.0),)
 REFRESH_MARGIN = 60.0  # the hook's default refresh_margin_seconds (simulated: scaled like the budgets)
 LAG_MINUTES = 5  # the live DAG's settle lag (the vendor's floor), real minutes on the data clock
 FETCH = "fetch_metadata_window"
-
-
-# --- the REST API ---------------------------------------------------------------------------------------
-class Api:
-    """The few Airflow REST calls the bench makes (SQLite: a 503 "database is locked" is retried)."""
-
-    def __init__(self, url: str, token: str) -> None:
-        self.base = f"{url}/api/v2"
-        self.session = requests.Session()
-        self.session.headers["Authorization"] = f"Bearer {token}"
-
-    def call(self, method: str, path: str, **kwargs: Any) -> Any:
-        for _ in range(20):
-            response = self.session.request(method, f"{self.base}{path}", timeout=60, **kwargs)
-            if response.status_code != 503:
-                break
-            time.sleep(2)
-        if not response.ok:
-            raise RuntimeError(f"{method} {path}: {response.status_code} {response.text[:500]}")
-        return response.json()
-
-    def runs(self, dag_id: str, **params: Any) -> list[dict[str, Any]]:
-        return list(self.call("GET", f"/dags/{dag_id}/dagRuns", params={"limit": 500, **params})["dag_runs"])
-
-    def task_instances(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
-        path = f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances"
-        return list(self.call("GET", path, params={"limit": 1000})["task_instances"])
-
-    def running(self, dag_id: str, task_id: str) -> int:
-        path = f"/dags/{dag_id}/dagRuns/~/taskInstances"
-        found = self.call("GET", path, params={"task_id": task_id, "state": ["running"], "limit": 100})
-        return int(found["total_entries"])
-
-
-def when(value: Any) -> float:
-    """Epoch seconds of an API timestamp."""
-    return datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()
 
 
 # --- the run ----------------------------------------------------------------------------------------------
@@ -163,7 +129,8 @@ def history_range(days: int) -> tuple[datetime, datetime]:
 
 
 def fetch_of(tis: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    return next(ti for ti in tis if ti["task_id"] == FETCH)
+    """The run's metadata fetch (``{}`` while the run has no task instances yet)."""
+    return next((ti for ti in tis if ti["task_id"] == FETCH), {})
 
 
 def stack_config(scale: float, per_hour: int) -> tuple[list[str], dict[str, Any]]:
@@ -223,7 +190,7 @@ def run_stack(workdir: Path, *, days: int, scale: float, per_hour: int) -> dict[
         api.call("POST", "/backfills", json=body)
 
         def finished() -> list[dict[str, Any]] | None:
-            dead = [Path(str(p.args[-1])).name for p in stack.procs if p.poll() is not None]
+            dead = [f"pid {p.pid} ({p.returncode})" for p in stack.procs if p.poll() is not None]
             if dead:  # e.g. the scheduler: the runs would never finish
                 raise RuntimeError(f"{', '.join(dead)} exited during the backfill; see {stack.home / 'logs'}")
             runs = api.runs(HISTORY_DAG_ID, run_type="backfill")
@@ -327,6 +294,8 @@ def bench(workdir: Path, *, quick: bool) -> Section:
         section.add("history DAG", "missing", HISTORY_DAG_ID, False)
         section.notes.append(str(missing))
         return section
+    raw = json.dumps(got, default=lambda o: vars(o) if isinstance(o, Snapshot) else str(o), indent=1)
+    (workdir / "history.json").write_text(raw)  # the raw figures, to recompute or inspect
     before, after, runs, history = got["before"], got["after"], got["runs"], got["history"]
     live = live_windows(got["live"], before.at, after.at, got["logs"])
     live_calls = sum(w.tries for w in live)
