@@ -38,6 +38,8 @@ main() {
     # Sizes follow the vendor budgets (airflow_provider_ringcx/example_dags/settings.py POOLS).
     ensure_pool ringcx_metadata 1 "RingCX interaction-metadata calls (budget 2/60 s and 9/15 min per sub-account)"
     ensure_pool ringcx_downloads 4 "RingCX recording downloads (budget 120/60 s per sub-account)"
+    ensure_pool ringcx_history_metadata 1 "RingCX metadata calls of history and repairs (never hold the live slot)"
+    ensure_pool ringcx_history_downloads 4 "RingCX downloads of history and repairs (paced as history)"
 
     echo "airflow-init: database migrated; connections ringcx_default and aws_default and pools present"
 }

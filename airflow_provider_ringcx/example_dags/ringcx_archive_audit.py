@@ -47,6 +47,8 @@ def build_dag() -> DAG:
         rescan=False,
         max_window_seconds=MAX_WINDOW_LIMIT,  # a merged gap of a day: 8 calls where the connection allows
         budget_priority="history",  # repairs leave each budget window's reserve to the live DAG
+        metadata_pool=settings.HISTORY_METADATA_POOL,  # a repair never holds the live DAG's pool slot
+        download_pool=settings.HISTORY_DOWNLOAD_POOL,
         timeouts={"metadata": timedelta(minutes=120)},
         wire=wire_audit,
         extra_params=audit_params(

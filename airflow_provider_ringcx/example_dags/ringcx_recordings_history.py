@@ -64,6 +64,8 @@ def build_dag() -> DAG:
         rescan=False,
         max_window_seconds=MAX_WINDOW_LIMIT,
         budget_priority="history",
+        metadata_pool=settings.HISTORY_METADATA_POOL,
+        download_pool=settings.HISTORY_DOWNLOAD_POOL,
         max_active_runs=settings.env_int("RINGCX_HISTORY_MAX_ACTIVE_RUNS", 2),
         retries=settings.env_int("RINGCX_RETRIES", 3),
         defaults={"batch_size": HISTORY_BATCH_SIZE},

@@ -37,7 +37,14 @@ from airflow_provider_ringcx.windows import parse_lag
 POOLS: dict[str, tuple[int, str]] = {
     "ringcx_metadata": (1, "RingCX interaction-metadata calls (budget 2/60 s and 9/15 min per sub-account)"),
     "ringcx_downloads": (4, "RingCX recording downloads (budget 120/60 s per sub-account)"),
+    "ringcx_history_metadata": (1, "RingCX metadata calls of history and repairs (never hold the live slot)"),
+    "ringcx_history_downloads": (4, "RingCX downloads of history and repairs (paced as history)"),
 }
+#: The pools of the history and audit DAGs: their own, so that a history fetch pacing a day's calls never
+#: holds the live DAG's one metadata slot (the budget's live-first reserve only helps a request that reached
+#: the budget; a live task queued behind a pool slot never does).
+HISTORY_METADATA_POOL = "ringcx_history_metadata"
+HISTORY_DOWNLOAD_POOL = "ringcx_history_downloads"
 
 
 #: Trigger-form sections of the params (Airflow's ``Param(section=...)``).

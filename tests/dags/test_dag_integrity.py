@@ -77,7 +77,12 @@ def test_tasks_pools_trigger_rule_mapping_and_asset(parsed: Any) -> None:
     for mapped in ("download_segments", "download_late_segments"):
         assert tasks[mapped].pool == "ringcx_downloads"
         assert "ringcx_batch_label" in tasks[mapped].map_index_template
-    assert set(dagconfig.POOLS) == {"ringcx_metadata", "ringcx_downloads"}
+    assert set(dagconfig.POOLS) == {
+        "ringcx_metadata",
+        "ringcx_downloads",
+        "ringcx_history_metadata",
+        "ringcx_history_downloads",
+    }
     report = tasks["report_window"]
     assert report.trigger_rule == "all_done"
     assert {"download_segments", "download_late_segments"} <= report.upstream_task_ids

@@ -125,3 +125,19 @@ def test_a_window_outside_the_vendors_range_is_refused_at_parse_time() -> None:
 
     with pytest.raises(RingCXConfigError, match="max_window_seconds=20000 is outside"):
         RingCXInteractionMetadataOperator(task_id="t", bucket="b", max_window_seconds=20000)
+
+
+def test_history_and_audit_have_their_own_pools() -> None:
+    """A history fetch pacing a day's calls holds a pool slot for minutes: it must never be the live DAG's.
+
+    (bench/history.py measured the live window waiting 2,394 simulated seconds behind a shared slot.)
+    """
+    from airflow_provider_ringcx.example_dags import ringcx_archive_audit, ringcx_recordings_history, settings
+
+    live_pools = {"ringcx_metadata", "ringcx_downloads"}
+    for module in (ringcx_recordings_history, ringcx_archive_audit):
+        dag = module.build_dag()
+        pools = {task.pool for task in dag.tasks if task.pool != "default_pool"}
+        assert pools, module.DAG_ID
+        assert not pools & live_pools, (module.DAG_ID, pools)
+        assert pools <= set(settings.POOLS), (module.DAG_ID, pools)
