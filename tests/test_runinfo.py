@@ -147,11 +147,12 @@ def test_batch_progress_lines_cannot_be_forged_by_an_id(caplog: Any) -> None:
     """A hostile id (newline, ESC) is logged escaped, on one line."""
     import logging
 
-    from airflow_provider_ringcx.transfers.batch import BatchArchiver
+    from airflow_provider_ringcx.transfers.progress import BatchProgress
 
-    archiver = BatchArchiver(lander=None, logger=logging.getLogger("t"))  # type: ignore[arg-type]
+    progress = BatchProgress(logging.getLogger("t"))
+    progress.start(1)
     with caplog.at_level(logging.INFO, logger="t"):
-        archiver._report(SegmentOutcome("d\nFAKE archived", "s\x1b[2K", "failed", "bad\nreason"), 1)
+        progress.finished("failed", "d\nFAKE archived/s\x1b[2K", 0, "bad\nreason")
     (record,) = caplog.records
     assert "\n" not in record.getMessage()
     assert "d\\nFAKE archived/s\\x1b[2K (bad\\nreason)" in record.getMessage()
