@@ -21,6 +21,7 @@ import pytest
 import yaml
 
 from airflow_provider_ringcx.example_dags import settings as dagconfig
+from airflow_provider_ringcx.example_dags import shape
 from airflow_provider_ringcx.example_dags.ringcx_recordings_to_s3 import DAG_ID
 from airflow_provider_ringcx.s3.options import LOCK_MODES, S3WriteOptions
 from scripts.compose_env import SECRETS
@@ -176,7 +177,7 @@ def test_dag_settings_in_the_environment_are_ones_the_dag_reads(services: dict[s
     dag_files = ("ringcx_recordings_to_s3.py", "factory.py")  # the DAG reads its parse-time env there
     example_dags = ROOT / "airflow_provider_ringcx" / "example_dags"
     dag_source = "".join((example_dags / name).read_text() for name in dag_files)
-    config_source = (ROOT / "airflow_provider_ringcx" / "example_dags" / "settings.py").read_text()
+    config_source = "".join((example_dags / name).read_text() for name in ("settings.py", "shape.py"))
     budget_source = (ROOT / "airflow_provider_ringcx" / "hooks" / "budget.py").read_text()
     for name, service in services.items():
         for var in _env(service):
@@ -386,7 +387,7 @@ def test_object_lock_is_on_in_the_demo_settings(services: dict[str, Any]) -> Non
     options = S3WriteOptions.from_settings(resolved)
     assert options.locking
     assert options.object_lock_mode == "GOVERNANCE"  # the demo's objects stay removable by MinIO's root
-    start = dagconfig.start_date(env)
+    start = shape.start_date(env)
     args = options.extra_args(segment_end=start)
     assert args["ObjectLockMode"] == "GOVERNANCE"
     # S3 and MinIO refuse a retain-until date in the past: the first catch-up window must still be locked

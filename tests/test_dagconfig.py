@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from airflow_provider_ringcx.example_dags.settings import SETTINGS, resolve_settings, start_date
+from airflow_provider_ringcx.example_dags.settings import SETTINGS, resolve_settings
+from airflow_provider_ringcx.example_dags.shape import start_date
 from airflow_provider_ringcx.exceptions import RingCXConfigError
 
 

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta, timezone
 import pendulum
 import pytest
 
-from airflow_provider_ringcx.example_dags import settings as dagconfig
+from airflow_provider_ringcx.example_dags import shape
 from airflow_provider_ringcx.exceptions import RingCXConfigError
 from airflow_provider_ringcx.windows import (
     Window,
@@ -39,7 +39,7 @@ def _core_timetable(environ: dict[str, str]):
     from airflow.serialization.decoders import decode_timetable
     from airflow.serialization.encoders import encode_timetable
 
-    return decode_timetable(encode_timetable(dagconfig.build_timetable(environ)))
+    return decode_timetable(encode_timetable(shape.build_timetable(environ)))
 
 
 def _scheduled(timetable, start: datetime, end: datetime) -> list[Window]:
@@ -101,7 +101,7 @@ def test_manual_backfill_and_scheduled_runs_share_one_grid() -> None:
         interval = timetable.infer_manual_data_interval(run_after=run_after)
         manual.append(archive_window(interval.start, interval.end, LAG))
     assert manual == scheduled
-    with DAG("tiling_probe", schedule=dagconfig.build_timetable({}), start_date=start, catchup=True) as dag:
+    with DAG("tiling_probe", schedule=shape.build_timetable({}), start_date=start, catchup=True) as dag:
         pass
     serialized = DagSerialization.from_dict(DagSerialization.to_dict(dag))
     assert isinstance(serialized, SerializedDAG)
@@ -125,21 +125,21 @@ def test_daily_local_cron_would_not_tile_and_is_refused() -> None:
     windows = _scheduled(decode_timetable(encode_timetable(raw)), *RANGES[0])
     assert tiling_problems(windows)  # this is why the builder refuses it
     with pytest.raises(RingCXConfigError, match="DST"):
-        dagconfig.build_timetable(
+        shape.build_timetable(
             {
                 "RINGCX_SCHEDULE": "30 1 * * *",
                 "RINGCX_INTERVAL_MINUTES": "1440",
                 "RINGCX_SCHEDULE_TZ": "America/New_York",
             }
         )
-    assert dagconfig.build_timetable({"RINGCX_SCHEDULE": "30 1 * * *", "RINGCX_INTERVAL_MINUTES": "1440"})
+    assert shape.build_timetable({"RINGCX_SCHEDULE": "30 1 * * *", "RINGCX_INTERVAL_MINUTES": "1440"})
 
 
 def test_cron_period_must_match_interval() -> None:
     with pytest.raises(RingCXConfigError, match="does not fire every"):
-        dagconfig.build_timetable({"RINGCX_SCHEDULE": "*/10 * * * *"})
+        shape.build_timetable({"RINGCX_SCHEDULE": "*/10 * * * *"})
     with pytest.raises(RingCXConfigError, match="does not fire every"):
-        dagconfig.build_timetable({"RINGCX_SCHEDULE": "0,15,30 * * * *"})
+        shape.build_timetable({"RINGCX_SCHEDULE": "0,15,30 * * * *"})
 
 
 def test_window_helpers() -> None:

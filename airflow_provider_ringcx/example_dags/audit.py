@@ -41,7 +41,7 @@ from airflow_provider_ringcx import keys
 from airflow_provider_ringcx.coverage import CoverageGrid, CoverageLedger, CoverageResult, Gap
 from airflow_provider_ringcx.coverage.grid import iso, span_label
 from airflow_provider_ringcx.example_dags import settings as dagconfig
-from airflow_provider_ringcx.example_dags import tasks
+from airflow_provider_ringcx.example_dags import shape, tasks
 from airflow_provider_ringcx.exceptions import RingCXConfigError
 from airflow_provider_ringcx.operators.base import s3_hook
 from airflow_provider_ringcx.operators.metadata import RingCXInteractionMetadataOperator
@@ -214,7 +214,7 @@ def refresh_ledger(defaults: dict[str, Any] | None = None, params: dict[str, Any
         )
         grid = _grid(params, run)
         now = datetime.now(timezone.utc)
-        first = dagconfig.start_date() - timedelta(minutes=int(run["lag_minutes"]))
+        first = shape.start_date() - timedelta(minutes=int(run["lag_minutes"]))
         start, end = audit_range(params, now=now, first_window=first, grid=grid)
         sub = str(RingCXHook(ringcx_conn_id=run["ringcx_conn_id"]).settings.sub_account_id)
     result = _ledger(run).refresh(sub, start.date(), _day_after(end), grid)

@@ -32,7 +32,7 @@ from typing import Any
 from airflow.sdk import DAG, Asset, get_current_context, task
 
 from airflow_provider_ringcx.example_dags import settings as dagconfig
-from airflow_provider_ringcx.example_dags import tasks
+from airflow_provider_ringcx.example_dags import shape, tasks
 from airflow_provider_ringcx.example_dags.runplan import RunPlan
 from airflow_provider_ringcx.exceptions import RingCXConfigError
 from airflow_provider_ringcx.notifications.file import file_notifier_from_env
@@ -50,7 +50,7 @@ class ArchiveDagOptions:
     :param dag_id: the DAG id (also named in the messages that suggest a backfill command).
     :param schedule: the timetable: each run archives its data interval shifted back by the settle lag, so
         it must have intervals (``CronTriggerTimetable(..., interval=...)``, see
-        :func:`~airflow_provider_ringcx.example_dags.settings.build_timetable`); ``None`` for manual and
+        :func:`~airflow_provider_ringcx.example_dags.shape.build_timetable`); ``None`` for manual and
         backfill runs only.
     :param start_date: the first data interval's start (catchup starts here).
     :param catchup: run every missed interval since ``start_date``.
@@ -77,7 +77,7 @@ class ArchiveDagOptions:
         :func:`~airflow_provider_ringcx.example_dags.settings.archive_asset` (from ``RINGCX_BUCKET``).
     :param timeouts: ``execution_timeout`` per kind of task (``metadata``, ``download``, ``report``,
         ``small``); a kind not given takes
-        :func:`~airflow_provider_ringcx.example_dags.settings.task_timeout`.
+        :func:`~airflow_provider_ringcx.example_dags.shape.task_timeout`.
     :param metadata_pool: the pool of the metadata tasks (one slot per sub-account's budget).
     :param download_pool: the pool of the download tasks.
     :param on_failure_callback: called when a run fails: a notifier (``RingCXFileNotifier``, amazon's
@@ -127,16 +127,16 @@ class ArchiveDagOptions:
     def __post_init__(self) -> None:
         dagconfig.check_setting_names(self.params, f"{self.dag_id}: params")
         dagconfig.check_setting_names(self.defaults, f"{self.dag_id}: defaults")
-        unknown = sorted(set(self.timeouts) - set(dagconfig.TASK_TIMEOUTS))
+        unknown = sorted(set(self.timeouts) - set(shape.TASK_TIMEOUTS))
         if unknown:
             raise RingCXConfigError(
                 f"{self.dag_id}: timeouts for {', '.join(unknown)}: the kinds are "
-                f"{', '.join(dagconfig.TASK_TIMEOUTS)}"
+                f"{', '.join(shape.TASK_TIMEOUTS)}"
             )
 
     def timeout(self, kind: str) -> timedelta:
         """The ``execution_timeout`` of a kind of task."""
-        return self.timeouts.get(kind) or dagconfig.task_timeout(kind)
+        return self.timeouts.get(kind) or shape.task_timeout(kind)
 
 
 def ringcx_archive_dag(options: ArchiveDagOptions | None = None, /, **fields: Any) -> DAG:

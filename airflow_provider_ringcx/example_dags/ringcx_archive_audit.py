@@ -24,7 +24,7 @@ from datetime import timedelta
 
 from airflow.sdk import DAG, CronTriggerTimetable
 
-from airflow_provider_ringcx.example_dags import settings
+from airflow_provider_ringcx.example_dags import settings, shape
 from airflow_provider_ringcx.example_dags.audit import audit_params, wire_audit
 from airflow_provider_ringcx.example_dags.factory import ringcx_archive_dag
 from airflow_provider_ringcx.hooks.bounds import MAX_WINDOW_LIMIT
@@ -40,10 +40,10 @@ def build_dag() -> DAG:
         schedule=CronTriggerTimetable(
             os.environ.get("RINGCX_AUDIT_CRON") or DEFAULT_CRON, timezone="UTC", interval=timedelta(days=1)
         ),
-        start_date=settings.start_date(),
+        start_date=shape.start_date(),
         catchup=False,
         max_active_runs=1,
-        retries=settings.env_int("RINGCX_RETRIES", 3),
+        retries=shape.env_int("RINGCX_RETRIES", 3),
         rescan=False,
         max_window_seconds=MAX_WINDOW_LIMIT,  # a merged gap of a day: 8 calls where the connection allows
         budget_priority="history",  # repairs leave each budget window's reserve to the live DAG
@@ -52,9 +52,9 @@ def build_dag() -> DAG:
         timeouts={"metadata": timedelta(minutes=120)},
         wire=wire_audit,
         extra_params=audit_params(
-            lookback_days=settings.env_int("RINGCX_AUDIT_LOOKBACK_DAYS", 7),
-            interval_minutes=settings.env_int("RINGCX_INTERVAL_MINUTES", 15),
-            max_repairs=settings.env_int("RINGCX_AUDIT_MAX_REPAIRS", 100),
+            lookback_days=shape.env_int("RINGCX_AUDIT_LOOKBACK_DAYS", 7),
+            interval_minutes=shape.env_int("RINGCX_INTERVAL_MINUTES", 15),
+            max_repairs=shape.env_int("RINGCX_AUDIT_MAX_REPAIRS", 100),
         ),
         description="Find every due RingCX window the archive lacks, re-archive it, fail if any remains",
         tags=("ringcx", "s3", "compliance", "audit"),

@@ -38,7 +38,7 @@ from datetime import datetime, timedelta, timezone
 
 from airflow.sdk import DAG
 
-from airflow_provider_ringcx.example_dags import settings
+from airflow_provider_ringcx.example_dags import settings, shape
 from airflow_provider_ringcx.example_dags.factory import ringcx_archive_dag
 from airflow_provider_ringcx.hooks.bounds import MAX_WINDOW_LIMIT
 from airflow_provider_ringcx.timetables import BackfillOnlyTimetable
@@ -66,11 +66,11 @@ def build_dag() -> DAG:
         budget_priority="history",
         metadata_pool=settings.HISTORY_METADATA_POOL,
         download_pool=settings.HISTORY_DOWNLOAD_POOL,
-        max_active_runs=settings.env_int("RINGCX_HISTORY_MAX_ACTIVE_RUNS", 2),
-        retries=settings.env_int("RINGCX_RETRIES", 3),
+        max_active_runs=shape.env_int("RINGCX_HISTORY_MAX_ACTIVE_RUNS", 2),
+        retries=shape.env_int("RINGCX_RETRIES", 3),
         defaults={"batch_size": HISTORY_BATCH_SIZE},
         timeouts={
-            "metadata": timedelta(minutes=settings.env_int("RINGCX_HISTORY_METADATA_TIMEOUT_MINUTES", 120))
+            "metadata": timedelta(minutes=shape.env_int("RINGCX_HISTORY_METADATA_TIMEOUT_MINUTES", 120))
         },
         description="Archive RingCX call recordings into S3 one UTC day per backfill run (history)",
         tags=("ringcx", "s3", "compliance", "history"),

@@ -20,7 +20,7 @@ from datetime import timedelta
 
 from airflow.sdk import DAG
 
-from airflow_provider_ringcx.example_dags import settings
+from airflow_provider_ringcx.example_dags import settings, shape
 from airflow_provider_ringcx.example_dags.factory import ringcx_archive_dag
 
 DAG_ID = "ringcx_recordings_to_s3"
@@ -34,12 +34,12 @@ def build_dag() -> DAG:
     """The DAG, shaped by the parse-time environment of the moment (a DAG file calls this at each parse)."""
     return ringcx_archive_dag(
         dag_id=DAG_ID,
-        schedule=settings.build_timetable(),
-        start_date=settings.start_date(),
-        catchup=settings.env_flag("RINGCX_CATCHUP", True),
-        max_active_runs=settings.env_int("RINGCX_MAX_ACTIVE_RUNS", 4),
-        retries=settings.env_int("RINGCX_RETRIES", 3),
-        retry_delay=timedelta(seconds=settings.env_int("RINGCX_RETRY_DELAY_SECONDS", 30)),
+        schedule=shape.build_timetable(),
+        start_date=shape.start_date(),
+        catchup=shape.env_flag("RINGCX_CATCHUP", True),
+        max_active_runs=shape.env_int("RINGCX_MAX_ACTIVE_RUNS", 4),
+        retries=shape.env_int("RINGCX_RETRIES", 3),
+        retry_delay=timedelta(seconds=shape.env_int("RINGCX_RETRY_DELAY_SECONDS", 30)),
         asset=settings.archive_asset(),
         doc_md=__doc__,
     )

@@ -10,6 +10,7 @@ from unittest import mock
 import pytest
 
 from airflow_provider_ringcx.example_dags import settings as dagconfig
+from airflow_provider_ringcx.example_dags import shape
 from airflow_provider_ringcx.example_dags.ringcx_recordings_to_s3 import DAG_ID, RECORDINGS_ARCHIVE
 from airflow_provider_ringcx.exceptions import RingCXConfigError
 
@@ -145,7 +146,7 @@ def test_every_writer_gets_the_runs_compliance_options(parsed: Any) -> None:
 
 def test_every_task_has_an_execution_timeout(parsed: Any) -> None:
     """No task can hold a worker and a pool slot forever (issue #12 item 11): each has the documented
-    default of its kind (``dagconfig.TASK_TIMEOUTS``)."""
+    default of its kind (``shape.TASK_TIMEOUTS``)."""
     dag = parsed.dags[DAG_ID]
     minutes = {task.task_id: task.execution_timeout for task in dag.tasks}
     assert all(isinstance(value, timedelta) and value > timedelta(0) for value in minutes.values()), minutes
@@ -157,7 +158,7 @@ def test_every_task_has_an_execution_timeout(parsed: Any) -> None:
 
 def test_task_timeouts_are_overridable_and_bounded() -> None:
     longer = {"RINGCX_DOWNLOAD_TIMEOUT_MINUTES": "240"}
-    assert dagconfig.task_timeout("download", longer) == timedelta(hours=4)
+    assert shape.task_timeout("download", longer) == timedelta(hours=4)
     for bad in ("0", "2000", "ten"):
         with pytest.raises(RingCXConfigError, match="RINGCX_METADATA_TIMEOUT_MINUTES"):
-            dagconfig.task_timeout("metadata", {"RINGCX_METADATA_TIMEOUT_MINUTES": bad})
+            shape.task_timeout("metadata", {"RINGCX_METADATA_TIMEOUT_MINUTES": bad})

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from airflow_provider_ringcx.example_dags import settings
+from airflow_provider_ringcx.example_dags import settings, shape
 from airflow_provider_ringcx.example_dags.factory import ArchiveDagOptions, ringcx_archive_dag
 from airflow_provider_ringcx.example_dags.runplan import RUN_PLAN_KEYS
 from airflow_provider_ringcx.example_dags.tasks import resolve_run
@@ -53,7 +53,7 @@ def test_a_history_dag_is_one_call_without_schedule_catchup_or_rescan() -> None:
 
 
 def test_one_dag_per_sub_account_from_shared_options() -> None:
-    base = ArchiveDagOptions(dag_id="ringcx_archive", schedule=settings.build_timetable({}), start_date=START)
+    base = ArchiveDagOptions(dag_id="ringcx_archive", schedule=shape.build_timetable({}), start_date=START)
     dags = [
         ringcx_archive_dag(base, dag_id=f"ringcx_archive_{name}", params={"ringcx_conn_id": f"ringcx_{name}"})
         for name in ("east", "west")

@@ -32,12 +32,14 @@ DAG_FILE = """
 from datetime import datetime, timedelta, timezone
 
 from airflow_provider_ringcx.example_dags import settings
+
+from airflow_provider_ringcx.example_dags import shape
 from airflow_provider_ringcx.example_dags.factory import ringcx_archive_dag
 from airflow_provider_ringcx.notifications import RingCXFileNotifier, window_deadline
 
 dag = ringcx_archive_dag(
     dag_id="{dag_id}",
-    schedule=settings.build_timetable(),
+    schedule=shape.build_timetable(),
     start_date=datetime(2026, 1, 1, tzinfo=timezone.utc),
     catchup=False,
     deadline=window_deadline(

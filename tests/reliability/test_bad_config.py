@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
 
-from airflow_provider_ringcx.example_dags.settings import build_timetable, resolve_settings
+from airflow_provider_ringcx.example_dags.settings import resolve_settings
+from airflow_provider_ringcx.example_dags.shape import build_timetable
 from airflow_provider_ringcx.exceptions import (
     RingCXBadRequestError,
     RingCXConfigError,
