@@ -119,6 +119,43 @@ def archive_window(data_interval_start: datetime, data_interval_end: datetime, l
     return Window(data_interval_start, data_interval_end).shift(-lag)
 
 
+def run_window(
+    window_start: datetime | str | None,
+    window_end: datetime | str | None,
+    lag: Any,
+    context: Mapping[str, Any],
+) -> Window:
+    """The window a task archives: explicit bounds when given, else the run's data interval shifted back by
+    the lag (the one rule of the metadata and report operators).
+
+    :raises RingCXConfigError: a bound that is not ISO-8601, one bound without the other, or no bounds and
+        a run without a data interval.
+    """
+    shift = parse_lag(lag, name="lag")
+    if window_start or window_end:
+        return Window(_bound(window_start, "window_start"), _bound(window_end, "window_end"))
+    start, end = context.get("data_interval_start"), context.get("data_interval_end")
+    if start is None or end is None:
+        raise RingCXConfigError(
+            "the run has no data interval: pass window_start and window_end, or schedule the DAG with a "
+            "timetable that has intervals (CronTriggerTimetable(..., interval=...))"
+        )
+    return archive_window(start, end, shift)
+
+
+def _bound(value: datetime | str | None, name: str) -> datetime:
+    from airflow_provider_ringcx.models import parse_timestamp
+
+    moment: datetime | None
+    try:
+        moment = value if isinstance(value, datetime) else parse_timestamp(value)
+    except ValueError:
+        moment = None
+    if moment is None:
+        raise RingCXConfigError(f"{name}={value!r} is not an ISO-8601 timestamp; both bounds are needed")
+    return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
+
+
 def rescan_window(window: Window, lookback: timedelta) -> Window | None:
     """The earlier window re-listed for late arrivals: ``window`` moved back by ``lookback``.
 

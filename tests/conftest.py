@@ -24,6 +24,11 @@ from typing import Any
 
 import pytest
 
+# Imported once, before any test: importing croniter runs platform.architecture(), which starts a `file -b`
+# subprocess. Inside a unit test the tier guard below refuses it, the import fails and is retried (and
+# refused) by every later test, so whichever unit test first built a timetable failed, depending on order.
+import croniter  # noqa: F401  # isort: skip
+
 # Bytecode caches are written (some images set PYTHONDONTWRITEBYTECODE): otherwise every Python process the
 # suite starts (Airflow's task processes in the e2e test, the benchmark's children, the simulator CLI, the
 # reliability workers) compiles Airflow from source again, ~3 s of CPU each. __pycache__ is git-ignored.

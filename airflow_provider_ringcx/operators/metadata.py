@@ -33,7 +33,7 @@ the window, ``metadata_budget`` and the timeout), since each retry would time ou
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -51,13 +51,13 @@ from airflow_provider_ringcx.hooks.budget import DEFER_WAIT_SECONDS, format_budg
 from airflow_provider_ringcx.hooks.budget_rule import LIVE, check_priority
 from airflow_provider_ringcx.hooks.metadata import plan_windows
 from airflow_provider_ringcx.keys import manifest_key as default_manifest_key
-from airflow_provider_ringcx.models import ManifestBatch, parse_timestamp
+from airflow_provider_ringcx.models import ManifestBatch
 from airflow_provider_ringcx.operators.base import RingCXToS3BaseOperator
 from airflow_provider_ringcx.s3.options import OPTION_NAMES
 from airflow_provider_ringcx.transfers.manifest import fetch_window_manifest
 from airflow_provider_ringcx.transfers.manifest_reader import ManifestIntegrityError, manifest_exists
 from airflow_provider_ringcx.triggers.window import WindowReadyTrigger
-from airflow_provider_ringcx.windows import DEFAULT_LAG, Window, archive_window, parse_lag
+from airflow_provider_ringcx.windows import DEFAULT_LAG, Window, parse_lag, run_window
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -309,18 +309,9 @@ class RingCXInteractionMetadataOperator(RingCXToS3BaseOperator):
         (set on the hook's metadata client, which plans the calls)."""
         return self.hook.metadata.limit_window(self.max_window_seconds)
 
-    def resolve_window(self, context: Context | dict[str, Any]) -> Window:
-        """The window of this run: explicit bounds, else the data interval shifted back by the lag."""
-        lag = parse_lag(self.lag, name="lag")
-        if self.window_start or self.window_end:
-            return Window(_when(self.window_start, "window_start"), _when(self.window_end, "window_end"))
-        start, end = context.get("data_interval_start"), context.get("data_interval_end")
-        if start is None or end is None:
-            raise RingCXConfigError(
-                "the run has no data interval: pass window_start and window_end, or schedule the DAG with a "
-                "timetable that has intervals (CronTriggerTimetable(..., interval=...))"
-            )
-        return archive_window(start, end, lag)
+    def resolve_window(self, context: Context | Mapping[str, Any]) -> Window:
+        """The window of this run (see :func:`~airflow_provider_ringcx.windows.run_window`)."""
+        return run_window(self.window_start, self.window_end, self.lag, context)
 
     def fetch(self, window: Window, context: Context | dict[str, Any]) -> list[ManifestBatch]:
         """Write (or reuse) the window manifest and return its batch descriptors."""
@@ -361,16 +352,3 @@ class RingCXInteractionMetadataOperator(RingCXToS3BaseOperator):
             ti.xcom_push(key="counts", value=counts)
             ti.xcom_push(key="manifest", value=dict(identity))
         return batches
-
-
-def _when(value: datetime | str | None, name: str) -> datetime:
-    moment: datetime | None
-    try:
-        moment = value if isinstance(value, datetime) else parse_timestamp(value)
-    except ValueError:
-        moment = None
-    if moment is None:
-        raise RingCXConfigError(f"{name}={value!r} is not an ISO-8601 timestamp; both bounds are needed")
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import Asset
@@ -21,7 +21,6 @@ from airflow_provider_ringcx import jsonutil, keys
 from airflow_provider_ringcx.assets import event_extra, names_this_archive
 from airflow_provider_ringcx.exceptions import RingCXConfigError
 from airflow_provider_ringcx.links import REPORT_LINK_XCOM_KEY, RingCXReportLink, S3Location, push_location
-from airflow_provider_ringcx.models import parse_timestamp
 from airflow_provider_ringcx.operators.base import RingCXToS3BaseOperator
 from airflow_provider_ringcx.report import NOT_ARCHIVED_STATUSES
 from airflow_provider_ringcx.runinfo import readable_summary, report_table
@@ -34,7 +33,7 @@ from airflow_provider_ringcx.window_report import (
     report_window,
     run_note,
 )
-from airflow_provider_ringcx.windows import DEFAULT_LAG, Window, archive_window, parse_lag
+from airflow_provider_ringcx.windows import DEFAULT_LAG, Window, run_window
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -307,17 +306,8 @@ class RingCXWindowReportOperator(RingCXToS3BaseOperator):
         return spec
 
     def resolve_window(self, context: Context | Mapping[str, Any]) -> Window:
-        """The window: explicit bounds, else the data interval shifted back by the lag."""
-        lag = parse_lag(self.lag, name="lag")
-        if self.window_start or self.window_end:
-            return Window(_when(self.window_start, "window_start"), _when(self.window_end, "window_end"))
-        start, end = context.get("data_interval_start"), context.get("data_interval_end")
-        if start is None or end is None:
-            raise RingCXConfigError(
-                "the run has no data interval: pass window_start and window_end, or schedule the DAG with a "
-                "timetable that has intervals (CronTriggerTimetable(..., interval=...))"
-            )
-        return archive_window(start, end, lag)
+        """The window of this run (see :func:`~airflow_provider_ringcx.windows.run_window`)."""
+        return run_window(self.window_start, self.window_end, self.lag, context)
 
     def download_summaries(self, ti: Any) -> list[Any]:
         """The XCom ``summary`` of every (mapped) download task; ``None`` for one that did not push it."""
@@ -368,17 +358,6 @@ def _statuses(value: Sequence[str] | str | None) -> list[str]:
             f"of {', '.join(ALLOWABLE_STATUSES)}"
         )
     return statuses
-
-
-def _when(value: datetime | str | None, name: str) -> datetime:
-    moment: datetime | None
-    try:
-        moment = value if isinstance(value, datetime) else parse_timestamp(value)
-    except ValueError:
-        moment = None
-    if moment is None:
-        raise RingCXConfigError(f"{name}={value!r} is not an ISO-8601 timestamp; both bounds are needed")
-    return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
 
 
 def _iso(value: datetime | str | None) -> str | None:
