@@ -24,6 +24,7 @@ import pytest
 
 from airflow_provider_ringcx.notifications.deadline import window_deadline
 from airflow_provider_ringcx.notifications.file import RingCXFileNotifier
+from tests.fixtures.airflow_dag import parse_example_dag
 
 UTC = timezone.utc
 DAG_ID = "ringcx_deadline_probe"
@@ -62,7 +63,7 @@ def test_the_deadline_is_the_logical_date_plus_the_margin_and_calls_the_notifier
 
 
 def test_a_window_not_archived_by_its_deadline_notifies_through_scheduler_and_triggerer_code(
-    example_dag: Any, tmp_path: Path
+    example_dag: Any, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     from airflow._shared.module_loading import import_string
     from airflow.dag_processing.dagbag import BundleDagBag, sync_bag_to_db
@@ -81,6 +82,9 @@ def test_a_window_not_archived_by_its_deadline_notifies_through_scheduler_and_tr
     bag = BundleDagBag(dag_folder=str(folder), bundle_path=folder, bundle_name="dags-folder")
     assert not bag.import_errors, bag.import_errors
     assert bag.dags[DAG_ID].deadline is not None
+    # Syncing this folder as the "dags-folder" bundle marks every other DAG of the bundle stale (the shipped
+    # DAG, parsed once per session by example_dag): later dag.test() runs would find it "not serialized".
+    request.addfinalizer(parse_example_dag)
     sync_bag_to_db(bag, "dags-folder", None)
 
     with create_session() as session:  # the scheduler creates the run (and so its deadline)

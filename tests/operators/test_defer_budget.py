@@ -66,13 +66,10 @@ def _register(dag: Any) -> None:
 
 
 @pytest.fixture(scope="module")
-def airflow_db() -> None:
-    """A fresh metadata DB with the default bundle (what ``example_dag`` prepares, without parsing it)."""
-    from airflow.dag_processing.bundles.manager import DagBundlesManager
-    from airflow.utils import db
-
-    db.resetdb()
-    DagBundlesManager().sync_bundles_to_db()
+def airflow_db(example_dag: Any) -> None:
+    """The session's metadata DB with the default bundle, as ``example_dag`` prepares it. (Not a reset of
+    its own: a ``resetdb()`` here dropped the session's serialized example DAG, and every later
+    ``dag.test()`` of it failed with "the dag is not serialized".)"""
 
 
 @pytest.fixture
