@@ -16,6 +16,7 @@ history with the history DAG (no deadline) to avoid that.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Mapping
 from datetime import timedelta
 from typing import Any
@@ -46,14 +47,18 @@ def window_deadline(
     :param margin: how long after the due time the run may still succeed (more than 0).
     :param kwargs: the callback's arguments (JSON values only: they are stored with the DAG), e.g.
         ``{"path": "/var/log/ringcx/alerts.jsonl", "event": "deadline_missed"}``.
-    :param name: the alert's name (shown with the deadline).
+    :param name: the alert's name (shown with the deadline; Airflow 3.3+, ignored on 3.2).
     :raises RingCXConfigError: a margin of 0 or less.
     """
     if margin <= timedelta(0):
         raise RingCXConfigError(f"deadline margin {margin} must be more than 0, e.g. timedelta(minutes=30)")
+    named = {"name": name} if _ALERTS_HAVE_NAMES else {}  # Airflow 3.2's DeadlineAlert takes no name
     return DeadlineAlert(
         reference=DeadlineReference.DAGRUN_LOGICAL_DATE,
         interval=margin,
         callback=AsyncCallback(callback, kwargs=dict(kwargs or {})),
-        name=name,
+        **named,
     )
+
+
+_ALERTS_HAVE_NAMES = "name" in inspect.signature(DeadlineAlert.__init__).parameters
