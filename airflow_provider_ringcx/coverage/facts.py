@@ -100,13 +100,19 @@ class ReportFact:
             counts["by_status"] if isinstance(counts.get("by_status"), Mapping) else {}
         )
         statuses = {str(k)[:64]: _int(v) for k, v in by_status.items() if _int(v)}
-        complete = report["complete"]
+        # A report read from a manifest nothing vouched for (allow_unverified_manifest) proves nothing about
+        # what the window held: the window stays incomplete, so the audit re-archives it with a verified one.
+        manifest = report.get("manifest")
+        unverified = isinstance(manifest, Mapping) and manifest.get("verified") is False
+        complete = report["complete"] and not unverified
+        reasons = () if complete else _reasons(report, counts, statuses)
+        if unverified:
+            reasons = ("the report read an unverified manifest (allow_unverified_manifest)", *reasons)
         return cls(
             key, etag, last_modified, window.start, window.end, complete,
             expected=_int(counts.get("expected")), archived=_int(counts.get("archived")),
             not_archived=_int(counts.get("not_archived")), archived_bytes=_int(counts.get("bytes")),
-            by_status=dict(sorted(statuses.items())),
-            reasons=() if complete else _reasons(report, counts, statuses),
+            by_status=dict(sorted(statuses.items())), reasons=reasons,
         )  # fmt: skip
 
     def as_dict(self) -> dict[str, Any]:

@@ -217,7 +217,9 @@ def refresh_ledger(defaults: dict[str, Any] | None = None, params: dict[str, Any
         first = shape.start_date() - timedelta(minutes=int(run["lag_minutes"]))
         start, end = audit_range(params, now=now, first_window=first, grid=grid)
         sub = str(RingCXHook(ringcx_conn_id=run["ringcx_conn_id"]).settings.sub_account_id)
-    result = _ledger(run).refresh(sub, start.date(), _day_after(end), grid)
+    # force: the audit lists every day, final ones too (a final day's rollup is otherwise trusted without a
+    # LIST, so a report deleted or rewritten after the day was complete would go unseen).
+    result = _ledger(run).refresh(sub, start.date(), _day_after(end), grid, force=True)
     gaps = gaps_within(result, start, end)
     limit = min(int(params.get("audit_max_repairs", 100)), MAX_REPAIRS)
     repaired = gaps[:limit]
@@ -262,7 +264,7 @@ def verify_coverage(plan: dict[str, Any], params: dict[str, Any] | None = None) 
 
     run, start, end = plan["run"], _moment(plan["from"]), _moment(plan["to"])
     grid = _grid(params or {}, run)
-    result = _ledger(run).refresh(plan["sub_account_id"], start.date(), _day_after(end), grid)
+    result = _ledger(run).refresh(plan["sub_account_id"], start.date(), _day_after(end), grid, force=True)
     left = gaps_within(result, start, end)
     counts = result.counts()
     if left:

@@ -65,6 +65,7 @@ def put_report(
     not_archived: Sequence[tuple[str, str]] = (),
     sub: str = SUB,
     prefix: str = PREFIX,
+    manifest: dict[str, Any] | None = None,
 ) -> str:
     """Reconcile a synthetic window (``archived`` segments, plus ``not_archived`` (status, reason) ones) and
     write its report with :func:`build_report` / :func:`write_report`; return the report key."""
@@ -87,6 +88,8 @@ def put_report(
         reconciliation=Reconciliation(checks),
         run={"run_id": f"test-{uuid.uuid4().hex[:6]}"},
     )
+    if manifest is not None:  # as window_report records the manifest's check
+        report["manifest"] = manifest
     write_report(s3, bucket, key, report)
     return key
 

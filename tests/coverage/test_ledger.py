@@ -249,3 +249,18 @@ def test_gaps_merge_missing_stretches_but_not_incomplete_windows(counting: Count
     assert len(result.gaps(max_span=timedelta(hours=6), limit=3)) == 3
     assert len(result.gaps(max_span=timedelta(hours=6))) == 2 + 4 + 4 + 4
     assert len(json.dumps(gaps)) < 2000  # small enough for an XCom
+
+
+def test_a_report_from_an_unverified_manifest_is_not_complete(counting: Counting, bucket: str) -> None:
+    """``allow_unverified_manifest`` lets a report say complete from a manifest nothing vouched for: the
+    ledger does not count that as proof, so the window is a gap the audit re-archives."""
+    s3 = counting.client
+    quarter_hours(s3, bucket, D, skip={(9, 0)})
+    unverified = {"key": "m", "verified": False}
+    put_report(s3, bucket, utc(2026, 3, 2, 9), utc(2026, 3, 2, 9, 15), manifest=unverified)
+    result = ledger(counting, bucket, utc(2026, 3, 3, 6)).refresh(SUB, D, D + timedelta(days=1))
+    (window,) = [w for w in result.days[0].windows if (w.start.hour, w.start.minute) == (9, 0)]
+    assert window.state == "incomplete"
+    assert "unverified manifest" in window.reasons[0]
+    assert not result.ok
+    assert [g.as_dict()["key"] for g in result.gaps()] == ["20260302T0900Z_20260302T0915Z"]
