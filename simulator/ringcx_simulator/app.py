@@ -17,6 +17,7 @@ _ROUTES = (
     ("/api/auth/login/rc/accesstoken", "exchange"),
     ("/api/auth/token/refresh", "refresh"),
     ("/voice/api/v1/admin/accounts", "admin_accounts"),
+    ("/voice/api/integration/v1/admin/accounts/", "admin_subaccounts"),
 )
 
 

@@ -27,7 +27,7 @@ DownloadLength = Literal["content-length", "chunked", "close"]
 WavDataSize = Literal["exact", "zero", "unknown"]
 
 #: Fields that are tuples of strings on the command line as comma-separated lists.
-_LIST_FIELDS = {"sub_account_ids", "restricted_ids"}
+_LIST_FIELDS = {"sub_account_ids", "inactive_sub_account_ids", "restricted_ids"}
 #: Fields never echoed back by ``GET /_sim/config``.
 SECRET_FIELDS = frozenset({"client_secret", "jwt", "api_token"})
 
@@ -89,6 +89,11 @@ class SimConfig:
     sub_account_ids: tuple[str, ...] = _knob(
         ("99999999",),
         "RingCX sub-account ids served, comma-separated; each gets its own traffic and budgets.",
+    )
+    inactive_sub_account_ids: tuple[str, ...] = _knob(
+        ("99990001",),
+        "Sub-accounts of the main account listed with isActive=false by GET /voice/api/integration/v1/"
+        "admin/accounts/{mainAccountId}/subaccounts, comma-separated; their data routes answer 403.",
     )
     # --- tokens -------------------------------------------------------------------------------------
     token_lifetime: float = _knob(300.0, "RingCX access token lifetime, simulated seconds.")
@@ -221,6 +226,9 @@ class SimConfig:
             raise ValueError("max_interval must be within 1..86400")
         if not self.sub_account_ids:
             raise ValueError("sub_account_ids must name at least one sub-account")
+        both = sorted(set(self.sub_account_ids) & set(self.inactive_sub_account_ids))
+        if both:
+            raise ValueError(f"{', '.join(both)}: in both sub_account_ids and inactive_sub_account_ids")
         for name in ("token_budget", "metadata_budget", "download_budget"):
             try:
                 parse_budget(getattr(self, name))
@@ -248,6 +256,7 @@ class SimConfig:
         for name in SECRET_FIELDS:
             data[name] = "***" if data[name] else ""
         data["sub_account_ids"] = list(self.sub_account_ids)
+        data["inactive_sub_account_ids"] = list(self.inactive_sub_account_ids)
         data["restricted_ids"] = list(self.restricted_ids)
         data["faults"] = list(self.faults)
         return data

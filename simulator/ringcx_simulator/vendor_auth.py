@@ -11,6 +11,7 @@ from starlette.responses import JSONResponse, Response
 
 from ringcx_simulator.auth import basic_credentials, bearer_token
 from ringcx_simulator.config import SimConfig
+from ringcx_simulator.errors import forbidden_response
 from ringcx_simulator.guards import (
     authenticate,
     body_response,
@@ -223,5 +224,30 @@ async def admin_accounts(request: Request) -> Response:
             "mainAccountId": config.main_account_id,
         }
         for sub in config.sub_account_ids
+    ]
+    return body_response(request, json.dumps(body).encode(), "application/json", rule)
+
+
+@router.get("/voice/api/integration/v1/admin/accounts/{main_account_id}/subaccounts")
+async def admin_subaccounts(request: Request, main_account_id: str) -> Response:
+    """The main account's sub-accounts with their ``isActive`` flag (SPEC; the WFO_ACCESS role).
+
+    The served sub-accounts are active, ``--inactive-sub-account-ids`` are listed inactive; another main
+    account id answers 403, as a token without access to it would.
+    """
+    rule, early = draw_fault(request, "admin_subaccounts")
+    if early is not None:
+        return early
+    denied = authenticate(request)
+    if denied is not None:
+        return denied
+    config = sim(request).config
+    if main_account_id != config.main_account_id:
+        return forbidden_response(request, config.forbidden_shape)
+    listed = [(sub, True) for sub in config.sub_account_ids]
+    listed += [(sub, False) for sub in config.inactive_sub_account_ids]
+    body = [
+        {"subAccountId": sub, "subAccountName": f"Simulated sub-account {sub}", "isActive": active}
+        for sub, active in listed
     ]
     return body_response(request, json.dumps(body).encode(), "application/json", rule)
