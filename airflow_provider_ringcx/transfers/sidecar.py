@@ -2,7 +2,12 @@
 
 Format ``ringcx-recording-sidecar/1``; :data:`SIDECAR_SCHEMA` is its JSON Schema (draft 2020-12). The
 ``metadata`` member is the vendor row exactly as listed (``segmentEvents`` with ``REC_START``/``REC_STOP``
-included); everything else is computed while the bytes streamed into S3.
+included); everything else is computed while the bytes streamed into S3. ``pauses`` is the PCI pause evidence
+read from that row's ``segmentEvents`` by :func:`~airflow_provider_ringcx.pauses.compute_pause_evidence` (the
+rule's name and every problem found in the list included); ``transcript`` names the key of the segment's
+transcript document when transcripts are archived (:mod:`~airflow_provider_ringcx.transfers.transcripts`:
+the transcript may land later than the recording, so the document carries its own evidence). Both are
+optional in the schema: sidecars written before them stay valid.
 
 :func:`build_sidecar` assembles the document from what it describes (the segment, the
 :class:`DownloadEvidence` and the :class:`StoredRecording`); :func:`write_sidecar` writes it create-only.
@@ -28,6 +33,7 @@ from botocore.exceptions import ClientError
 
 from airflow_provider_ringcx import __version__, jsonutil
 from airflow_provider_ringcx.models import format_timestamp, printable
+from airflow_provider_ringcx.pauses import compute_pause_evidence
 from airflow_provider_ringcx.s3.writeonce import is_precondition_failed
 
 if TYPE_CHECKING:
@@ -37,6 +43,14 @@ SIDECAR_FORMAT = "ringcx-recording-sidecar/1"
 
 _NULLABLE_INT = {"type": ["integer", "null"], "minimum": 0}
 _NULLABLE_STR = {"type": ["string", "null"]}
+_INTERVALS = {
+    "type": "array",
+    "items": {
+        "type": "object",
+        "required": ["start", "end"],
+        "properties": {"start": {"type": "string"}, "end": {"type": "string"}},
+    },
+}
 
 SIDECAR_SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -117,6 +131,21 @@ SIDECAR_SCHEMA: dict[str, Any] = {
             "properties": {"name": {"type": "string"}, "version": {"type": "string"}},
         },
         "metadata": {"type": "object"},
+        "pauses": {
+            "type": "object",
+            "required": ["rule", "recorded", "paused", "problems"],
+            "properties": {
+                "rule": {"type": "string", "minLength": 1},
+                "recorded": _INTERVALS,
+                "paused": _INTERVALS,
+                "problems": {"type": "array", "items": {"type": "string"}},
+            },
+        },
+        "transcript": {
+            "type": "object",
+            "required": ["key"],
+            "properties": {"key": {"type": "string", "minLength": 1}},
+        },
     },
 }
 
@@ -168,6 +197,7 @@ def build_sidecar(
     stored: StoredRecording,
     manifest_key: str | None,
     retrieved_at: datetime | None = None,
+    transcript_key: str | None = None,
 ) -> dict[str, Any]:
     """Assemble the sidecar document of one landed recording (see :data:`SIDECAR_SCHEMA`).
 
@@ -176,10 +206,12 @@ def build_sidecar(
     :param download: what the download proved about the bytes.
     :param stored: where and how they landed.
     :param manifest_key: the window manifest the segment was listed in.
+    :param transcript_key: where the segment's transcript document is (or will be) archived, if it is.
     """
     wav, lock = download.wav, stored.lock
     until = lock.get("ObjectLockRetainUntilDate")
-    return {
+    pauses = compute_pause_evidence(row.get("segmentEvents"), has_recording=True) if row is not None else None
+    document = {
         "format": SIDECAR_FORMAT,
         "dialog_id": str(ref["dialog_id"]),
         "segment_id": str(ref["segment_id"]),
@@ -208,7 +240,14 @@ def build_sidecar(
         "retrieved_at": format_timestamp(retrieved_at or datetime.now(timezone.utc)),
         "provider": {"name": "airflow-provider-ringcx", "version": __version__},
         "metadata": dict(row) if row is not None else {"_from_ref": dict(ref)},
+        "pauses": pauses or {**compute_pause_evidence(None), "problems": [_NO_ROW]},
     }
+    if transcript_key:
+        document["transcript"] = {"key": transcript_key}
+    return document
+
+
+_NO_ROW = "no vendor row (a batch of refs without a manifest): segmentEvents unknown, no recorded interval"
 
 
 _VALIDATOR = jsonschema.Draft202012Validator(SIDECAR_SCHEMA)

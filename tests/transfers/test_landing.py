@@ -11,6 +11,7 @@ from typing import Any
 import jsonschema
 
 from airflow_provider_ringcx.models import SegmentRecord
+from airflow_provider_ringcx.pauses import compute_pause_evidence
 from airflow_provider_ringcx.transfers.landing import LandingConfig, segment_keys
 from airflow_provider_ringcx.transfers.sidecar import SIDECAR_SCHEMA
 from tests.fixtures.landing import BIG, WINDOW, MiB, check_archived, refs_of, truth_by_key
@@ -34,6 +35,9 @@ def test_batch_lands_verified_objects_and_sidecars(
         sidecar = check_archived(s3_client, bucket, record.to_ref(), truth[record.key], config)
         assert sidecar["metadata"] == dict(record.raw)  # full vendor row, REC_START/REC_STOP included
         assert sidecar["metadata"]["segmentEvents"][0]["eventType"] == "REC_START"
+        assert sidecar["pauses"] == compute_pause_evidence(record.raw["segmentEvents"], has_recording=True)
+        assert sidecar["pauses"]["recorded"]  # the simulator's rows are well formed
+        assert "transcript" not in sidecar  # transcripts are off by default
         assert sidecar["source"]["path"] == truth[record.key]["path"]
         assert sidecar["s3"]["manifest_key"] == "m.jsonl"
         assert sidecar["s3"]["upload"] == "put"
