@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from ringcx_simulator import control, vendor_auth, vendor_data
+from ringcx_simulator import control, transcripts, vendor_auth, vendor_data
 from ringcx_simulator.config import SimConfig
 from ringcx_simulator.state import SimState
 
@@ -31,6 +31,8 @@ def route_name(path: str) -> str:
             return "metadata"
         if "/recordings/" in path:
             return "download"
+        if "/transcripts/" in path:
+            return "transcripts"
     return "other"
 
 
@@ -80,6 +82,7 @@ def create_app(config: SimConfig | None = None) -> FastAPI:
     app.state.sim = state
     app.include_router(vendor_auth.router)
     app.include_router(vendor_data.router)
+    app.include_router(transcripts.router)
     app.include_router(control.router)
     app.add_middleware(StatsMiddleware, state=state)
     return app

@@ -27,7 +27,7 @@ DownloadLength = Literal["content-length", "chunked", "close"]
 WavDataSize = Literal["exact", "zero", "unknown"]
 
 #: Fields that are tuples of strings on the command line as comma-separated lists.
-_LIST_FIELDS = {"sub_account_ids", "inactive_sub_account_ids", "restricted_ids"}
+_LIST_FIELDS = {"sub_account_ids", "inactive_sub_account_ids", "restricted_ids", "transcript_variants"}
 #: Fields never echoed back by ``GET /_sim/config``.
 SECRET_FIELDS = frozenset({"client_secret", "jwt", "api_token"})
 
@@ -168,6 +168,27 @@ class SimConfig:
     download_latency: float = _knob(
         0.0, "WAN model: real seconds before a recording body's first byte (0 = none)."
     )
+    # --- transcripts (see transcripts.py) ------------------------------------------------------------
+    transcript_budget: str = _knob("120/60", "Transcript budget per sub-account, or off.")
+    transcript_missing_share: float = _knob(
+        0.1, "Share of hasTranscript segments whose transcript 404s forever."
+    )
+    transcript_late_share: float = _knob(
+        0.2, "Share of hasTranscript segments whose transcript 404s until --transcript-delay after their end."
+    )
+    transcript_hostile_share: float = _knob(
+        0.0,
+        "Share of hasTranscript segments served a hostile transcript (malformed, huge, wrong_ids, array).",
+    )
+    transcript_delay: float = _knob(
+        3600.0, "Simulated seconds after a segment's end when a late transcript is ready."
+    )
+    transcript_huge_bytes: int = _knob(9 * 1024 * 1024, "Size of the message of a huge transcript, bytes.")
+    transcript_variants: tuple[str, ...] = _knob(
+        (),
+        "Force transcript kinds, comma-separated segmentId=kind "
+        "(ok, missing, late, malformed, huge, wrong_ids, array).",
+    )
     # --- bulk segments (volume tests; see bulk.py) -------------------------------------------------------
     bulk_segments: int = _knob(
         0,
@@ -211,6 +232,9 @@ class SimConfig:
             "no_recording_share",
             "restricted_share",
             "digital_share",
+            "transcript_missing_share",
+            "transcript_late_share",
+            "transcript_hostile_share",
         ):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be within 0..1")
@@ -229,7 +253,9 @@ class SimConfig:
         both = sorted(set(self.sub_account_ids) & set(self.inactive_sub_account_ids))
         if both:
             raise ValueError(f"{', '.join(both)}: in both sub_account_ids and inactive_sub_account_ids")
-        for name in ("token_budget", "metadata_budget", "download_budget"):
+        if self.transcript_delay < 0 or self.transcript_huge_bytes < 0:
+            raise ValueError("transcript_delay and transcript_huge_bytes must be >= 0")
+        for name in ("token_budget", "metadata_budget", "download_budget", "transcript_budget"):
             try:
                 parse_budget(getattr(self, name))
             except ValueError as exc:
@@ -258,6 +284,7 @@ class SimConfig:
         data["sub_account_ids"] = list(self.sub_account_ids)
         data["inactive_sub_account_ids"] = list(self.inactive_sub_account_ids)
         data["restricted_ids"] = list(self.restricted_ids)
+        data["transcript_variants"] = list(self.transcript_variants)
         data["faults"] = list(self.faults)
         return data
 

@@ -24,6 +24,7 @@ from ringcx_simulator.traffic import (
     iso_ms,
     traffic_signature,
 )
+from ringcx_simulator.transcript_data import transcript_kind, transcript_ready_ms
 
 
 class Stats:
@@ -215,6 +216,9 @@ class SimState:
             "size": None,
             "sha256": None,
             "path": recording_path(config, segment.sub_account_id, segment.dialog_id, segment.segment_id),
+            "hasTranscript": segment.has_transcript,
+            "transcript": transcript_kind(segment, config),  # transcripts.py: ok, missing, late, hostile...
+            "transcriptReadyTimeMs": iso_ms(transcript_ready_ms(segment, config)),
         }
         if segment.has_recording:
             recording = self.recording(segment)
