@@ -56,6 +56,7 @@ DEFAULTS: dict[str, Any] = {
     "metadata_budget": "2/60,9/900",
     "download_budget": "120/60",
     "exchange_budget": "5/60",
+    "transcript_budget": "120/60",  # transcripts (issue 17): their own 120/min, apart from the downloads
     "connect_timeout": 10.0,
     "read_timeout": 60.0,
     "retry_attempts": 5,
@@ -106,6 +107,7 @@ class RingCXSettings:
     download_min_bytes_per_second: float = float(DOWNLOAD_MIN_BYTES_PER_SECOND)
     metadata_deadline_seconds: float = METADATA_DEADLINE_SECONDS
     exchange_cache: bool = True
+    transcript_budget: tuple[BudgetLimit, ...] = ()
     client_id: str | None = None
     client_secret: str | None = field(default=None, repr=False, compare=False)
     jwt: str | None = field(default=None, repr=False, compare=False)
@@ -226,6 +228,7 @@ class RingCXSettings:
             download_min_bytes_per_second=reader.bounded("download_min_bytes_per_second"),
             metadata_deadline_seconds=reader.bounded("metadata_deadline_seconds"),
             exchange_cache=reader.flag("exchange_cache"),
+            transcript_budget=reader.budget("transcript_budget"),
             client_id=client_id or None,
             client_secret=client_secret,
             jwt=jwt,
@@ -388,12 +391,8 @@ def check_combinations(settings: RingCXSettings) -> None:
         if rate < needed:
             shortest = math.ceil(1.0 / rate)
             raise RingCXConfigError(
-                f"{conn}: extras metadata_budget={_budget_text(settings.metadata_budget)!r} and "
+                f"{conn}: extras metadata_budget={','.join(map(str, settings.metadata_budget))!r} and "
                 f"max_window_seconds={settings.max_window_seconds} cannot keep up: each "
                 f"{settings.max_window_seconds} s of calls needs one request, but the budget allows one per "
                 f"{1.0 / rate:g} s; raise max_window_seconds to at least {shortest} or the budget"
             )
-
-
-def _budget_text(limits: tuple[BudgetLimit, ...]) -> str:
-    return ",".join(str(limit) for limit in limits)

@@ -39,6 +39,8 @@ def test_defaults_follow_the_product_decisions():
     assert s.metadata_budget == (BudgetLimit(2, 60), BudgetLimit(9, 900))
     assert s.download_budget == (BudgetLimit(120, 60),)
     assert s.exchange_budget == (BudgetLimit(5, 60),)
+    assert s.transcript_budget == (BudgetLimit(120, 60),)  # its own, apart from the downloads
+    assert s.budget_key("transcript") == "ringcx.ringcentral.com|99999999|transcript"
     assert (s.connect_timeout, s.read_timeout) == (10, 60)
     assert s.budget_key("metadata") == "ringcx.ringcentral.com|99999999|metadata"
 
