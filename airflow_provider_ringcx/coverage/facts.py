@@ -7,7 +7,12 @@ reasons. A day's rollup stores the facts of the reports listed that day, so a re
 whose ETag or LastModified changed.
 
 A report that cannot be read (not strict JSON, too large, another sub-account's, a window that does not
-match its key) becomes an *incomplete* fact whose reason says so: it is never trusted as complete.
+match its key) becomes an *incomplete* fact whose reason says so: it is never trusted as complete. Nor is a
+report that says complete only because the report task's ``allow_unarchived`` waived segments (or
+unparseable rows, or late arrivals) that are not archived: its counts show them, so the fact is incomplete
+and its first reason is :data:`WAIVED_REASON` (``waived: ...``). The waiver keeps the live DAG green; the
+ledger, the audit and the archive view still show the window as not archived. The same holds for a report
+read from an unverified manifest (``allow_unverified_manifest``).
 
 Reasons are cut to :data:`MAX_REASON` characters, at most :data:`MAX_REASONS` per report, and a URL's
 query (a pre-signed signature) is dropped from them: a rollup holds no credential.
@@ -29,6 +34,8 @@ MAX_REASONS = 5
 MAX_REASON = 240
 #: A report larger than this is not read (the report task writes well under it even for 10,000 segments).
 MAX_REPORT_BYTES = 64 * 1024 * 1024
+#: The first reason of a report that is complete only by ``allow_unarchived`` (it starts with ``waived``).
+WAIVED_REASON = "waived: the report says complete only because allow_unarchived allowed what is not archived"
 _URL_QUERY = re.compile(r"(https?://[^\s?#]+)[?#]\S*")
 
 
@@ -104,10 +111,16 @@ class ReportFact:
         # what the window held: the window stays incomplete, so the audit re-archives it with a verified one.
         manifest = report.get("manifest")
         unverified = isinstance(manifest, Mapping) and manifest.get("verified") is False
-        complete = report["complete"] and not unverified
+        # A report that says complete although segments are not archived (the report task's
+        # allow_unarchived waived them) proves the operator's waiver, not the archive: incomplete, "waived".
+        waived = report["complete"] and _unarchived(counts)
+        complete = report["complete"] and not unverified and not waived
         reasons = () if complete else _reasons(report, counts, statuses)
+        if waived:
+            reasons = (WAIVED_REASON, *reasons)
         if unverified:
             reasons = ("the report read an unverified manifest (allow_unverified_manifest)", *reasons)
+        reasons = reasons[: MAX_REASONS + 1]
         return cls(
             key, etag, last_modified, window.start, window.end, complete,
             expected=_int(counts.get("expected")), archived=_int(counts.get("archived")),
@@ -188,6 +201,12 @@ def _check_report(report: Any, window: Window, sub_account_id: str) -> str:
     if not isinstance(stated, Mapping) or stated.get("key") != window.key:
         return f"report's window does not match its key (expected {window.key})"
     return ""
+
+
+def _unarchived(counts: Mapping[str, Any]) -> bool:
+    """Whether the counts show anything not archived: segments, unparseable rows or late arrivals."""
+    late = _int(counts.get("late_found")) - _int(counts.get("late_archived"))
+    return bool(_int(counts.get("not_archived")) or _int(counts.get("unparseable")) or late > 0)
 
 
 def _reasons(report: Mapping[str, Any], counts: Mapping[str, Any], statuses: Mapping[str, int]) -> tuple:

@@ -33,7 +33,9 @@ from airflow_provider_ringcx.coverage.facts import FactError, ReportFact, window
 from airflow_provider_ringcx.coverage.grid import STATES, CoverageGrid, WindowCoverage
 from airflow_provider_ringcx.s3.options import S3WriteOptions
 
-LEDGER_VERSION = 1
+#: 2: a report complete only by allow_unarchived is an incomplete fact (``waived``); a version-1 rollup
+#: may hold it as complete, so it is recomputed.
+LEDGER_VERSION = 2
 KIND = "ringcx-coverage-day"
 #: A rollup larger than this is not read (96 quarter-hours plus re-runs take a few tens of kB).
 MAX_ROLLUP_BYTES = 8 * 1024 * 1024

@@ -66,6 +66,7 @@ def put_report(
     sub: str = SUB,
     prefix: str = PREFIX,
     manifest: dict[str, Any] | None = None,
+    allow_unarchived: Sequence[str] = (),
 ) -> str:
     """Reconcile a synthetic window (``archived`` segments, plus ``not_archived`` (status, reason) ones) and
     write its report with :func:`build_report` / :func:`write_report`; return the report key."""
@@ -90,6 +91,9 @@ def put_report(
     )
     if manifest is not None:  # as window_report records the manifest's check
         report["manifest"] = manifest
+    if allow_unarchived:  # as window_report decides completeness with the run's allow_unarchived
+        blocking = [item for item in report["not_archived"] if item["status"] not in allow_unarchived]
+        report["complete"], report["blocking"] = not blocking, len(blocking)
     write_report(s3, bucket, key, report)
     return key
 

@@ -264,3 +264,31 @@ def test_a_report_from_an_unverified_manifest_is_not_complete(counting: Counting
     assert "unverified manifest" in window.reasons[0]
     assert not result.ok
     assert [g.as_dict()["key"] for g in result.gaps()] == ["20260302T0900Z_20260302T0915Z"]
+
+
+def test_a_report_complete_only_by_a_waiver_is_incomplete_waived(counting: Counting, bucket: str) -> None:
+    """``allow_unarchived`` keeps the report task green (the report says complete) while a segment is not
+    archived: the ledger does not count the waiver as coverage. The window is incomplete, its first reason
+    says ``waived``, and it is a gap the audit re-archives."""
+    s3 = counting.client
+    quarter_hours(s3, bucket, D, skip={(9, 0), (10, 0)})
+    start = utc(2026, 3, 2, 9)
+    waived = put_report(
+        s3, bucket, start, start + timedelta(minutes=15),
+        not_archived=[("forbidden", "403 from RingCX")], allow_unarchived=["forbidden"],
+    )  # fmt: skip
+    report = json.loads(s3.get_object(Bucket=bucket, Key=waived)["Body"].read())
+    assert report["complete"] is True  # what the report says
+    put_report(s3, bucket, utc(2026, 3, 2, 10), utc(2026, 3, 2, 10, 15), allow_unarchived=["forbidden"])
+    result = ledger(counting, bucket, utc(2026, 3, 3, 6)).refresh(SUB, D, D + timedelta(days=1))
+    by_hour = {w.start.hour: w for w in result.days[0].windows if w.start.minute == 0}
+    assert by_hour[9].state == "incomplete"
+    assert "waived" in by_hour[9].reasons[0]
+    assert "allow_unarchived" in by_hour[9].reasons[0]
+    assert "1 forbidden" in by_hour[9].reasons[0]
+    assert by_hour[10].state == "complete"  # a waiver that waived nothing changes nothing
+    assert not result.ok
+    assert [g.as_dict()["key"] for g in result.gaps()] == ["20260302T0900Z_20260302T0915Z"]
+    # the stored rollup keeps the fact as incomplete: a second read does not trust the report again
+    again = ledger(counting, bucket, utc(2026, 3, 3, 6)).refresh(SUB, D, D + timedelta(days=1))
+    assert [g.as_dict()["key"] for g in again.gaps()] == ["20260302T0900Z_20260302T0915Z"]
