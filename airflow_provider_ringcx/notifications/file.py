@@ -14,14 +14,25 @@ Each line is a JSON object: ``event``, ``at``, ``dag_id``, ``run_id``, ``logical
 ``window`` (the archived window: the data interval shifted back by ``lag_minutes``, as the archive DAGs
 do), ``reason``, ``deadline_time`` (for a deadline), ``failed_task`` and ``message``. No connection,
 token or secret is part of a context this reads, so none can reach the file. Lines are appended with
-``O_APPEND`` under an exclusive ``flock``, so callbacks of concurrent runs never interleave.
+``O_APPEND`` under an exclusive ``flock`` and written whole, so callbacks of concurrent runs never interleave.
+
+**The file is opened defensively**, because an alert directory often sits in a shared place (``/tmp``, a
+log volume) where another local user could plant a link: missing directories are created ``0700``
+(:data:`DIR_MODE`; the process umask can only narrow it), a new file ``0600`` (:data:`FILE_MODE`; an
+existing one keeps its mode); the file's own directory is opened with ``O_NOFOLLOW`` and the file relative to
+it with ``O_NOFOLLOW``, so a symbolic link as the file or as its directory is refused (a
+:class:`~airflow_provider_ringcx.exceptions.RingCXConfigError` naming the path), and so is anything but a
+regular file with one link (a FIFO, a device, a hard link to another file).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import errno
 import fcntl
 import os
+import stat
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -32,6 +43,9 @@ from airflow.sdk import BaseNotifier
 from airflow_provider_ringcx import jsonutil
 from airflow_provider_ringcx.exceptions import RingCXConfigError
 
+#: The mode of the directories the notifier creates, and of a file it creates.
+DIR_MODE = 0o700
+FILE_MODE = 0o600
 #: The default one-line message; ``{name}`` fields are the record's (see the module docstring).
 DEFAULT_MESSAGE = "RingCX archive {event}: DAG {dag_id}, run {run_id}, window {window_label}{because}"
 
@@ -39,7 +53,7 @@ DEFAULT_MESSAGE = "RingCX archive {event}: DAG {dag_id}, run {run_id}, window {w
 class RingCXFileNotifier(BaseNotifier):
     """Append one JSON line per notification to ``path``.
 
-    :param path: the file (created with its directory, mode 0600). (templated)
+    :param path: the file (created 0600, missing directories 0700; a symbolic link is refused). (templated)
     :param event: what the line reports, e.g. ``failure``, ``success``, ``deadline_missed``.
     :param message: a ``str.format`` template over the record's fields, e.g.
         ``"{dag_id}: window {window_label} not archived"``; default :data:`DEFAULT_MESSAGE`.
@@ -115,16 +129,64 @@ class RingCXFileNotifier(BaseNotifier):
 
     def write(self, record: Mapping[str, Any]) -> None:
         """Append ``record`` as one line, under an exclusive lock."""
-        path = Path(self.path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         line = (jsonutil.dumps(dict(record)) + "\n").encode()
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        fd = open_for_append(Path(self.path))
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
-            os.write(fd, line)
+            view = memoryview(line)
+            while view:  # a short write (a signal, a full disk) continues under the same lock
+                view = view[os.write(fd, view) :]
         finally:
             os.close(fd)  # closing releases the lock
         self.log.info("notified %s: %s", self.path, record.get("message"))
+
+
+def open_for_append(path: Path) -> int:
+    """A descriptor appending to the regular file ``path`` (see the module docstring for what is refused).
+
+    :raises RingCXConfigError: the file or its directory is a symbolic link, or the file is not a regular
+        file with one link.
+    """
+    path = Path(os.path.abspath(path))
+    _make_dirs(path.parent)
+    try:
+        dir_fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError as err:
+        if err.errno in (errno.ELOOP, errno.ENOTDIR):
+            raise _refused(path.parent, "is a symbolic link or not a directory") from None
+        raise
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+    try:
+        fd = os.open(path.name, flags, FILE_MODE, dir_fd=dir_fd)
+    except OSError as err:
+        if err.errno in (errno.ELOOP, errno.ENXIO):  # a symbolic link; a FIFO nobody reads
+            raise _refused(path, "is a symbolic link or not a regular file") from None
+        raise
+    finally:
+        os.close(dir_fd)
+    found = os.fstat(fd)
+    if not stat.S_ISREG(found.st_mode) or found.st_nlink != 1:
+        os.close(fd)
+        raise _refused(path, "is not a regular file with one link")
+    return fd
+
+
+def _make_dirs(directory: Path) -> None:
+    """Create the missing directories of ``directory``, each with :data:`DIR_MODE`."""
+    missing = []
+    while not os.path.lexists(directory) and directory != directory.parent:
+        missing.append(directory)
+        directory = directory.parent
+    for each in reversed(missing):
+        with contextlib.suppress(FileExistsError):  # created meanwhile: the O_NOFOLLOW open checks it
+            os.mkdir(each, DIR_MODE)
+
+
+def _refused(path: Path, why: str) -> RingCXConfigError:
+    return RingCXConfigError(
+        f"RingCXFileNotifier: {path} {why}; refusing to write alerts through it (a link could point them at "
+        "another file). Point path at a regular file in a directory you own"
+    )
 
 
 def _field(run: Any, name: str) -> Any:

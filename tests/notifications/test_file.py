@@ -97,3 +97,57 @@ def test_the_env_notifier_and_the_provider_registration() -> None:
     assert get_provider_info()["notifications"] == [
         "airflow_provider_ringcx.notifications.file.RingCXFileNotifier"
     ]
+
+
+def _notify(path: Path) -> None:
+    run = SimpleNamespace(dag_id="d", run_id="r", logical_date=END, data_interval_start=START,
+                          data_interval_end=END)  # fmt: skip
+    RingCXFileNotifier(path=path).notify({"dag_run": run})
+
+
+def test_created_directories_are_0700_and_the_file_0600_whatever_the_umask(tmp_path: Path) -> None:
+    path = tmp_path / "a" / "b" / "alerts.jsonl"
+    old = os.umask(0o000)  # the loosest umask: the modes are the notifier's own
+    try:
+        _notify(path)
+    finally:
+        os.umask(old)
+    assert os.stat(tmp_path / "a").st_mode & 0o777 == 0o700
+    assert os.stat(tmp_path / "a" / "b").st_mode & 0o777 == 0o700
+    assert os.stat(path).st_mode & 0o777 == 0o600
+
+
+def test_a_symlink_as_the_file_is_refused_and_its_target_untouched(tmp_path: Path) -> None:
+    victim = tmp_path / "victim.txt"  # e.g. another user's ~/.bashrc
+    victim.write_text("precious\n")
+    planted = tmp_path / "alerts.jsonl"
+    planted.symlink_to(victim)
+    with pytest.raises(RingCXConfigError, match=r"alerts.jsonl is a symbolic link"):
+        _notify(planted)
+    assert victim.read_text() == "precious\n"
+    dangling = tmp_path / "new.jsonl"  # a link to a file that does not exist yet: not created through it
+    dangling.symlink_to(tmp_path / "created-elsewhere")
+    with pytest.raises(RingCXConfigError, match="symbolic link"):
+        _notify(dangling)
+    assert not (tmp_path / "created-elsewhere").exists()
+
+
+def test_a_symlink_as_the_directory_is_refused(tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (tmp_path / "alerts").symlink_to(elsewhere, target_is_directory=True)
+    with pytest.raises(RingCXConfigError, match=r"alerts is a symbolic link or not a directory"):
+        _notify(tmp_path / "alerts" / "alerts.jsonl")
+    assert list(elsewhere.iterdir()) == []
+
+
+def test_a_hard_link_or_a_fifo_is_refused(tmp_path: Path) -> None:
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious\n")
+    os.link(victim, tmp_path / "alerts.jsonl")
+    with pytest.raises(RingCXConfigError, match="not a regular file with one link"):
+        _notify(tmp_path / "alerts.jsonl")
+    assert victim.read_text() == "precious\n"
+    os.mkfifo(tmp_path / "fifo.jsonl")
+    with pytest.raises(RingCXConfigError, match="not a regular file"):
+        _notify(tmp_path / "fifo.jsonl")
