@@ -68,3 +68,34 @@ def test_a_secret_extra_pasted_with_whitespace_is_masked_as_sent(mask_requests: 
         mask_extras=False,
     )
     assert "a-jwt-0123456789" in mask_requests
+
+
+@pytest.mark.parametrize(
+    ("url", "forms"),
+    [
+        ("redis://:Raw-pw-one1@127.0.0.1:6379/0", ["Raw-pw-one1"]),
+        ("redis://:Pct%40pw%2Ftwo2@h:6379/0", ["Pct%40pw%2Ftwo2", "Pct@pw/two2"]),
+        ("rediss://budget:Raw@At-three3@h:6380/2", ["Raw@At-three3"]),
+        ("redis://h:6379/0?password=Query%26four4&socket_timeout=3", ["Query%26four4", "Query&four4"]),
+        ("redis://h:6379/0?password=Plain-five5", ["Plain-five5"]),
+    ],
+)
+def test_every_form_of_a_url_password_is_masked(url: str, forms: list[str]) -> None:
+    """A Redis URL's password is masked as written (encoded or not) and decoded (what redis-py sends)."""
+    assert set(masking.url_secrets(url)) == set(forms)
+    masking.mask_url_secrets(url)
+    shown = masking.mask_url(url)
+    for form in forms:
+        assert form not in redact(f"log line: {form} and {url}")
+        assert form not in shown
+    assert "***" in shown
+    assert "h:63" in shown or "127.0.0.1:6379" in shown  # where it is stays readable
+
+
+def test_an_unencoded_slash_hash_or_question_mark_in_a_password_is_found() -> None:
+    assert masking.unencoded_password("redis://:pa/ss@h:6379/0")
+    assert masking.unencoded_password("redis://u:pa#ss@h:6379/0")
+    assert masking.mask_url("redis://u:pa#ss@h:6379/0") == "redis://u:***@h:6379/0"
+    assert not masking.unencoded_password("redis://:pa%2Fss@h:6379/0")
+    assert not masking.unencoded_password("redis://:p@ss@h:6379/0")  # '@': the last one ends the userinfo
+    assert not masking.unencoded_password("redis://h:6379/0")
