@@ -113,7 +113,11 @@ def run_operator(refs: list[dict[str, Any]], bucket: str, workers: int) -> int:
     if os.environ.get("BENCH_INLINE"):  # for cProfile (one thread): land the segments in the main thread
         from airflow_provider_ringcx.transfers.batch import BatchArchiver
 
-        BatchArchiver.run = lambda self, batch: [self._one(ref, len(batch)) for ref in batch]  # type: ignore[method-assign]
+        def inline(self: BatchArchiver, batch: list[Any]) -> list[Any]:
+            self.progress.start(len(batch))
+            return [self._one(ref) for ref in batch]
+
+        BatchArchiver.run = inline  # type: ignore[method-assign]
 
     operator = RingCXRecordingsToS3Operator(
         task_id="download_segments",
