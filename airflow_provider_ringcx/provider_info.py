@@ -39,6 +39,7 @@ from airflow_provider_ringcx.hooks.budget import (
     BUDGET_REDIS_URL_OPTION,
     CONFIG_SECTION,
 )
+from airflow_provider_ringcx.subaccounts.listing import SUB_ACCOUNTS_OPTION
 
 DISTRIBUTION = "airflow-provider-ringcx"
 INTEGRATION = "RingCentral RingCX"
@@ -231,6 +232,22 @@ CONFIG: dict[str, Any] = {
                 "type": "string",
                 "sensitive": True,
                 "example": "redis://:password@redis:6379/1",
+                "default": None,
+            },
+            SUB_ACCOUNTS_OPTION: {
+                "description": "The sub-accounts the example DAGs archive, one DAG each (per DAG kind: "
+                "ringcx_recordings_to_s3__<id>, ringcx_recordings_history__<id>, "
+                "ringcx_archive_audit__<id>), "
+                "with the ringcx connection's credentials. Comma-separated ids, or a JSON list of ids and "
+                'objects {"id", "name", and overrides of any run setting: "prefix", "kms_key_id", '
+                '"object_lock_retention_days"...}. Read when the DAG files are parsed (no connection, no '
+                "network); python -m airflow_provider_ringcx sub-accounts prints the line for the main "
+                "account's active sub-accounts. Each sub-account's DAGs use their own pools "
+                "(ringcx_metadata__<id>, ringcx_downloads__<id>, and the history ones). Unset: one DAG of "
+                "each kind, for the connection's sub_account_id.",
+                "version_added": "0.2.0",
+                "type": "string",
+                "example": "11111111,22222222",
                 "default": None,
             },
             BUDGET_REDIS_CONN_OPTION: {

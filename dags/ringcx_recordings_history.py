@@ -1,7 +1,8 @@
-"""The provider's history DAG (one UTC day per backfill run), built at each parse."""
+"""The provider's history DAG (one UTC day per backfill run),
+built at each parse: one DAG, or one per sub-account of ``[ringcx] sub_accounts``."""
 
 from __future__ import annotations
 
-from airflow_provider_ringcx.example_dags.ringcx_recordings_history import build_dag
+from airflow_provider_ringcx.example_dags.ringcx_recordings_history import build_dags
 
-dag = build_dag()
+globals().update(build_dags())  # Airflow collects the DAGs among the module's globals

@@ -165,18 +165,20 @@ class RingCXRepairReportOperator(RingCXWindowReportOperator):
 
 def wire_audit(opts: ArchiveDagOptions) -> None:
     """The audit DAG's tasks (inside its ``with DAG``; the factory's ``wire``)."""
-    ledger: Any = refresh_ledger(defaults=dict(opts.defaults))  # one item per gap; XCom "plan"
+    # the DAG's sub-account, else the connection's
+    sub: dict[str, Any] = {"sub_account_id": opts.sub_account_id} if opts.sub_account_id else {}
+    ledger: Any = refresh_ledger(defaults=dict(opts.defaults), **sub)  # one item per gap; XCom "plan"
     label = "{{ task.window_start[:16] }}\u2013{{ task.window_end[11:16] }}"
     fetch = RingCXInteractionMetadataOperator.partial(
         task_id="fetch_repair_windows", pool=opts.metadata_pool, execution_timeout=opts.timeout("metadata"),
         max_window_seconds=opts.max_window_seconds, budget_priority=opts.budget_priority,
-        map_index_template=label,
+        map_index_template=label, sub_account_id=opts.sub_account_id,
     ).expand_kwargs(ledger.map(fetch_of))  # fmt: skip
     planned = plan_repairs(ledger["plan"])
     fetch >> planned
     downloads = RingCXRecordingsToS3Operator.partial(
         task_id="download_repairs", pool=opts.download_pool, execution_timeout=opts.timeout("download"),
-        budget_priority=opts.budget_priority,
+        budget_priority=opts.budget_priority, sub_account_id=opts.sub_account_id,
     ).expand_kwargs(planned)  # fmt: skip
     reports = RingCXRepairReportOperator.partial(
         task_id="report_repairs", metadata_task_id="fetch_repair_windows",
@@ -197,10 +199,14 @@ def report_of(item: Mapping[str, Any]) -> dict:
 
 
 @task
-def refresh_ledger(defaults: dict[str, Any] | None = None, params: dict[str, Any] | None = None) -> list:
+def refresh_ledger(
+    defaults: dict[str, Any] | None = None,
+    sub_account_id: str | None = None,
+    params: dict[str, Any] | None = None,
+) -> list:
     """Resolve the settings, refresh the ledger over the audited range, plan one repair per gap: returns
     ``[{"fetch": metadata task kwargs, "report": report task kwargs}]``, pushes the ``plan`` (settings,
-    range) and the ``gaps``."""
+    range) and the ``gaps``. ``sub_account_id``: the DAG's sub-account (``None``: the connection's)."""
     from airflow.sdk import Variable
 
     from airflow_provider_ringcx.failfast import config_errors_fail_fast
@@ -216,7 +222,10 @@ def refresh_ledger(defaults: dict[str, Any] | None = None, params: dict[str, Any
         now = datetime.now(timezone.utc)
         first = shape.start_date() - timedelta(minutes=int(run["lag_minutes"]))
         start, end = audit_range(params, now=now, first_window=first, grid=grid)
-        sub = str(RingCXHook(ringcx_conn_id=run["ringcx_conn_id"]).settings.sub_account_id)
+        hook = RingCXHook(ringcx_conn_id=run["ringcx_conn_id"], sub_account_id=sub_account_id)
+        if run["refuse_inactive_sub_account"]:
+            hook.check_sub_account_active()
+        sub = str(hook.settings.sub_account_id)
     # force: the audit lists every day, final ones too (a final day's rollup is otherwise trusted without a
     # LIST, so a report deleted or rewritten after the day was complete would go unseen).
     result = _ledger(run).refresh(sub, start.date(), _day_after(end), grid, force=True)

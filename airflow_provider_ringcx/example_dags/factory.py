@@ -3,11 +3,13 @@
 The shipped DAG ``ringcx_recordings_to_s3`` is one call
 (:mod:`~airflow_provider_ringcx.example_dags.ringcx_recordings_to_s3`); other shapes are other calls with
 other :class:`ArchiveDagOptions` - a history DAG (daily windows, no schedule, no rescan), one DAG per
-sub-account (its own connection as a param value)::
+sub-account: the shipped DAG files build one per sub-account of ``[ringcx] sub_accounts``
+(:mod:`~airflow_provider_ringcx.example_dags.per_sub_account`), by hand it is::
 
     base = ArchiveDagOptions(dag_id="ringcx_archive", schedule=timetable, start_date=start)
-    for name in ("east", "west"):
-        ringcx_archive_dag(base, dag_id=f"ringcx_archive_{name}", params={"ringcx_conn_id": f"ringcx_{name}"})
+    for sub in ("11111111", "22222222"):
+        ringcx_archive_dag(base, dag_id=f"ringcx_archive__{sub}", sub_account_id=sub,
+                           metadata_pool=f"ringcx_metadata__{sub}", download_pool=f"ringcx_downloads__{sub}")
 
 Every DAG has the same tasks (the rescan branch only with ``rescan=True``)::
 
@@ -93,6 +95,9 @@ class ArchiveDagOptions:
     :param description: the DAG's description.
     :param tags: the DAG's tags.
     :param doc_md: the DAG's documentation (Markdown); default: this module's.
+    :param sub_account_id: the sub-account this DAG archives with the connection's credentials (``None``:
+        the connection's ``sub_account_id``); every RingCX operator of the DAG gets it.
+    :param dag_display_name: the name the UI shows (default: the DAG id).
     """
 
     dag_id: str
@@ -123,6 +128,8 @@ class ArchiveDagOptions:
     description: str = "Archive RingCX call recordings into S3, verified, one window per run"
     tags: Sequence[str] = ("ringcx", "s3", "compliance")
     doc_md: str | None = None
+    sub_account_id: str | None = None
+    dag_display_name: str | None = None
 
     def __post_init__(self) -> None:
         dagconfig.check_setting_names(self.params, f"{self.dag_id}: params")
@@ -150,6 +157,7 @@ def ringcx_archive_dag(options: ArchiveDagOptions | None = None, /, **fields: An
     opts = dataclasses.replace(options, **fields) if options else ArchiveDagOptions(**fields)
     with DAG(
         dag_id=opts.dag_id,
+        dag_display_name=opts.dag_display_name or opts.dag_id,
         description=opts.description,
         schedule=opts.schedule,
         start_date=opts.start_date,
@@ -183,7 +191,9 @@ def _callbacks(value: Any) -> Any:
 
 def _wire(opts: ArchiveDagOptions) -> None:
     """The tasks of one archive DAG (inside its ``with DAG``)."""
-    run: Any = resolve_run(defaults=dict(opts.defaults), rescan=opts.rescan)  # an XComArg: run["bucket"]...
+    # the DAG's sub-account, else the connection's
+    sub: dict[str, Any] = {"sub_account_id": opts.sub_account_id} if opts.sub_account_id else {}
+    run: Any = resolve_run(defaults=dict(opts.defaults), rescan=opts.rescan, **sub)  # XComArg: run["bucket"]
     options = {name: run[name] for name in OPTION_NAMES}  # the run's compliance options, for every writer
     metadata_kwargs: dict[str, Any] = {  # what the window's fetch and the late-arrival rescan share
         "bucket": run["bucket"],
@@ -191,6 +201,7 @@ def _wire(opts: ArchiveDagOptions) -> None:
         "lag": "{{ ti.xcom_pull(task_ids='resolve_run', key='lag_minutes') }}",  # validated at run time
         "batch_size": run["batch_size"],
         "ringcx_conn_id": run["ringcx_conn_id"],
+        "sub_account_id": opts.sub_account_id,
         "aws_conn_id": run["aws_conn_id"],
         "pool": opts.metadata_pool,
         "execution_timeout": opts.timeout("metadata"),
@@ -202,6 +213,7 @@ def _wire(opts: ArchiveDagOptions) -> None:
         "execution_timeout": opts.timeout("download"),
         "pool": opts.download_pool,
         "budget_priority": opts.budget_priority,
+        "sub_account_id": opts.sub_account_id,
     }
     fetch: Any = RingCXInteractionMetadataOperator(
         task_id="fetch_metadata_window", manifest_key=run["manifest_key"], **metadata_kwargs
@@ -279,14 +291,18 @@ def _s3(run: Mapping[str, Any]) -> Any:
 def resolve_run(
     defaults: dict[str, Any] | None = None,
     rescan: bool = True,
+    sub_account_id: str | None = None,
     params: dict[str, Any] | None = None,
     **context: Any,
 ) -> RunPlan:
     """Resolve params > Variables > env > the DAG's defaults > built-in defaults, the window, the keys and
     the rescan decision (the run's :class:`~airflow_provider_ringcx.example_dags.runplan.RunPlan`).
 
-    A configuration error (a bad setting, no data interval, an interval off the schedule's grid) fails the
-    task without retries, with the setting and the fix named (see ``airflow_provider_ringcx.rungrid``).
+    A configuration error (a bad setting, no data interval, an interval off the schedule's grid, an
+    inactive sub-account with ``refuse_inactive_sub_account``) fails the task without retries, with the
+    setting and the fix named (see ``airflow_provider_ringcx.rungrid``).
+
+    :param sub_account_id: the DAG's sub-account (``None``: the connection's).
     """
     from airflow.sdk import Variable
 
@@ -300,11 +316,14 @@ def resolve_run(
         if not rescan:  # this DAG has no rescan branch
             settings["rescan_lookback_minutes"] = 0
         dag, dag_run = context.get("dag"), context.get("dag_run")
+        hook = RingCXHook(ringcx_conn_id=settings["ringcx_conn_id"], sub_account_id=sub_account_id)
+        if settings["refuse_inactive_sub_account"]:
+            hook.check_sub_account_active()
         return tasks.resolve_run(
             settings,
             data_interval_start=context.get("data_interval_start"),
             data_interval_end=context.get("data_interval_end"),
-            sub_account_id=str(RingCXHook(ringcx_conn_id=settings["ringcx_conn_id"]).settings.sub_account_id),
+            sub_account_id=str(hook.settings.sub_account_id),
             s3=s3_hook(settings["aws_conn_id"]).get_conn(),
             timetable=getattr(dag, "timetable", None),
             run_after=getattr(dag_run, "run_after", None),

@@ -26,16 +26,20 @@ from airflow.sdk import DAG, CronTriggerTimetable
 
 from airflow_provider_ringcx.example_dags import settings, shape
 from airflow_provider_ringcx.example_dags.audit import audit_params, wire_audit
-from airflow_provider_ringcx.example_dags.factory import ringcx_archive_dag
+from airflow_provider_ringcx.example_dags.factory import ArchiveDagOptions, ringcx_archive_dag
+from airflow_provider_ringcx.example_dags.per_sub_account import build_dags as per_sub_account
+from airflow_provider_ringcx.example_dags.per_sub_account import for_sub_account
 from airflow_provider_ringcx.hooks.bounds import MAX_WINDOW_LIMIT
+from airflow_provider_ringcx.subaccounts.listing import SubAccount
 
 DAG_ID = "ringcx_archive_audit"
 DEFAULT_CRON = "30 1 * * *"
 
 
-def build_dag() -> DAG:
-    """The audit DAG, shaped by the parse-time environment of the moment."""
-    return ringcx_archive_dag(
+def build_dag(sub_account: SubAccount | None = None) -> DAG:
+    """The audit DAG, shaped by the parse-time environment of the moment; ``sub_account``'s copy
+    (``ringcx_archive_audit__<id>``, auditing that sub-account's archive) when given."""
+    options = ArchiveDagOptions(
         dag_id=DAG_ID,
         schedule=CronTriggerTimetable(
             os.environ.get("RINGCX_AUDIT_CRON") or DEFAULT_CRON, timezone="UTC", interval=timedelta(days=1)
@@ -60,7 +64,14 @@ def build_dag() -> DAG:
         tags=("ringcx", "s3", "compliance", "audit"),
         doc_md=__doc__,
     )
+    return ringcx_archive_dag(for_sub_account(options, sub_account))
 
 
-#: This module is a DAG file too (e.g. in a DAG folder that includes the installed package).
-dag = build_dag()
+def build_dags() -> dict[str, DAG]:
+    """This DAG, or one per sub-account of ``[ringcx] sub_accounts`` (by DAG id)."""
+    return per_sub_account(build_dag)
+
+
+#: This module is a DAG file too (e.g. in a DAG folder that includes the installed package): Airflow
+#: collects the DAGs among its globals.
+globals().update(build_dags())

@@ -39,8 +39,11 @@ from datetime import datetime, timedelta, timezone
 from airflow.sdk import DAG
 
 from airflow_provider_ringcx.example_dags import settings, shape
-from airflow_provider_ringcx.example_dags.factory import ringcx_archive_dag
+from airflow_provider_ringcx.example_dags.factory import ArchiveDagOptions, ringcx_archive_dag
+from airflow_provider_ringcx.example_dags.per_sub_account import build_dags as per_sub_account
+from airflow_provider_ringcx.example_dags.per_sub_account import for_sub_account
 from airflow_provider_ringcx.hooks.bounds import MAX_WINDOW_LIMIT
+from airflow_provider_ringcx.subaccounts.listing import SubAccount
 from airflow_provider_ringcx.timetables import BackfillOnlyTimetable
 
 DAG_ID = "ringcx_recordings_history"
@@ -53,9 +56,10 @@ HISTORY_BATCH_SIZE = 50
 BUSIEST_DAY_RECORDINGS = 40_000
 
 
-def build_dag() -> DAG:
-    """The history DAG, shaped by the parse-time environment of the moment."""
-    return ringcx_archive_dag(
+def build_dag(sub_account: SubAccount | None = None) -> DAG:
+    """The history DAG, shaped by the parse-time environment of the moment; ``sub_account``'s copy
+    (``ringcx_recordings_history__<id>``) when given."""
+    options = ArchiveDagOptions(
         dag_id=DAG_ID,
         schedule=BackfillOnlyTimetable(os.environ.get("RINGCX_HISTORY_CRON") or DEFAULT_CRON, "UTC"),
         start_date=datetime(2020, 1, 1, tzinfo=timezone.utc),  # only the earliest day offered; no catchup
@@ -76,7 +80,14 @@ def build_dag() -> DAG:
         tags=("ringcx", "s3", "compliance", "history"),
         doc_md=__doc__,
     )
+    return ringcx_archive_dag(for_sub_account(options, sub_account))
 
 
-#: This module is a DAG file too (e.g. in a DAG folder that includes the installed package).
-dag = build_dag()
+def build_dags() -> dict[str, DAG]:
+    """This DAG, or one per sub-account of ``[ringcx] sub_accounts`` (by DAG id)."""
+    return per_sub_account(build_dag)
+
+
+#: This module is a DAG file too (e.g. in a DAG folder that includes the installed package): Airflow
+#: collects the DAGs among its globals.
+globals().update(build_dags())

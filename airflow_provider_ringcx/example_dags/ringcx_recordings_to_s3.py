@@ -21,7 +21,10 @@ from datetime import timedelta
 from airflow.sdk import DAG
 
 from airflow_provider_ringcx.example_dags import settings, shape
-from airflow_provider_ringcx.example_dags.factory import ringcx_archive_dag
+from airflow_provider_ringcx.example_dags.factory import ArchiveDagOptions, ringcx_archive_dag
+from airflow_provider_ringcx.example_dags.per_sub_account import build_dags as per_sub_account
+from airflow_provider_ringcx.example_dags.per_sub_account import for_sub_account
+from airflow_provider_ringcx.subaccounts.listing import SubAccount
 
 DAG_ID = "ringcx_recordings_to_s3"
 #: Asset updated once per archived window: ``s3://{RINGCX_BUCKET}/{RINGCX_PREFIX}`` when the bucket is set
@@ -30,9 +33,10 @@ DAG_ID = "ringcx_recordings_to_s3"
 RECORDINGS_ARCHIVE = settings.archive_asset()
 
 
-def build_dag() -> DAG:
-    """The DAG, shaped by the parse-time environment of the moment (a DAG file calls this at each parse)."""
-    return ringcx_archive_dag(
+def build_dag(sub_account: SubAccount | None = None) -> DAG:
+    """The DAG, shaped by the parse-time environment of the moment (a DAG file calls this at each parse);
+    ``sub_account``'s copy (``ringcx_recordings_to_s3__<id>``) when given."""
+    options = ArchiveDagOptions(
         dag_id=DAG_ID,
         schedule=shape.build_timetable(),
         start_date=shape.start_date(),
@@ -43,7 +47,14 @@ def build_dag() -> DAG:
         asset=settings.archive_asset(),
         doc_md=__doc__,
     )
+    return ringcx_archive_dag(for_sub_account(options, sub_account))
 
 
-#: This module is a DAG file too (e.g. in a DAG folder that includes the installed package).
-dag = build_dag()
+def build_dags() -> dict[str, DAG]:
+    """This DAG, or one per sub-account of ``[ringcx] sub_accounts`` (by DAG id)."""
+    return per_sub_account(build_dag)
+
+
+#: This module is a DAG file too (e.g. in a DAG folder that includes the installed package): Airflow
+#: collects the DAGs among its globals.
+globals().update(build_dags())

@@ -162,6 +162,14 @@ SETTINGS: tuple[Setting, ...] = (
         'Statuses that do not fail the report, e.g. ["forbidden"] (default: none; all must be archived).',
         _F,
     ),
+    Setting(
+        "refuse_inactive_sub_account",
+        False,
+        "boolean",
+        "Ask the admin API first (GET .../subaccounts, role WFO_ACCESS) and fail the run at once if the "
+        "sub-account is inactive or not of the main account.",
+        _F,
+    ),
 )
 SETTINGS_BY_NAME = {setting.name: setting for setting in SETTINGS}
 

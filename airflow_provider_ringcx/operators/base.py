@@ -33,6 +33,9 @@ class RingCXToS3BaseOperator(BaseOperator):
     #: the class of the hook's requests in the shared budgets (``"history"`` for a backfill); the metadata
     #: and download operators take it as an argument
     budget_priority: str = "live"
+    #: the sub-account archived instead of the connection's (``None``: the connection's); the metadata,
+    #: download and report operators take it as an argument (templated)
+    sub_account_id: str | None = None
 
     def __init__(
         self,
@@ -66,7 +69,11 @@ class RingCXToS3BaseOperator(BaseOperator):
         """The RingCX hook (created on first use, never at DAG parse time)."""
         from airflow_provider_ringcx.hooks.ringcx import RingCXHook
 
-        return RingCXHook(ringcx_conn_id=self.ringcx_conn_id, budget_priority=self.budget_priority)
+        return RingCXHook(
+            ringcx_conn_id=self.ringcx_conn_id,
+            sub_account_id=str(self.sub_account_id) if self.sub_account_id else None,
+            budget_priority=self.budget_priority,
+        )
 
     @cached_property
     def s3_hook(self) -> S3Hook:

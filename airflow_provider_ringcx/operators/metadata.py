@@ -111,6 +111,9 @@ class RingCXInteractionMetadataOperator(RingCXToS3BaseOperator):
     :param manifest_key: explicit manifest key (e.g. for a late-arrival rescan that must not reuse the
         window's original manifest). (templated)
     :param ringcx_conn_id: the ``ringcx`` connection.
+    :param sub_account_id: archive this sub-account with the connection's credentials instead of the
+        connection's ``sub_account_id`` (one DAG per sub-account; see
+        :mod:`airflow_provider_ringcx.subaccounts`): its budgets, paths and keys. (templated)
     :param aws_conn_id: the ``aws`` connection (AWS, MinIO or any S3-compatible endpoint).
     :param server_side_encryption: ``AES256`` or ``aws:kms`` for the manifest. (templated)
     :param kms_key_id: KMS key for ``aws:kms``. (templated)
@@ -154,6 +157,7 @@ class RingCXInteractionMetadataOperator(RingCXToS3BaseOperator):
         "batch_size",
         "manifest_key",
         "ringcx_conn_id",
+        "sub_account_id",
         "aws_conn_id",
         "budget_priority",
         *OPTION_NAMES,
@@ -172,6 +176,7 @@ class RingCXInteractionMetadataOperator(RingCXToS3BaseOperator):
         max_batches: int = 1000,
         manifest_key: str | None = None,
         ringcx_conn_id: str = "ringcx_default",
+        sub_account_id: str | None = None,
         aws_conn_id: str | None = "aws_default",
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         defer_waits_over: float | None = DEFER_WAIT_SECONDS,
@@ -202,6 +207,7 @@ class RingCXInteractionMetadataOperator(RingCXToS3BaseOperator):
         self.max_batches = int(max_batches)
         self.manifest_key = manifest_key
         self.ringcx_conn_id = ringcx_conn_id
+        self.sub_account_id = sub_account_id
         self.aws_conn_id = aws_conn_id
         self.deferrable = deferrable
         self.budget_priority = budget_priority
