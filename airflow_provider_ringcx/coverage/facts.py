@@ -14,13 +14,12 @@ and its first reason is :data:`WAIVED_REASON` (``waived: ...``). The waiver keep
 ledger, the audit and the archive view still show the window as not archived. The same holds for a report
 read from an unverified manifest (``allow_unverified_manifest``).
 
-Reasons are cut to :data:`MAX_REASON` characters, at most :data:`MAX_REASONS` per report, and a URL's
-query (a pre-signed signature) is dropped from them: a rollup holds no credential.
+Reasons are cut to :data:`MAX_REASON` characters, at most :data:`MAX_REASONS` per report, and scrubbed of
+credentials (any URL's query, ``token=``-like values): a rollup holds no credential.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -28,6 +27,7 @@ from typing import Any
 
 from airflow_provider_ringcx import jsonutil, keys
 from airflow_provider_ringcx.coverage.grid import iso, span_label
+from airflow_provider_ringcx.scrub import scrub
 from airflow_provider_ringcx.windows import Window
 
 MAX_REASONS = 5
@@ -36,7 +36,6 @@ MAX_REASON = 240
 MAX_REPORT_BYTES = 64 * 1024 * 1024
 #: The first reason of a report that is complete only by ``allow_unarchived`` (it starts with ``waived``).
 WAIVED_REASON = "waived: the report says complete only because allow_unarchived allowed what is not archived"
-_URL_QUERY = re.compile(r"(https?://[^\s?#]+)[?#]\S*")
 
 
 class FactError(ValueError):
@@ -44,8 +43,10 @@ class FactError(ValueError):
 
 
 def clean_reason(text: Any) -> str:
-    """A reason safe to store: text, a URL's query removed, at most :data:`MAX_REASON` characters."""
-    value = _URL_QUERY.sub(r"\1?…", str(text))
+    """A reason safe to store: text scrubbed of credentials (:func:`~airflow_provider_ringcx.scrub.scrub`:
+    any URL's query and userinfo, ``token=``-like values, bearer tokens), at most :data:`MAX_REASON`
+    characters."""
+    value = scrub(str(text))
     return value if len(value) <= MAX_REASON else value[: MAX_REASON - 1] + "…"
 
 

@@ -44,6 +44,7 @@ from typing import Any, TypedDict
 from airflow_provider_ringcx import __version__, jsonutil
 from airflow_provider_ringcx.exceptions import RingCXError
 from airflow_provider_ringcx.models import ManifestBatch, SegmentRecord, SegmentRef, format_timestamp
+from airflow_provider_ringcx.scrub import scrub
 
 MANIFEST_FORMAT = "ringcx-window-manifest/1"
 MANIFEST_CONTENT_TYPE = "application/x-ndjson"
@@ -130,8 +131,8 @@ def segment_line(record: SegmentRecord) -> dict[str, Any]:
 
 
 def invalid_line(raw: str, error: Exception) -> dict[str, Any]:
-    """The line of a row that could not be parsed, with the reason."""
-    return {"kind": INVALID, "reason": str(error), "raw": raw}
+    """The line of a row that could not be parsed, with the reason (scrubbed of credentials)."""
+    return {"kind": INVALID, "reason": scrub(str(error)), "raw": raw}
 
 
 def summary_line(counts: Mapping[str, int], batch_size: int, batches: Sequence[Mapping[str, Any]]) -> dict:

@@ -13,15 +13,14 @@ Sizes are decimal megabytes (10^6 bytes), as in the window report; ``every_mb`` 
 the ticks land on round numbers (8.0, 16.0, 24.0 MB). The clock is injectable (``clock``, a monotonic
 seconds function) so that tests assert exact speeds without sleeping.
 
-A line never holds a URL's query (pre-signed recording URLs carry signatures there) or anything but ids,
-counts and the outcome's reason: :func:`scrub` cuts every ``?query`` off URLs in a reason before it is
-logged.
+A line never holds a URL's query (pre-signed recording URLs carry signatures there), a credential or
+anything but ids, counts and the outcome's reason: the one scrubber,
+:func:`airflow_provider_ringcx.scrub.scrub`, cleans a reason before it is logged.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import time
 from collections.abc import Callable
@@ -30,11 +29,22 @@ from typing import Any
 from airflow_provider_ringcx.exceptions import RingCXConfigError
 from airflow_provider_ringcx.models import printable
 from airflow_provider_ringcx.s3.hashing import HashingReader
+from airflow_provider_ringcx.scrub import scrub
+
+__all__ = [
+    "DEFAULT_EVERY_MB",
+    "BatchProgress",
+    "Clock",
+    "TickingReader",
+    "megabytes",
+    "parse_every_mb",
+    "scrub",
+    "speed",
+]
 
 #: Default interval of the in-recording ticks, in MB (10^6 bytes).
 DEFAULT_EVERY_MB = 8.0
 _MB = 1_000_000
-_URL_QUERY = re.compile(r"(\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s?#]*)[?#][^\s)]*")
 _SEP = " \u00b7 "
 
 Clock = Callable[[], float]
@@ -52,11 +62,6 @@ def speed(size: float, seconds: float) -> str:
         return "- MB/s"
     rate = size / seconds / _MB
     return f"{rate:.2f} MB/s" if rate < 1 else f"{rate:.1f} MB/s"
-
-
-def scrub(text: str) -> str:
-    """``text`` with the query and fragment of every URL in it replaced by ``?…`` (signatures, tokens)."""
-    return _URL_QUERY.sub(lambda match: f"{match.group(1)}?\u2026", text)
 
 
 def parse_every_mb(value: Any) -> float:
