@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +32,7 @@ from airflow_provider_ringcx.transfers.verdict import (
     SIDECAR_INVALID,
     SIDECAR_MISSING,
     Identity,
+    Verdict,
     verify_archived,
 )
 from airflow_provider_ringcx.windows import Window
@@ -88,6 +89,8 @@ class SegmentCheck:
     size: int | None = None
     sha256: str | None = None
     content_verified: bool = False
+    #: the verdict it came from (version id, Object Lock state: for the index; not in the report)
+    verdict: Verdict | None = field(default=None, repr=False, compare=False)
 
     @property
     def archived(self) -> bool:
@@ -146,6 +149,7 @@ def check_segment(
         size=verdict.size,
         sha256=verdict.sha256,
         content_verified=verdict.content_verified,
+        verdict=verdict,
     )
     if verdict.state == OBJECT_MISSING:
         recorded = (outcome or {}).get("outcome")
@@ -242,7 +246,7 @@ class RescanResult:
 
 
 def _check_dict(check: SegmentCheck) -> dict[str, Any]:
-    data = asdict(check)
+    data = {item.name: getattr(check, item.name) for item in fields(check) if item.name != "verdict"}
     return {name: value for name, value in data.items() if value not in (None, "")}
 
 

@@ -4,7 +4,8 @@ This is the data path of :class:`~airflow_provider_ringcx.operators.report.RingC
 as plain functions (testable without Airflow): read the window manifest (pinned to the identity the
 metadata task recorded, when it is known), judge every expected segment by the one verdict
 (:func:`airflow_provider_ringcx.report.reconcile`), add the late arrivals a rescan found, decide
-completeness (``allow_unarchived`` statuses aside) and write the report with the run's compliance options.
+completeness (``allow_unarchived`` statuses aside), write the report with the run's compliance options,
+then merge the window's rows into the archive index (:mod:`airflow_provider_ringcx.index`).
 
 What the report needs is :class:`WindowReportSpec`: a plain mapping (the example DAGs' run plan is one),
 so that it travels in XCom and a test can write it down.
@@ -17,6 +18,7 @@ from datetime import datetime, time, timedelta, timezone
 from typing import Any, TypedDict
 
 from airflow_provider_ringcx.exceptions import RingCXError
+from airflow_provider_ringcx.index.build import index_window
 from airflow_provider_ringcx.models import parse_timestamp
 from airflow_provider_ringcx.report import (
     ExpectedSegment,
@@ -205,6 +207,10 @@ def report_window(
         report["rescan"]["manifest"] = rescan_manifest
     options = S3WriteOptions.from_settings(run)
     write_report(s3, bucket, run["report_key"], report, options=options, window_end=window.end)
+    index_window(
+        s3, run, window=window, checks=result.checks, manifest_identity=manifest_identity,
+        late=(rescan.window, rescan.late) if rescan is not None else None, rescan_identity=rescan_identity,
+    )  # fmt: skip
     return report
 
 
