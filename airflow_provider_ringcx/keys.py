@@ -6,7 +6,8 @@ Every identifier that reaches a key (dialog id, segment id, sub-account id) goes
   for ``%`` itself, ``%7E`` for ``~``, control characters and unicode byte by byte), so the result never
   holds a ``/`` and cannot escape the prefix;
 - an id that is exactly ``.`` or ``..`` is encoded whole (``%2E``, ``%2E%2E``), so no key segment is a
-  dot-segment that a client or a sync tool might collapse;
+  dot-segment that a client or a sync tool might collapse; an id ending in ``.transcript`` has that dot
+  encoded (``x%2Etranscript``), so no sidecar key ever equals a transcript key (:func:`transcript_key`);
 - an encoded id longer than :data:`MAX_ID_LENGTH` is cut and suffixed with ``~`` plus 32 hex digits of the
   SHA-256 of the raw id. ``~`` is always encoded elsewhere, so a shortened id never equals the encoding of
   another id.
@@ -51,6 +52,7 @@ MAX_ID_LENGTH = 180
 _HASH_HEX = 32
 _SAFE = frozenset(string.ascii_letters + string.digits + "._-")
 _S3_KEY_LIMIT = 1024
+TRANSCRIPT_TAIL = ".transcript"
 
 
 def safe_id(value: str, *, max_length: int = MAX_ID_LENGTH) -> str:
@@ -68,6 +70,8 @@ def safe_id(value: str, *, max_length: int = MAX_ID_LENGTH) -> str:
         char if char in _SAFE else "".join(f"%{byte:02X}" for byte in char.encode("utf-8", "surrogatepass"))
         for char in value
     )
+    if encoded.endswith(TRANSCRIPT_TAIL):  # else the sidecar of "x.transcript" is x's transcript key
+        encoded = encoded[: -len(TRANSCRIPT_TAIL)] + "%2E" + TRANSCRIPT_TAIL[1:]
     if len(encoded) <= max_length:
         return encoded
     digest = hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()[:_HASH_HEX]
@@ -253,6 +257,11 @@ def sidecar_key(wav_key: str) -> str:
     return wav_key[: -len(".wav")] + ".json" if wav_key.endswith(".wav") else wav_key + ".json"
 
 
+def transcript_key(wav_key: str) -> str:
+    """The transcript document's key beside the WAV: ``{segmentId}.transcript.json`` (issue 17)."""
+    return sidecar_key(wav_key)[: -len(".json")] + TRANSCRIPT_TAIL + ".json"
+
+
 def partition_prefix(
     *, template: str, prefix: str | None, sub_account_id: str, starts: Iterable[datetime]
 ) -> str:
@@ -381,15 +390,3 @@ def coverage_key(prefix: str | None, sub_account_id: str, day: date) -> str:
     base = normalize_prefix(prefix)
     parts = [base, "_coverage", f"sub_account={safe_id(sub_account_id)}", f"date={day:%Y-%m-%d}.json"]
     return "/".join(part for part in parts if part)
-
-
-def index_key(prefix: str | None, sub_account_id: str, day: date) -> str:
-    """The archive index of one sub-account and UTC day (issue 17, :mod:`airflow_provider_ringcx.index`):
-    ``{prefix}/_index/sub_account={id}/date=YYYY-MM-DD/segments.jsonl.gz`` (Hive-style partitions)."""
-    return f"{index_prefix(prefix, sub_account_id)}date={day:%Y-%m-%d}/segments.jsonl.gz"
-
-
-def index_prefix(prefix: str | None, sub_account_id: str | None = None) -> str:
-    """Where the index lies: ``{prefix}/_index/``, or one sub-account's ``.../sub_account={id}/``."""
-    base = "/".join(part for part in (normalize_prefix(prefix), "_index") if part) + "/"
-    return base + (f"sub_account={safe_id(sub_account_id)}/" if sub_account_id is not None else "")

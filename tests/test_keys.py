@@ -291,3 +291,27 @@ def test_a_non_injective_template_fails_resolve_run_before_any_download() -> Non
             s3=None,  # refused before any S3 call
         )
     assert not err.value.retryable
+
+
+def test_transcript_key_sits_beside_the_wav_and_never_equals_a_sidecar_key() -> None:
+    from airflow_provider_ringcx.keys import transcript_key
+
+    when = datetime(2026, 3, 2, 14, 1, tzinfo=timezone.utc)
+
+    def wav(segment_id: str) -> str:
+        return recording_key(
+            template=DEFAULT_KEY_TEMPLATE,
+            prefix="p",
+            sub_account_id="9",
+            dialog_id="d",
+            segment_id=segment_id,
+            when=when,
+        )
+
+    assert transcript_key(wav("s-1")).endswith("/d/s-1.transcript.json")
+    assert sidecar_key(wav("s-1")).endswith("/d/s-1.json")
+    # a hostile segment id "s-1.transcript" would otherwise have the sidecar key of s-1's transcript
+    assert sidecar_key(wav("s-1.transcript")) != transcript_key(wav("s-1"))
+    assert safe_id("s-1.transcript") == "s-1%2Etranscript"
+    assert safe_id("s-1.transcripts") == "s-1.transcripts"
+    assert safe_id("s-1%2Etranscript") != safe_id("s-1.transcript")  # still injective

@@ -28,6 +28,7 @@ from airflow_provider_ringcx.transfers.batch import BatchArchiver, summarize
 from airflow_provider_ringcx.transfers.landing import LandingConfig, SegmentLander
 from airflow_provider_ringcx.transfers.manifest_reader import Ident, is_manifest_batch, read_rows
 from airflow_provider_ringcx.transfers.progress import DEFAULT_EVERY_MB, BatchProgress, parse_every_mb
+from airflow_provider_ringcx.transfers.transcripts import TranscriptLander
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -84,9 +85,6 @@ class RingCXRecordingsToS3Operator(RingCXToS3BaseOperator):
     :param manifest_key: the window manifest, source of each segment's full vendor row for the sidecar;
         defaults to the descriptor's. (templated)
     :param ringcx_conn_id: the ``ringcx`` connection.
-    :param sub_account_id: archive this sub-account with the connection's credentials instead of the
-        connection's ``sub_account_id`` (one DAG per sub-account; see
-        :mod:`airflow_provider_ringcx.subaccounts`): its budgets, paths and keys. (templated)
     :param aws_conn_id: the ``aws`` connection.
     :param server_side_encryption: ``AES256`` or ``aws:kms``. (templated)
     :param kms_key_id: KMS key id or ARN for ``aws:kms``. (templated)
@@ -111,6 +109,11 @@ class RingCXRecordingsToS3Operator(RingCXToS3BaseOperator):
     :param progress_every_mb: inside a recording, log a progress tick every this many MB (10^6 bytes)
         read from RingCX, e.g. ``[3/5] 24.0/96.0 MB · 6.1 MB/s · <ids>``; ``0`` for none. Default 8.
         (templated)
+    :param include_transcripts: also archive each segment's transcript (rows with ``hasTranscript``) as
+        ``{segmentId}.transcript.json`` beside the recording, write-once, checksummed, with the recording's
+        encryption and Object Lock, paced by the connection's ``transcript_budget``. A transcript RingCX
+        answers 404 for is ``pending`` (not lost; a later run retries it). Default False. See
+        :mod:`airflow_provider_ringcx.transfers.transcripts`.
 
     Example::
 
@@ -131,7 +134,6 @@ class RingCXRecordingsToS3Operator(RingCXToS3BaseOperator):
         "key_template",
         "manifest_key",
         "ringcx_conn_id",
-        "sub_account_id",
         "aws_conn_id",
         "budget_priority",
         "progress_every_mb",
@@ -150,7 +152,6 @@ class RingCXRecordingsToS3Operator(RingCXToS3BaseOperator):
         key_template: str = DEFAULT_KEY_TEMPLATE,
         manifest_key: str | None = None,
         ringcx_conn_id: str = "ringcx_default",
-        sub_account_id: str | None = None,
         aws_conn_id: str | None = "aws_default",
         max_workers: int = 4,
         segment_attempts: int = 3,
@@ -161,6 +162,7 @@ class RingCXRecordingsToS3Operator(RingCXToS3BaseOperator):
         fail_on_missing: bool = False,
         budget_priority: str = LIVE,
         progress_every_mb: float | str = DEFAULT_EVERY_MB,
+        include_transcripts: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -172,7 +174,6 @@ class RingCXRecordingsToS3Operator(RingCXToS3BaseOperator):
         self.key_template = key_template
         self.manifest_key = manifest_key
         self.ringcx_conn_id = ringcx_conn_id
-        self.sub_account_id = sub_account_id
         self.aws_conn_id = aws_conn_id
         self.max_workers = max_workers
         self.segment_attempts = segment_attempts
@@ -185,6 +186,7 @@ class RingCXRecordingsToS3Operator(RingCXToS3BaseOperator):
         if "{{" not in str(budget_priority):
             check_priority(budget_priority)  # fail at parse time for a typo
         self.progress_every_mb = progress_every_mb
+        self.include_transcripts = include_transcripts
         if "{{" not in str(progress_every_mb):
             parse_every_mb(progress_every_mb)
 
@@ -199,6 +201,7 @@ class RingCXRecordingsToS3Operator(RingCXToS3BaseOperator):
             manifest_key=self.manifest_key or self._descriptor_key(),
             single_part_threshold=int(self.single_part_threshold),
             multipart_chunksize=int(self.multipart_chunksize),
+            include_transcripts=bool(self.include_transcripts),
         )
 
     def _descriptor_key(self) -> str | None:
@@ -234,6 +237,9 @@ class RingCXRecordingsToS3Operator(RingCXToS3BaseOperator):
             backoff=self.retry_backoff,
             logger=self.log,
             progress=progress,
+            transcripts=TranscriptLander(hook=self.hook, client=client, bucket=self.bucket, options=options)
+            if self.include_transcripts
+            else None,
         )
         summary = summarize(archiver.run(refs))
         ti = context.get("ti")

@@ -14,6 +14,12 @@ Each finished segment logs a progress line (``[3/5] 0.96 MB · 6.4 MB/s · archi
 Retryable failures (5xx, resets, truncated bodies, S3 throttling...) are retried in-task a few times with
 exponential backoff (tenacity) before they count as ``failed``; each attempt starts with the idempotency
 check, so a retry after a concurrent success downloads nothing.
+
+With a :class:`~airflow_provider_ringcx.transfers.transcripts.TranscriptLander`, each segment whose
+recording is archived then gets its transcript landed too (its own outcome, ``transcript``; the recording's
+outcome never depends on it). The summary then adds ``transcripts`` (counts per transcript outcome) and
+``transcript_pending`` / ``transcript_not_archived`` (``{dialog_id, segment_id, reason}``, every one: the
+late-arrival rescan retries the pending ones).
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ from airflow_provider_ringcx.models import SegmentRef, printable
 from airflow_provider_ringcx.s3.writeonce import http_status
 from airflow_provider_ringcx.transfers.landing import Landed, SegmentLander
 from airflow_provider_ringcx.transfers.progress import BatchProgress
+from airflow_provider_ringcx.transfers.transcripts import TRANSCRIPT_OUTCOMES, TranscriptLander
 
 OUTCOMES = ("archived", "already_archived", "forbidden", "missing", "failed")
 #: At most this many not-archived segments are listed in the XCom summary (the counts stay exact).
@@ -57,6 +64,8 @@ class SegmentOutcome:
     size: int = 0
     downloaded: int = 0
     attempts: int = 1
+    transcript: str | None = None  # a TRANSCRIPT_OUTCOMES entry; None: not asked for, or no hasTranscript
+    transcript_reason: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         """The compact XCom form (not-archived segments only are listed)."""
@@ -111,8 +120,10 @@ class BatchArchiver:
         backoff: float = 1.0,
         logger: logging.Logger | Any = None,
         progress: BatchProgress | None = None,
+        transcripts: TranscriptLander | None = None,
     ) -> None:
         self.lander = lander
+        self.transcripts = transcripts
         self.max_workers = max(1, int(max_workers))
         self.attempts = max(1, int(attempts))
         self.backoff = max(0.0, float(backoff))
@@ -154,6 +165,7 @@ class BatchArchiver:
                 downloaded=landed.downloaded,
                 attempts=attempts,
             )
+            self._transcript(ref, outcome)
         except RingCXForbiddenError as err:
             outcome = SegmentOutcome(dialog_id, segment_id, "forbidden", _reason(err), attempts=attempts)
         except RingCXNotFoundError as err:
@@ -165,6 +177,23 @@ class BatchArchiver:
         ident = f"{outcome.dialog_id}/{outcome.segment_id}"
         self.progress.finished(outcome.outcome, ident, outcome.downloaded, outcome.reason)
         return outcome
+
+    def _transcript(self, ref: SegmentRef, outcome: SegmentOutcome) -> None:
+        """Land the transcript of a segment whose recording is archived (when transcripts are on)."""
+        if self.transcripts is None or outcome.key is None:
+            return
+        row = self.lander.rows.get((outcome.dialog_id, outcome.segment_id))
+        landed = self.transcripts.land(ref, outcome.key, row)
+        if landed is not None:
+            outcome.transcript, outcome.transcript_reason = landed.state, landed.reason
+            if landed.state not in ("archived", "already_archived"):
+                self.log.info(
+                    "transcript of %s/%s %s: %s",
+                    printable(outcome.dialog_id),
+                    printable(outcome.segment_id),
+                    landed.state,
+                    landed.reason,
+                )
 
     def _before_sleep(self, dialog_id: str, segment_id: str) -> Callable[[Any], None]:
         def hook(state: Any) -> None:
@@ -185,7 +214,7 @@ def summarize(outcomes: Sequence[SegmentOutcome], *, max_listed: int = MAX_LISTE
     counts = Counter({name: 0 for name in OUTCOMES})
     counts.update(outcome.outcome for outcome in outcomes)
     problems = [outcome for outcome in outcomes if outcome.outcome not in ("archived", "already_archived")]
-    return {
+    summary = {
         "segments": len(outcomes),
         "counts": dict(counts),
         "retryable_failures": sum(
@@ -196,3 +225,15 @@ def summarize(outcomes: Sequence[SegmentOutcome], *, max_listed: int = MAX_LISTE
         "not_archived": [outcome.as_dict() for outcome in problems[:max_listed]],
         "not_archived_truncated": max(0, len(problems) - max_listed),
     }
+    asked = [outcome for outcome in outcomes if outcome.transcript is not None]
+    if asked:  # transcripts on: their counts, and every pending or refused one (the rescan needs them all)
+        transcripts = Counter({name: 0 for name in TRANSCRIPT_OUTCOMES})
+        transcripts.update(str(outcome.transcript) for outcome in asked)
+        summary["transcripts"] = dict(transcripts)
+        for state in ("pending", "not_archived"):
+            summary[f"transcript_{state}"] = [
+                {"dialog_id": o.dialog_id, "segment_id": o.segment_id, "reason": o.transcript_reason}
+                for o in asked
+                if o.transcript == state
+            ]
+    return summary

@@ -57,7 +57,7 @@ from airflow_provider_ringcx.exceptions import (
     RingCXTransientError,
     RingCXUnverifiableError,
 )
-from airflow_provider_ringcx.keys import DEFAULT_KEY_TEMPLATE, recording_key, sidecar_key
+from airflow_provider_ringcx.keys import DEFAULT_KEY_TEMPLATE, recording_key, sidecar_key, transcript_key
 from airflow_provider_ringcx.models import SegmentRef, parse_timestamp
 from airflow_provider_ringcx.s3.existing import (
     StaleUploads,
@@ -75,6 +75,7 @@ from airflow_provider_ringcx.transfers.sidecar import (
     build_sidecar,
     write_sidecar,
 )
+from airflow_provider_ringcx.transfers.transcripts import has_transcript
 from airflow_provider_ringcx.transfers.verdict import (
     COLLISION,
     UNVERIFIABLE,
@@ -97,6 +98,7 @@ class LandingConfig:
     :param single_part_threshold: largest known Content-Length sent as one PutObject (buffered).
     :param multipart_chunksize: part size of streamed multipart uploads (>= 5 MiB).
     :param transfer_concurrency: s3transfer threads per upload (parts in flight = memory per upload).
+    :param include_transcripts: transcripts are archived too: a sidecar names its transcript's key.
     """
 
     bucket: str
@@ -108,6 +110,7 @@ class LandingConfig:
     single_part_threshold: int = 16 * MiB
     multipart_chunksize: int = 8 * MiB
     transfer_concurrency: int = 2
+    include_transcripts: bool = False
 
 
 @dataclass
@@ -272,10 +275,9 @@ class SegmentLander:
         args = {
             **lock_args,
             "Metadata": {"sha256": sha_hex, "provider-version": __version__},
-            "Tagging": _with_tag(lock_args.get("Tagging"), sha_hex),
+            "Tagging": "&".join(t for t in (lock_args.get("Tagging"), f"sha256={sha_hex}") if t),
+            "IfNoneMatch": "*",  # head is None here: bytes already at the key returned above
         }
-        if head is None:
-            args["IfNoneMatch"] = "*"
         try:
             response = self.client.put_object(
                 Bucket=self.config.bucket,
@@ -383,16 +385,15 @@ class SegmentLander:
             content_length=getattr(stream, "content_length", None),
             content_type=getattr(stream, "content_type", None),
         )
+        row = self.rows.get((dialog_id, segment_id))
+        with_transcript = self.config.include_transcripts and has_transcript(row)
         return build_sidecar(
             ref,
             sub_account_id=self.config.sub_account_id,
-            row=self.rows.get((dialog_id, segment_id)),
+            row=row,
             download=download,
             stored=stored,
             manifest_key=self.config.manifest_key,
             retrieved_at=datetime.now(timezone.utc),
+            transcript_key=transcript_key(stored.key) if with_transcript else None,
         )
-
-
-def _with_tag(tagging: str | None, sha_hex: str) -> str:
-    return f"{tagging}&sha256={sha_hex}" if tagging else f"sha256={sha_hex}"

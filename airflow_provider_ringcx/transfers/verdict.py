@@ -37,16 +37,15 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
 from airflow_provider_ringcx.exceptions import RingCXUnverifiableError
 from airflow_provider_ringcx.jsonutil import strict_loads
-from airflow_provider_ringcx.models import format_timestamp, printable
+from airflow_provider_ringcx.models import printable
 from airflow_provider_ringcx.s3.writeonce import error_code, http_status
 from airflow_provider_ringcx.transfers.sidecar import SidecarInvalid, parse_sidecar
 
@@ -62,6 +61,7 @@ SIZE_MISMATCH = "size_mismatch"
 CHECKSUM_MISMATCH = "checksum_mismatch"
 CONTENT_MISMATCH = "content_mismatch"
 UNVERIFIABLE = "unverifiable"
+BODY_INVALID = "body_invalid"  # a transcript's bytes are intact but not its segment's transcript
 #: Every state :func:`verify_archived` returns; only ``archived`` counts as archived.
 STATES = (
     ARCHIVED,
@@ -141,7 +141,6 @@ class Verdict:
     :param size: the object's ContentLength, when there is an object.
     :param sha256: the sidecar's ``sha256`` when it was read, else the object's.
     :param content_verified: the bytes were read back and hashed.
-    :param lock: the object's Object Lock state as its HEAD showed it (:func:`object_lock_facts`).
     """
 
     state: str
@@ -152,24 +151,10 @@ class Verdict:
     version_id: str | None = None
     content_verified: bool = False
     stored: StoredObject | None = None
-    lock: Mapping[str, Any] | None = None
 
     @property
     def archived(self) -> bool:
         return self.state == ARCHIVED
-
-
-def object_lock_facts(head: Mapping[str, Any]) -> dict[str, Any]:
-    """The Object Lock state a HEAD answer shows: ``object_lock_mode``, ``retain_until`` (ISO-8601 UTC) and
-    ``legal_hold`` (``ON``; a role without s3:GetObjectLegalHold sees none)."""
-    until = head.get("ObjectLockRetainUntilDate")
-    return {
-        "object_lock_mode": head.get("ObjectLockMode"),
-        "retain_until": format_timestamp(until)
-        if isinstance(until, datetime)
-        else (str(until) if until else None),
-        "legal_hold": head.get("ObjectLockLegalHoldStatus") == "ON",
-    }
 
 
 def _absent(err: ClientError) -> bool:
@@ -368,7 +353,6 @@ def verify_archived(
             "version_id": version_id,
             "content_verified": stored.content_sha256 is not None,
             "stored": stored,
-            "lock": object_lock_facts(found),
         }
         mismatch = stored.mismatch(sha, size, claim="sidecar")
         if mismatch is not None:
@@ -378,3 +362,29 @@ def verify_archived(
         return Verdict(ARCHIVED, wav_key, **common)
     except RingCXUnverifiableError as err:
         return Verdict(UNVERIFIABLE, wav_key, str(err))
+
+
+def verify_transcript(
+    client: S3Client, bucket: str, key: str, check_body: Callable[[bytes], str | None]
+) -> Verdict:
+    """The verdict on a transcript object (issue 17): ``archived`` only when its bytes, read back (they are
+    small), hash to the ``sha256`` metadata written with them (the SHA-256 of the bytes RingCX sent), every
+    checksum S3 holds agrees, and ``check_body`` finds no problem in them (JSON, the segment's own ids).
+    Otherwise ``object_missing``, a mismatch state, ``body_invalid`` or ``unverifiable``, with the reason."""
+    try:
+        stored = stored_object(client, bucket, key)
+        if stored is None:
+            return Verdict(OBJECT_MISSING, key, f"no transcript at s3://{bucket}/{key}")
+        body = _get_body(client, bucket, key) or b""
+        read = replace(stored, content_sha256=hashlib.sha256(body).hexdigest(), content_size=len(body))
+        claim = dict(read.checksums).get("metadata sha256")
+        common: dict[str, Any] = {"size": stored.size, "sha256": claim, "version_id": stored.version_id}
+        problem = (
+            read.mismatch(claim, stored.size, claim="its sha256 metadata")
+            if claim
+            else (CHECKSUM_MISMATCH, f"{key} has no sha256 metadata: not written by this provider")
+        ) or ((BODY_INVALID, reason) if (reason := check_body(body)) else None)
+        state, why = problem or (ARCHIVED, "")
+        return Verdict(state, key, why, content_verified=True, stored=read, **common)
+    except RingCXUnverifiableError as err:
+        return Verdict(UNVERIFIABLE, key, str(err))
