@@ -390,3 +390,15 @@ def coverage_key(prefix: str | None, sub_account_id: str, day: date) -> str:
     base = normalize_prefix(prefix)
     parts = [base, "_coverage", f"sub_account={safe_id(sub_account_id)}", f"date={day:%Y-%m-%d}.json"]
     return "/".join(part for part in parts if part)
+
+
+def index_key(prefix: str | None, sub_account_id: str, day: date) -> str:
+    """The archive index of one sub-account and UTC day (issue 17, :mod:`airflow_provider_ringcx.index`):
+    ``{prefix}/_index/sub_account={id}/date=YYYY-MM-DD/segments.jsonl.gz`` (Hive-style partitions)."""
+    return f"{index_prefix(prefix, sub_account_id)}date={day:%Y-%m-%d}/segments.jsonl.gz"
+
+
+def index_prefix(prefix: str | None, sub_account_id: str | None = None) -> str:
+    """Where the index lies: ``{prefix}/_index/``, or one sub-account's ``.../sub_account={id}/``."""
+    base = "/".join(part for part in (normalize_prefix(prefix), "_index") if part) + "/"
+    return base + (f"sub_account={safe_id(sub_account_id)}/" if sub_account_id is not None else "")

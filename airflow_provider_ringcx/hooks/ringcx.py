@@ -32,6 +32,7 @@ Budget design (three layers, so that the vendor's limits hold with any number of
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
@@ -42,6 +43,7 @@ from airflow.sdk import BaseHook
 from airflow.sdk.exceptions import AirflowNotFoundException
 
 from airflow_provider_ringcx.exceptions import RingCXBadPayloadError, RingCXError, connection_not_defined
+from airflow_provider_ringcx.hooks.admin import AdminClient, SubAccountStatus, require_active
 from airflow_provider_ringcx.hooks.auth import TokenManager
 from airflow_provider_ringcx.hooks.budget import RateBudget, default_budget_dir
 from airflow_provider_ringcx.hooks.budget_rule import LIVE, check_priority
@@ -51,6 +53,7 @@ from airflow_provider_ringcx.hooks.downloader import RecordingDownloader
 from airflow_provider_ringcx.hooks.metadata import MetadataClient, OnInvalid
 from airflow_provider_ringcx.hooks.settings import RingCXSettings
 from airflow_provider_ringcx.models import SegmentRecord, format_timestamp
+from airflow_provider_ringcx.subaccounts.listing import check_sub_account_id
 
 __all__ = ["RecordingStream", "RingCXHook"]
 
@@ -59,6 +62,11 @@ class RingCXHook(BaseHook):
     """Interact with RingCentral RingCX: list interaction metadata and stream call recordings.
 
     :param ringcx_conn_id: the ``ringcx`` connection.
+    :param sub_account_id: archive this sub-account instead of the connection's ``sub_account_id`` (one
+        connection's credentials serve every sub-account of the main account; see
+        :mod:`airflow_provider_ringcx.subaccounts`). The metadata and download budgets, paths, keys and
+        reports are then this sub-account's; the token and its exchange budget stay the connection's, as
+        the token belongs to the credentials, not to a sub-account (one exchange serves them all).
     :param budget_dir: where the shared budget files live (default
         :func:`~airflow_provider_ringcx.hooks.budget.default_budget_dir`: ``[ringcx] budget_dir``).
     :param budget_priority: the class of this hook's requests in the shared budgets: ``"live"`` (default,
@@ -78,6 +86,7 @@ class RingCXHook(BaseHook):
         self,
         ringcx_conn_id: str = default_conn_name,
         *,
+        sub_account_id: str | None = None,
         budget_dir: str | None = None,
         budget_priority: str = LIVE,
         clock: Callable[[], float] | None = None,
@@ -86,6 +95,9 @@ class RingCXHook(BaseHook):
     ) -> None:
         super().__init__(**kwargs)
         self.ringcx_conn_id = ringcx_conn_id
+        self.sub_account_id = (
+            check_sub_account_id(sub_account_id, "sub_account_id") if sub_account_id else None
+        )
         self._budget_dir = budget_dir
         self.budget_priority = check_priority(budget_priority)
         self._clock = clock or time.time
@@ -94,13 +106,25 @@ class RingCXHook(BaseHook):
 
     def __repr__(self) -> str:
         priority = "" if self.budget_priority == LIVE else f", budget_priority={self.budget_priority!r}"
-        return f"RingCXHook(ringcx_conn_id={self.ringcx_conn_id!r}{priority})"
+        sub = f", sub_account_id={self.sub_account_id!r}" if self.sub_account_id else ""
+        return f"RingCXHook(ringcx_conn_id={self.ringcx_conn_id!r}{sub}{priority})"
 
     # -- lazily built parts ---------------------------------------------------------------------------------
 
     @cached_property
     def settings(self) -> RingCXSettings:
-        """The validated connection (read on first use).
+        """The validated connection (read on first use), with ``sub_account_id`` when the hook was given one.
+
+        :raises RingCXConfigError: the connection does not exist, or a field of it is invalid.
+        """
+        settings = self.connection_settings
+        if self.sub_account_id and self.sub_account_id != settings.sub_account_id:
+            return dataclasses.replace(settings, sub_account_id=self.sub_account_id)
+        return settings
+
+    @cached_property
+    def connection_settings(self) -> RingCXSettings:
+        """The validated connection as it is (its own ``sub_account_id``): what the token belongs to.
 
         :raises RingCXConfigError: the connection does not exist, or a field of it is invalid.
         """
@@ -114,6 +138,9 @@ class RingCXHook(BaseHook):
                 param="ringcx_conn_id",
                 alternative="an existing ringcx connection",
             ) from None
+        if self.sub_account_id and not (conn.extra_dejson or {}).get("sub_account_id"):
+            # a connection serving many sub-accounts need not name one
+            return RingCXSettings.from_connection(_WithSubAccount(conn, self.sub_account_id))
         return RingCXSettings.from_connection(conn)
 
     @cached_property
@@ -130,8 +157,10 @@ class RingCXHook(BaseHook):
             "exchange": self.settings.exchange_budget,
             "transcript": self.settings.transcript_budget,
         }[endpoint]
+        # the exchange budget is the token's (the connection's), the others the sub-account's
+        owner = self.connection_settings if endpoint == "exchange" else self.settings
         return RateBudget(
-            self.settings.budget_key(endpoint),
+            owner.budget_key(endpoint),
             limits,
             self._budget_dir or default_budget_dir(),
             clock=self._clock,
@@ -142,7 +171,8 @@ class RingCXHook(BaseHook):
     @cached_property
     def tokens(self) -> TokenManager:
         """The token manager."""
-        return TokenManager(self.settings, self.http, self.budget("exchange"), clock=self._clock)
+        # the connection's settings: one token (cache entry, exchange budget) for every sub-account it serves
+        return TokenManager(self.connection_settings, self.http, self.budget("exchange"), clock=self._clock)
 
     @cached_property
     def metadata(self) -> MetadataClient:
@@ -167,6 +197,23 @@ class RingCXHook(BaseHook):
             self.budget("download"),
             clock=self._monotonic,
         )
+
+    @cached_property
+    def admin(self) -> AdminClient:
+        """The admin API reads (the main account's sub-accounts and whether they are active)."""
+        return AdminClient(self.settings, self.http, self.tokens)
+
+    def list_sub_accounts(self, main_account_id: str | None = None) -> list[SubAccountStatus]:
+        """The main account's sub-accounts with ``isActive`` (found from the token when not given)."""
+        return self.admin.sub_accounts(main_account_id)
+
+    def check_sub_account_active(self) -> None:
+        """Refuse this hook's sub-account if the admin API lists it inactive, or not at all.
+
+        :raises RingCXConfigError: naming the sub-account and the fix (not retried by the operators).
+        """
+        main = self.admin.main_account_id()
+        require_active(self.admin.sub_accounts(main), self.settings.sub_account_id, main)
 
     def get_conn(self) -> HttpClient:
         """The HTTP transport (Airflow's generic hook accessor)."""
@@ -254,3 +301,13 @@ class RingCXHook(BaseHook):
             f"Connected to RingCX sub-account {settings.sub_account_id} ({mode} OK); interaction-metadata "
             f"for {format_timestamp(start)}..{format_timestamp(end)} returned {rows} segment(s){extra}"
         )
+
+
+class _WithSubAccount:
+    """A connection whose extras lack ``sub_account_id``, seen with the hook's (the rest as it is)."""
+
+    def __init__(self, conn: Any, sub_account_id: str) -> None:
+        self.conn_id = getattr(conn, "conn_id", None)
+        self.login = getattr(conn, "login", None)
+        self.password = getattr(conn, "password", None)
+        self.extra_dejson = {**(conn.extra_dejson or {}), "sub_account_id": sub_account_id}

@@ -85,6 +85,9 @@ class RingCXRecordingsToS3Operator(RingCXToS3BaseOperator):
     :param manifest_key: the window manifest, source of each segment's full vendor row for the sidecar;
         defaults to the descriptor's. (templated)
     :param ringcx_conn_id: the ``ringcx`` connection.
+    :param sub_account_id: archive this sub-account with the connection's credentials instead of the
+        connection's ``sub_account_id`` (one DAG per sub-account; see
+        :mod:`airflow_provider_ringcx.subaccounts`): its budgets, paths and keys. (templated)
     :param aws_conn_id: the ``aws`` connection.
     :param server_side_encryption: ``AES256`` or ``aws:kms``. (templated)
     :param kms_key_id: KMS key id or ARN for ``aws:kms``. (templated)
@@ -134,6 +137,7 @@ class RingCXRecordingsToS3Operator(RingCXToS3BaseOperator):
         "key_template",
         "manifest_key",
         "ringcx_conn_id",
+        "sub_account_id",
         "aws_conn_id",
         "budget_priority",
         "progress_every_mb",
@@ -152,6 +156,7 @@ class RingCXRecordingsToS3Operator(RingCXToS3BaseOperator):
         key_template: str = DEFAULT_KEY_TEMPLATE,
         manifest_key: str | None = None,
         ringcx_conn_id: str = "ringcx_default",
+        sub_account_id: str | None = None,
         aws_conn_id: str | None = "aws_default",
         max_workers: int = 4,
         segment_attempts: int = 3,
@@ -174,6 +179,7 @@ class RingCXRecordingsToS3Operator(RingCXToS3BaseOperator):
         self.key_template = key_template
         self.manifest_key = manifest_key
         self.ringcx_conn_id = ringcx_conn_id
+        self.sub_account_id = sub_account_id
         self.aws_conn_id = aws_conn_id
         self.max_workers = max_workers
         self.segment_attempts = segment_attempts

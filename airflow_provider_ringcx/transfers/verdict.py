@@ -39,13 +39,14 @@ import binascii
 import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
 from airflow_provider_ringcx.exceptions import RingCXUnverifiableError
 from airflow_provider_ringcx.jsonutil import strict_loads
-from airflow_provider_ringcx.models import printable
+from airflow_provider_ringcx.models import format_timestamp, printable
 from airflow_provider_ringcx.s3.writeonce import error_code, http_status
 from airflow_provider_ringcx.transfers.sidecar import SidecarInvalid, parse_sidecar
 
@@ -141,6 +142,7 @@ class Verdict:
     :param size: the object's ContentLength, when there is an object.
     :param sha256: the sidecar's ``sha256`` when it was read, else the object's.
     :param content_verified: the bytes were read back and hashed.
+    :param lock: the object's Object Lock state as its HEAD showed it (:func:`object_lock_facts`).
     """
 
     state: str
@@ -151,10 +153,24 @@ class Verdict:
     version_id: str | None = None
     content_verified: bool = False
     stored: StoredObject | None = None
+    lock: Mapping[str, Any] | None = None
 
     @property
     def archived(self) -> bool:
         return self.state == ARCHIVED
+
+
+def object_lock_facts(head: Mapping[str, Any]) -> dict[str, Any]:
+    """The Object Lock state a HEAD answer shows: ``object_lock_mode``, ``retain_until`` (ISO-8601 UTC) and
+    ``legal_hold`` (``ON``; a role without s3:GetObjectLegalHold sees none)."""
+    until = head.get("ObjectLockRetainUntilDate")
+    return {
+        "object_lock_mode": head.get("ObjectLockMode"),
+        "retain_until": format_timestamp(until)
+        if isinstance(until, datetime)
+        else (str(until) if until else None),
+        "legal_hold": head.get("ObjectLockLegalHoldStatus") == "ON",
+    }
 
 
 def _absent(err: ClientError) -> bool:
@@ -353,6 +369,7 @@ def verify_archived(
             "version_id": version_id,
             "content_verified": stored.content_sha256 is not None,
             "stored": stored,
+            "lock": object_lock_facts(found),
         }
         mismatch = stored.mismatch(sha, size, claim="sidecar")
         if mismatch is not None:
