@@ -7,6 +7,11 @@ metadata task recorded, when it is known), judge every expected segment by the o
 completeness (``allow_unarchived`` statuses aside), write the report with the run's compliance options,
 then merge the window's rows into the archive index (:mod:`airflow_provider_ringcx.index`).
 
+A rescan the run plan decided (``rescan``: the earlier window was listed on time) is part of the window's
+verdict: when its manifest is absent (the rescan's metadata task failed), the report says why under
+``rescan_problem`` and is not complete. A rescan the plan skipped (the earlier window never archived, or
+final under the "final window" rule) says why in ``rescan_note``.
+
 What the report needs is :class:`WindowReportSpec`: a plain mapping (the example DAGs' run plan is one),
 so that it travels in XCom and a test can write it down.
 """
@@ -164,8 +169,11 @@ def report_window(
     outcomes = outcomes_from_summaries([*summaries, *late_summaries])
     verify = bool(run.get("verify_content"))
     result = reconcile(s3, bucket, expected, outcomes=outcomes, verify_content=verify)
-    rescan, rescan_manifest = None, None
-    if run.get("rescan") and manifest_exists(s3, bucket, run["rescan_manifest_key"]):
+    rescan, rescan_manifest, rescan_problem = None, None, None
+    if run.get("rescan") and not manifest_exists(s3, bucket, run["rescan_manifest_key"]):
+        # the run plan said a rescan was due: without its manifest the late arrivals are unknown
+        rescan_problem = _no_rescan_manifest(run, bucket, rescan_task_id)
+    elif run.get("rescan"):
         earlier = Window(_when(run["rescan_start"]), _when(run["rescan_end"]))
         rescan_manifest = check_identity(
             s3, bucket, run["rescan_manifest_key"], rescan_identity,
@@ -200,8 +208,9 @@ def report_window(
         ]
     if stats["unparseable"] and "unparseable" not in allowed:
         blocking += stats["unparseable_rows"]
-    report["complete"] = not blocking
-    report["blocking"] = len(blocking)
+    report["rescan_problem"] = rescan_problem
+    report["complete"] = not blocking and rescan_problem is None
+    report["blocking"] = len(blocking) + (rescan_problem is not None)
     report["manifest"] = manifest
     if rescan_manifest is not None:
         report["rescan"]["manifest"] = rescan_manifest
@@ -212,6 +221,15 @@ def report_window(
         late=(rescan.window, rescan.late) if rescan is not None else None, rescan_identity=rescan_identity,
     )  # fmt: skip
     return report
+
+
+def _no_rescan_manifest(run: Mapping[str, Any], bucket: str, task_id: str) -> str:
+    earlier = f"{run.get('rescan_start')} - {run.get('rescan_end')}"
+    return (
+        f"the late-arrival rescan of window {earlier} was due ({run.get('rescan_note')}) but its manifest "
+        f"s3://{bucket}/{run.get('rescan_manifest_key')} is absent: {task_id} did not complete; see its log, "
+        "fix the cause and clear the run"
+    )
 
 
 def _when(value: Any) -> datetime:
@@ -268,9 +286,10 @@ def failure_message(report: Mapping[str, Any]) -> str:
         f"{i['dialog_id']}/{i['segment_id']}: {i['status']} ({i.get('reason', '')})" for i in items
     )
     counts = report["counts"]
+    sample = sample or report.get("rescan_problem") or "see the rescan section"
     return (
         f"window {report['window']['key']} is incomplete: {counts['archived']} of {counts['expected']} "
         f"expected recordings archived and verified, {counts.get('unparseable', 0)} unparseable rows; "
-        f"{sample or 'see the rescan section'}. Full report: s3://{report['bucket']}/{report['report_key']}. "
+        f"{sample}. Full report: s3://{report['bucket']}/{report['report_key']}. "
         "Fix the cause (see docs/operations.md, Troubleshooting) and clear the failed tasks of this run."
     )

@@ -217,6 +217,8 @@ def _reasons(report: Mapping[str, Any], counts: Mapping[str, Any], statuses: Map
     late = _int(counts.get("late_found")) - _int(counts.get("late_archived"))
     if late > 0:
         reasons.append(f"{late} late arrivals not archived")
+    if isinstance(report.get("rescan_problem"), str):
+        reasons.append(report["rescan_problem"])
     summary = ", ".join(reasons)
     items: list[Any] = report["not_archived"] if isinstance(report.get("not_archived"), list) else []
     samples = [
