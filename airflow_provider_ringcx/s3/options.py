@@ -21,20 +21,32 @@ Which objects get Object Lock (when ``object_lock_mode`` is set), and why:
 - a legal hold (``object_lock_legal_hold``) is placed on all four.
 
 Retention counts from the segment or window end rather than from the write, so that a re-run or a backfill
-gives an object the same retain-until date as the first run would have.
+gives an object the same retain-until date as the first run would have: compliance regimes count a record's
+retention from its creation (the call), not from when it was copied. But S3 (and MinIO) refuse a
+retain-until date that is not in the future (moto accepts one), so a backfill of history older than the
+retention would fail every write. The rule, in :meth:`S3WriteOptions.retention` only:
+
+    retain-until = max(end + object_lock_retention_days, the first midnight UTC at least 1 day after now)
+
+The floor (:data:`MIN_RETENTION_AHEAD`, rounded up to midnight so that every object of one run gets the
+same date) only applies when the record's own retention has already run out or is about to. The sidecar
+records both dates (``s3.object_lock_retention``: the end counted from, the days, the date by the rule
+alone and whether the floor applied), so an auditor sees that the object is kept longer than required and
+why.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, time, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from airflow_provider_ringcx.exceptions import RingCXConfigError, RingCXObjectLockError
+from airflow_provider_ringcx.models import format_timestamp
 from airflow_provider_ringcx.s3.writeonce import http_status
 
 if TYPE_CHECKING:
@@ -70,6 +82,43 @@ def _legal_hold(value: Any) -> bool:
     raise RingCXConfigError(
         f"object_lock_legal_hold={value!r} is not a boolean; use true or false (a hold cannot be guessed)"
     )
+
+
+#: How far in the future a retain-until date lies at least (then rounded up to midnight UTC).
+MIN_RETENTION_AHEAD = timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class Retention:
+    """The retention of one record (see the module docstring for the rule).
+
+    :param mode: ``GOVERNANCE`` or ``COMPLIANCE``.
+    :param counted_from: the record's end (segment or window), or the write time when unknown.
+    :param days: ``object_lock_retention_days``.
+    :param by_rule: ``counted_from + days``: what the record's retention requires.
+    :param retain_until: what S3 is asked for: ``by_rule``, or the floor when that is past or too close.
+    """
+
+    mode: str
+    counted_from: datetime
+    days: int
+    by_rule: datetime
+    retain_until: datetime
+
+    @property
+    def floored(self) -> bool:
+        """Whether the floor (not the record's own retention) decided the date."""
+        return self.retain_until > self.by_rule
+
+    def as_dict(self) -> dict[str, Any]:
+        """The sidecar's ``s3.object_lock_retention``: ISO-8601 UTC dates, the days and ``floored``."""
+        return {
+            "counted_from": format_timestamp(self.counted_from),
+            "days": self.days,
+            "retain_until_by_rule": format_timestamp(self.by_rule),
+            "retain_until": format_timestamp(self.retain_until),
+            "floored": self.floored,
+        }
 
 
 @dataclass(frozen=True)
@@ -155,20 +204,41 @@ class S3WriteOptions:
         """Whether any Object Lock setting (retention or legal hold) is requested."""
         return self.object_lock_mode is not None or self.object_lock_legal_hold
 
-    def retain_until(self, segment_end: datetime | None) -> datetime | None:
-        """The retain-until date for a segment that ended at ``segment_end`` (now when unknown)."""
+    def retention(self, segment_end: datetime | None, *, now: datetime | None = None) -> Retention | None:
+        """The retention of a record that ended at ``segment_end`` (now when unknown), by the one rule of
+        the module docstring; ``None`` without a lock mode and retention days.
+
+        :param now: the time of the write (default: the current time).
+        """
         if self.object_lock_mode is None or self.object_lock_retention_days is None:
             return None
-        base = segment_end or datetime.now(timezone.utc)
-        return base.astimezone(timezone.utc) + timedelta(days=self.object_lock_retention_days)
+        now = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
+        base = (segment_end or now).astimezone(timezone.utc)
+        by_rule = base + timedelta(days=self.object_lock_retention_days)
+        ahead = now + MIN_RETENTION_AHEAD
+        floor = datetime.combine(ahead.date(), time(0), tzinfo=timezone.utc)
+        floor += timedelta(days=1) if floor < ahead else timedelta(0)
+        return Retention(
+            self.object_lock_mode, base, self.object_lock_retention_days, by_rule, max(by_rule, floor)
+        )
+
+    def retain_until(self, segment_end: datetime | None, *, now: datetime | None = None) -> datetime | None:
+        """The retain-until date for a record that ended at ``segment_end`` (see :meth:`retention`)."""
+        found = self.retention(segment_end, now=now)
+        return found.retain_until if found else None
 
     def extra_args(
-        self, *, segment_end: datetime | None = None, tags: Mapping[str, str] | None = None
+        self,
+        *,
+        segment_end: datetime | None = None,
+        tags: Mapping[str, str] | None = None,
+        now: datetime | None = None,
     ) -> dict:
         """PutObject / CreateMultipartUpload arguments (SSE, class, tagging, lock).
 
         :param segment_end: what retention counts from: the segment's end for a recording and its sidecar,
             the window's end for the manifest and the report (now when ``None``).
+        :param now: the write's time, for the retain-until floor (default: the current time).
         """
         args: dict[str, Any] = {}
         if self.server_side_encryption:
@@ -180,7 +250,7 @@ class S3WriteOptions:
         all_tags = {**self.tags, **(tags or {})}
         if all_tags:
             args["Tagging"] = urlencode(all_tags)
-        until = self.retain_until(segment_end)
+        until = self.retain_until(segment_end, now=now)
         if until is not None:
             args["ObjectLockMode"] = self.object_lock_mode
             args["ObjectLockRetainUntilDate"] = until

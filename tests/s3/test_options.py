@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -39,7 +39,7 @@ def test_extra_args_carry_every_option() -> None:
         object_lock_retention_days=10,
         object_lock_legal_hold=True,
     )
-    end = datetime(2026, 3, 2, 14, 1, 40, tzinfo=timezone.utc)
+    end = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(days=2)  # retained 8 more days
     args = options.extra_args(segment_end=end)
     assert args == {
         "ServerSideEncryption": "aws:kms",
@@ -47,7 +47,7 @@ def test_extra_args_carry_every_option() -> None:
         "StorageClass": "STANDARD_IA",
         "Tagging": "team=compliance&data+class=pci",
         "ObjectLockMode": "COMPLIANCE",
-        "ObjectLockRetainUntilDate": datetime(2026, 3, 12, 14, 1, 40, tzinfo=timezone.utc),
+        "ObjectLockRetainUntilDate": end + timedelta(days=10),
         "ObjectLockLegalHoldStatus": "ON",
     }
 
@@ -110,3 +110,33 @@ def test_every_operator_takes_and_templates_the_write_options_through_one_seam()
     )
     assert op.write_options().object_lock_legal_hold is True
     assert op.write_options().storage_class == "STANDARD_IA"
+
+
+def test_retain_until_is_the_records_retention_or_a_future_midnight_for_old_history() -> None:
+    """S3 refuses a retain-until date in the past (moto does not): a backfill older than the retention gets
+    the first midnight UTC at least a day ahead; recent records keep end + days exactly."""
+    options = S3WriteOptions(object_lock_mode="COMPLIANCE", object_lock_retention_days=30)
+    now = datetime(2026, 12, 2, 9, 30, tzinfo=timezone.utc)
+    recent = datetime(2026, 12, 1, 14, 15, tzinfo=timezone.utc)
+    assert options.retain_until(recent, now=now) == recent + timedelta(days=30)
+    old = datetime(2025, 1, 6, 10, 0, tzinfo=timezone.utc)  # 30 days ran out long ago
+    retention = options.retention(old, now=now)
+    assert retention is not None
+    assert retention.by_rule == datetime(2025, 2, 5, 10, 0, tzinfo=timezone.utc)
+    assert retention.retain_until == datetime(2026, 12, 4, tzinfo=timezone.utc)  # >= now + 1 day, midnight
+    assert retention.floored
+    assert options.extra_args(segment_end=old)["ObjectLockRetainUntilDate"] > datetime.now(timezone.utc)
+    # about to run out: floored too (the date must be a day ahead); one run gives one date
+    almost = now - timedelta(days=30) + timedelta(hours=2)
+    assert options.retain_until(almost, now=now) == datetime(2026, 12, 4, tzinfo=timezone.utc)
+    assert options.retain_until(old, now=now + timedelta(hours=10)) == datetime(
+        2026, 12, 4, tzinfo=timezone.utc
+    )
+    assert retention.as_dict() == {
+        "counted_from": "2025-01-06T10:00:00Z",
+        "days": 30,
+        "retain_until_by_rule": "2025-02-05T10:00:00Z",
+        "retain_until": "2026-12-04T00:00:00Z",
+        "floored": True,
+    }
+    assert S3WriteOptions().retention(old) is None
