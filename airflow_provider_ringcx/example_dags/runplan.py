@@ -29,6 +29,7 @@ class RunPlan(WindowReportSpec, total=True):
     rescan_final_windows: bool
     fail_on_forbidden: bool
     fail_on_missing: bool
+    include_transcripts: bool
     refuse_inactive_sub_account: bool
     window_key: str
 

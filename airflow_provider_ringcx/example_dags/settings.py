@@ -149,6 +149,14 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("fail_on_missing", False, "boolean", "Fail the download task on 404 (else reported).", _F),
     Setting("verify_content", False, "boolean", "Report re-reads every object and re-hashes it.", _F),
     Setting(
+        "include_transcripts",
+        False,
+        "boolean",
+        "Archive each segment's transcript ({segmentId}.transcript.json) beside its recording; a transcript "
+        "not ready yet (404) is retried by the late-arrival rescan.",
+        _F,
+    ),
+    Setting(
         "allow_unverified_manifest",
         False,
         "boolean",

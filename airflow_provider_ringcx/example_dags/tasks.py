@@ -18,16 +18,17 @@ from typing import Any, cast
 
 from airflow_provider_ringcx import keys
 from airflow_provider_ringcx.example_dags.runplan import RunPlan
+from airflow_provider_ringcx.models import SegmentRef
 from airflow_provider_ringcx.rungrid import check_data_interval
 from airflow_provider_ringcx.s3.options import S3WriteOptions
 from airflow_provider_ringcx.s3.writeonce import http_status
+from airflow_provider_ringcx.transfers.landing import LandingConfig, segment_keys
 from airflow_provider_ringcx.transfers.manifest import MAX_BATCHES
-from airflow_provider_ringcx.transfers.manifest_integrity import (
-    ALLOW_UNVERIFIED,
-    check_identity,
-    iter_recorded_refs,
-)
+from airflow_provider_ringcx.transfers.manifest_format import as_ref, is_recorded
+from airflow_provider_ringcx.transfers.manifest_integrity import ALLOW_UNVERIFIED, check_identity, iter_lines
 from airflow_provider_ringcx.transfers.manifest_reader import is_manifest_batch, iter_refs
+from airflow_provider_ringcx.transfers.transcripts import has_transcript
+from airflow_provider_ringcx.transfers.verdict import head_object
 from airflow_provider_ringcx.windows import Window, archive_window, batch_label, parse_lag, rescan_window
 
 #: Settings passed to every mapped download task (operator argument -> setting name).
@@ -45,6 +46,7 @@ _DOWNLOAD_ARGS = {
     "object_lock_legal_hold": "object_lock_legal_hold",
     "fail_on_forbidden": "fail_on_forbidden",
     "fail_on_missing": "fail_on_missing",
+    "include_transcripts": "include_transcripts",
 }
 
 
@@ -182,7 +184,10 @@ def download_kwargs(
 def plan_late_downloads(
     s3: Any, run: Mapping[str, Any], *, rescan_identity: Mapping[str, Any] | None = None
 ) -> list[dict]:
-    """Batches of the segments the rescan's manifest lists and the earlier window's original one does not.
+    """Batches of the segments the rescan's manifest lists and the earlier window's original one does not,
+    and, with ``include_transcripts``, of the listed segments whose transcript is not archived yet (one HEAD
+    each of those with ``hasTranscript``: a transcript RingCX answered 404 for is retried here, once per
+    window; their recordings are ``already_archived``, nothing is downloaded again).
 
     Both manifests are streamed: the ids of the original and the late refs are kept. The batch size grows
     so that there are never more than ``MAX_BATCHES`` batches (Airflow's map-length cap).
@@ -202,14 +207,32 @@ def plan_late_downloads(
         (ref["dialog_id"], ref["segment_id"])
         for ref in iter_refs(s3, bucket, run["rescan_original_manifest_key"])
     }
-    late = [
-        ref
-        for ref in iter_recorded_refs(s3, bucket, run["rescan_manifest_key"], rescan_identity)
-        if (ref["dialog_id"], ref["segment_id"]) not in known
-    ]
+    late = []
+    for line in iter_lines(s3, bucket, run["rescan_manifest_key"], rescan_identity):
+        ref = as_ref(line["ref"]) if is_recorded(line) else None
+        if ref is not None and (
+            (ref["dialog_id"], ref["segment_id"]) not in known
+            or (run.get("include_transcripts") and transcript_missing(s3, run, ref, line.get("row")))
+        ):
+            late.append(ref)
     size = max(int(run["batch_size"]), math.ceil(len(late) / MAX_BATCHES))
     regrouped = [late[i : i + size] for i in range(0, len(late), size)]
     return download_kwargs(run, regrouped, run["rescan_manifest_key"])
+
+
+def transcript_missing(
+    s3: Any, run: Mapping[str, Any], ref: SegmentRef, row: Mapping[str, Any] | None
+) -> bool:
+    """Whether a segment with ``hasTranscript`` has no transcript object yet (one HEAD of its key)."""
+    if not has_transcript(row):
+        return False
+    config = LandingConfig(
+        bucket=run["bucket"],
+        sub_account_id=str(run["sub_account_id"]),
+        prefix=run["prefix"],
+        key_template=run.get("key_template") or keys.DEFAULT_KEY_TEMPLATE,
+    )
+    return head_object(s3, run["bucket"], keys.transcript_key(segment_keys(ref, config)[0])) is None
 
 
 def label_for(ti: Any, task: Any, plan_task_id: str) -> str:
