@@ -25,6 +25,10 @@ writes; value compared in lower case). With none of the three, the object's byte
 hashed, and so they are with ``verify_content``. The reported ``sha256`` follows that precedence:
 full-object checksum, metadata, tag, content.
 
+**One version.** The reads after the HEAD (tag, bytes) are pinned to the HEAD's ``VersionId`` (a GET of
+another version is refused; a version deleted meanwhile is ``unverifiable``): a version written in between
+cannot lend its tag or bytes to the verdict on the version it reports.
+
 **Error mapping**, decided once: 404 (``NoSuchKey``/``NotFound``) means absent; 403 means the verdict is
 ``unverifiable`` (the reason names the permission; S3 also answers 403 for a missing key when the role lacks
 ``s3:ListBucket``); a tagging call that the store refuses (403) or lacks (501) means "no tag", so the bytes
@@ -227,9 +231,14 @@ def _full_object_checksum(head: Mapping[str, Any]) -> str | None:
         return f"(not base64: {value})"
 
 
-def _tag(client: S3Client, bucket: str, key: str) -> str | None:
+def _version(version_id: str | None) -> dict[str, Any]:
+    """``VersionId`` for a read pinned to the HEAD's version (none for an unversioned object)."""
+    return {"VersionId": version_id} if version_id and version_id != "null" else {}
+
+
+def _tag(client: S3Client, bucket: str, key: str, version_id: str | None = None) -> str | None:
     try:
-        tags = client.get_object_tagging(Bucket=bucket, Key=key).get("TagSet", [])
+        tags = client.get_object_tagging(Bucket=bucket, Key=key, **_version(version_id)).get("TagSet", [])
     except ClientError as err:
         if _absent(err) or http_status(err) in _NO_TAGS or error_code(err) == "NotImplemented":
             return None  # no tag to read: the bytes are hashed instead
@@ -237,12 +246,19 @@ def _tag(client: S3Client, bucket: str, key: str) -> str | None:
     return next((str(t.get("Value", "")).lower() for t in tags if t.get("Key") == "sha256"), None)
 
 
-def hash_object(client: S3Client, bucket: str, key: str) -> tuple[str, int]:
-    """SHA-256 and length of the object's bytes, read back from S3."""
+def hash_object(client: S3Client, bucket: str, key: str, version_id: str | None = None) -> tuple[str, int]:
+    """SHA-256 and length of the object's bytes (of ``version_id`` when given), read back from S3."""
+    pinned = _version(version_id)
     try:
-        body = client.get_object(Bucket=bucket, Key=key)["Body"]
+        response = client.get_object(Bucket=bucket, Key=key, **pinned)
     except ClientError as err:
+        if pinned and _absent(err):
+            raise RingCXUnverifiableError(printable(f"s3://{bucket}/{key} {version_id!r} deleted after HEAD"))
         raise _denied(err, "GET", bucket, key) or err
+    body = response["Body"]
+    if pinned and response.get("VersionId") != version_id:  # a store that ignores VersionId
+        body.close()
+        raise RingCXUnverifiableError(printable(f"s3://{bucket}/{key}: GET of {version_id!r} read another"))
     digest, size = hashlib.sha256(), 0
     for chunk in iter(lambda: body.read(_READ_SIZE), b""):
         digest.update(chunk)
@@ -274,17 +290,18 @@ def stored_object(
     metadata = {str(name).lower(): value for name, value in (found.get("Metadata") or {}).items()}
     if metadata.get("sha256"):
         checksums.append(("metadata sha256", str(metadata["sha256"]).lower()))
+    version_id = found.get("VersionId")  # every later read is of the version the HEAD showed
     if not checksums:
-        tag = _tag(client, bucket, key)
+        tag = _tag(client, bucket, key, version_id)
         if tag is not None:
             checksums.append(("sha256 tag", tag))
     content: tuple[str | None, int | None] = (None, None)
     if read_content or not checksums:
-        content = hash_object(client, bucket, key)
+        content = hash_object(client, bucket, key, version_id)
     return StoredObject(
         key=key,
         size=int(found.get("ContentLength", -1)),
-        version_id=found.get("VersionId"),
+        version_id=version_id,
         checksums=tuple(checksums),
         content_sha256=content[0],
         content_size=content[1],
