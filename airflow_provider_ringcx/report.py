@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_ringcx import __version__, jsonutil
 from airflow_provider_ringcx.s3.options import S3WriteOptions
+from airflow_provider_ringcx.scrub import scrub
 from airflow_provider_ringcx.transfers.verdict import (
     OBJECT_MISSING,
     SIDECAR_INVALID,
@@ -155,7 +156,7 @@ def check_segment(
         recorded = (outcome or {}).get("outcome")
         if recorded in ("forbidden", "missing", "failed"):
             check.status = str(recorded)
-            check.reason = str((outcome or {}).get("reason") or recorded)
+            check.reason = scrub(str((outcome or {}).get("reason") or recorded))  # from an XCom: any task's
         else:
             check.reason = (
                 "no object at the key and no download outcome recorded for it (the download task did not "

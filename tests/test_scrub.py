@@ -7,11 +7,14 @@ rollups) are checked here too, each with a reason that the http(s)-only scrubbin
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from typing import Any
 
 import pytest
 
 from airflow_provider_ringcx.coverage.facts import ReportFact, clean_reason
+from airflow_provider_ringcx.report import ExpectedSegment, check_segment
 from airflow_provider_ringcx.scrub import scrub
+from airflow_provider_ringcx.transfers.batch import _reason
 from airflow_provider_ringcx.transfers.manifest_format import invalid_line
 from airflow_provider_ringcx.transfers.progress import BatchProgress
 from airflow_provider_ringcx.windows import Window
@@ -68,3 +71,19 @@ def test_every_place_that_keeps_a_reason_uses_it() -> None:
     day = datetime(2026, 3, 2, 9, tzinfo=timezone.utc)
     fact = ReportFact.unreadable("k", "e", "m", Window(day, day.replace(minute=15)), reason)
     assert SECRET not in fact.reasons[0]
+
+
+def test_a_download_outcome_reason_reaches_the_report_scrubbed(s3_client: Any, bucket: str) -> None:
+    """The reason a download task records (its summary XCom) and the report's ``not_archived`` reason:
+    both scrubbed, whatever scheme the failing URL had (moto: the segment's object is absent)."""
+    error = RuntimeError(
+        f"403 from wss://media.example/rec.wav?token={SECRET}, Authorization: Bearer {SECRET}"
+    )
+    recorded = _reason(error)
+    assert SECRET not in recorded
+    assert "wss://media.example/rec.wav?" in recorded
+    segment = ExpectedSegment("dlg-1", "seg-1", "a/dlg-1/seg-1.wav", "a/dlg-1/seg-1.json", sub_account_id="1")
+    raw = {"outcome": "forbidden", "reason": f"GET s3://b/k?X-Amz-Signature={SECRET}"}  # an older summary
+    check = check_segment(s3_client, bucket, segment, outcome=raw)
+    assert check.status == "forbidden"
+    assert SECRET not in check.reason

@@ -38,6 +38,7 @@ from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_expo
 from airflow_provider_ringcx.exceptions import RingCXError, RingCXForbiddenError, RingCXNotFoundError
 from airflow_provider_ringcx.models import SegmentRef, printable
 from airflow_provider_ringcx.s3.writeonce import http_status
+from airflow_provider_ringcx.scrub import scrub
 from airflow_provider_ringcx.transfers.landing import Landed, SegmentLander
 from airflow_provider_ringcx.transfers.progress import BatchProgress
 from airflow_provider_ringcx.transfers.transcripts import TRANSCRIPT_OUTCOMES, TranscriptLander
@@ -97,9 +98,10 @@ def is_retryable(err: BaseException) -> bool:
 
 
 def _reason(err: BaseException) -> str:
-    """The reason as logged and reported: type and message, non-printable characters escaped, capped."""
+    """The reason as logged and reported: type and message, scrubbed of credentials
+    (:func:`~airflow_provider_ringcx.scrub.scrub`), non-printable characters escaped, capped."""
     text = str(err) or type(err).__name__
-    return printable(f"{type(err).__name__}: {text}")[:_REASON_CHARS]
+    return printable(scrub(f"{type(err).__name__}: {text}"))[:_REASON_CHARS]
 
 
 class BatchArchiver:
