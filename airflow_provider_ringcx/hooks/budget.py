@@ -10,11 +10,12 @@ until the oldest request of the full window ages out. ``penalize(seconds)`` reco
 in the same file, so every process backs off, not only the one that was throttled.
 
 Live first (issue #14 item 3): each budget has a class, ``priority="live"`` (the default) or ``"history"``
-(a backfill, :class:`~airflow_provider_ringcx.hooks.ringcx.RingCXHook`'s ``budget_priority``). A history
-request goes only while every window keeps a reserve free (at least one slot, 10 % of a large window), so
-history never takes a slot a live request waits for and never delays the live DAG by more than one slot.
-The rule and its proof are in :mod:`~airflow_provider_ringcx.hooks.budget_rule` (a pure function, shared
-by every storage backend); the file is :mod:`~airflow_provider_ringcx.hooks.budget_store`, unchanged.
+(a backfill, :class:`~airflow_provider_ringcx.hooks.ringcx.RingCXHook`'s ``budget_priority``). History
+borrows a window's reserve (at least one slot, 10 % of a large window) only when the slot comes back within
+one slot interval, and a refused live request marks the budget so that history takes no slot it waits for:
+history never delays the live DAG by more than one slot, and alone it uses the whole budget. The rule and
+its proof are in :mod:`~airflow_provider_ringcx.hooks.budget_rule` (a pure function, shared by every
+storage backend); the file is :mod:`~airflow_provider_ringcx.hooks.budget_store`.
 
 No wait is silent (issue #12 item 13): :func:`announce_wait` logs every wait over :data:`LOG_WAIT_SECONDS`
 at INFO with its reason (which budget is full, or whose ``Retry-After``), its length and its end time in UTC.
@@ -60,9 +61,10 @@ from airflow_provider_ringcx.hooks.budget_rule import (
     BudgetLimit,
     Decision,
     Priority,
-    allowed_slots,
     check_priority,
+    history_pacing,
     reserve_slots,
+    slot_seconds,
     window_seconds,
 )
 from airflow_provider_ringcx.hooks.budget_store import BudgetStore, FileBudgetStore
@@ -155,15 +157,16 @@ def parse_budget(text: str, *, field: str = "budget") -> tuple[BudgetLimit, ...]
 def pacing_seconds(limits: tuple[BudgetLimit, ...], calls: int, priority: Priority = LIVE) -> float:
     """The least time ``calls`` requests of ``priority`` take under ``limits``, from an empty budget.
 
-    Each window admits ``count`` requests (history: ``count - reserve``, see
-    :func:`~airflow_provider_ringcx.hooks.budget_rule.allowed_slots`), so the last one goes
-    ``(calls - 1) // count`` whole windows after the first; the slowest limit decides.
+    Live: each window admits ``count`` requests, so the last one goes ``(calls - 1) // count`` whole
+    windows after the first; the slowest limit decides. History borrows the reserve only when it is back
+    within a slot, so its pace is simulated
+    (:func:`~airflow_provider_ringcx.hooks.budget_rule.history_pacing`).
     """
     if calls <= 1:
         return 0.0
-    return max(
-        (((calls - 1) // allowed_slots(limit, priority)) * limit.seconds for limit in limits), default=0.0
-    )
+    if priority != LIVE:
+        return history_pacing(limits, calls)
+    return max((((calls - 1) // limit.count) * limit.seconds for limit in limits), default=0.0)
 
 
 def format_budget(limits: tuple[BudgetLimit, ...]) -> str:
@@ -266,8 +269,8 @@ class RateBudget:
         jitter between acquiring a slot and the request reaching the server cannot squeeze two windows.
     :param defer_over: a wait longer than this raises :class:`RingCXWaitRequired` instead of sleeping
         (``None``: always sleep). The attribute may be set later by the caller.
-    :param priority: ``"live"`` (default) or ``"history"``: a history request leaves each window's reserve
-        to live ones (:mod:`~airflow_provider_ringcx.hooks.budget_rule`).
+    :param priority: ``"live"`` (default) or ``"history"``: a history request borrows a window's reserve
+        only when it is back for live ones within a slot (:mod:`~airflow_provider_ringcx.hooks.budget_rule`).
     :param store: where the state lives (default: the configured backend, :func:`make_store`). The token
         cache stays in ``state_dir`` with either backend.
 
@@ -357,7 +360,11 @@ class RateBudget:
     def snapshot(self) -> dict[str, Any]:
         """A copy of the current state (request times and penalty), for tests and diagnostics."""
         state = self.store.snapshot()
-        return {"log": list(state.log), "blocked_until": state.blocked_until}
+        return {
+            "log": list(state.log),
+            "blocked_until": state.blocked_until,
+            "live_waiting_until": state.live_waiting_until,
+        }
 
     @property
     def endpoint(self) -> str:
@@ -367,12 +374,19 @@ class RateBudget:
     def _reason(self, decision: Decision) -> str:
         """Why ``decision`` waits: which window is full (for history: at its share), or the 429 back-off."""
         limit = decision.limit
+        if decision.held_for_live:
+            until = wait_end(0, decision.live_waiting_until).isoformat(timespec="seconds")
+            return (
+                f"{self.endpoint} budget held for a live request that waits for a slot (at most until "
+                f"{until}; history takes no slot a live request waits for, {self.name})"
+            )
         if limit is None:
             return f"{self.endpoint} budget blocked: RingCX answered 429 with Retry-After ({self.name})"
         recent = f"{decision.count} requests in the last {limit.seconds:g} s"
         if decision.allowed < limit.count:
             return (
                 f"{self.endpoint} {limit.count}/{limit.seconds:g}s budget at the history share ({recent}; "
-                f"history keeps {reserve_slots(limit)} slot(s) free for live requests, {self.name})"
+                f"history borrows the last {reserve_slots(limit)} slot(s) only when they are back for live "
+                f"requests within {slot_seconds(limit):g} s, {self.name})"
             )
         return f"{self.endpoint} {limit.count}/{limit.seconds:g}s budget full ({recent}, {self.name})"

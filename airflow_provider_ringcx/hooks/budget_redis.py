@@ -4,7 +4,8 @@ The file backend (:mod:`~airflow_provider_ringcx.hooks.budget_store`) shares a b
 of one host. Celery or Kubernetes workers on several hosts would each have their own files and meet only
 through RingCX's 429s. With ``[ringcx] budget_backend = redis`` every
 :class:`~airflow_provider_ringcx.hooks.budget.RateBudget` keeps its state here instead, with the same rule
-(every window must have a free slot; history leaves each window's reserve free), the same 429 back-off
+(every window must have a free slot; history borrows a window's reserve only when it is back within a
+slot, and a refused live request's marker holds history off), the same 429 back-off
 (``penalize``: one host's ``Retry-After`` holds them all), and the same ``snapshot``/``reset``.
 
 **Why Lua, and where the rule lives.** Each operation is one ``EVALSHA`` of a short script: one round trip,
@@ -12,15 +13,17 @@ atomic on the server (no other command runs in between), and nothing is left loc
 the middle. The other design, the rule kept in Python over a short lock (``SET NX PX``) around a read and a
 write, costs four round trips per acquire and is only as safe as the lock's expiry: a worker paused (GC,
 swap, a stopped VM) past it writes a state someone else has already changed. So the script does the
-counting, but not the policy: which share of a window a class may fill
-(:func:`~airflow_provider_ringcx.hooks.budget_rule.allowed_slots`, the live-first reserve) and how long a
-padded window is (:func:`~airflow_provider_ringcx.hooks.budget_rule.window_seconds`) are computed by
-:mod:`~airflow_provider_ringcx.hooks.budget_rule` and passed in as arguments, so changing the reserve changes
-both backends. What the script mirrors is :func:`~airflow_provider_ringcx.hooks.budget_rule.decide`'s
-arithmetic (count the requests after ``now - seconds``; when ``allowed`` or more, the slot frees when the
-``allowed``-th newest ages out; the latest of those and the back-off wins), in the same floating-point
-operations, and ``tests/hooks/test_budget_redis_rule.py`` runs one table of cases through ``decide``, the
-file store and this store and requires the same decisions.
+counting, but not the policy: a window's padded seconds, its share for the class and how soon a borrowed
+slot must be back (:func:`~airflow_provider_ringcx.hooks.budget_rule.window_terms`), the marker's slack
+(:func:`~airflow_provider_ringcx.hooks.budget_rule.marker_slack`) and the held history request's least wait
+are computed by :mod:`~airflow_provider_ringcx.hooks.budget_rule` and passed in as arguments, so changing
+the reserve changes both backends. What the script mirrors is
+:func:`~airflow_provider_ringcx.hooks.budget_rule.decide`'s arithmetic (count the requests after
+``now - seconds``; a free slot when the ``count``-th newest ages out, the share back when the ``allowed``-th
+newest ages out ``lend`` seconds earlier; the latest of those and the back-off wins; then the marker) and
+:func:`~airflow_provider_ringcx.hooks.budget_rule.settle`, in the same floating-point operations, and
+``tests/hooks/test_budget_redis_rule.py`` runs one table of cases through ``decide``, the file store and
+this store and requires the same decisions.
 
 **One clock.** With the default wall clock (``time.time``), ``now`` is Redis's own (``TIME``), so hosts
 whose clocks disagree still count the same windows. An injected clock (tests) is used as given, exactly like
@@ -28,9 +31,10 @@ the file backend.
 
 **Keys.** Per budget (``host|sub-account|endpoint``), a sorted set of request times scored by time,
 ``ringcx:budget:{host:sub-account:endpoint}`` (the braces are a Redis Cluster hash tag, so both keys of a
-budget are in one slot), and the back-off end, the same key with ``:blocked``. Every admitted request
-prunes the set to the longest padded window and sets its TTL to that window plus a second, and the back-off
-key lives until its end plus a second: idle budgets expire and nothing needs cleaning up.
+budget are in one slot), the back-off end, the same key with ``:blocked``, and the live marker, with
+``:live`` (absent: no live request waits). Every admitted request prunes the set to the longest padded
+window and sets its TTL to that window plus a second; the back-off and marker keys live until their end
+plus a second: idle budgets expire and nothing needs cleaning up.
 
 **Outages fail.** A Redis that cannot be reached or answers an error raises
 :class:`RingCXBudgetBackendError`, naming the URL without its password and what to do; the request is not
@@ -58,12 +62,14 @@ from airflow_provider_ringcx.hooks.budget import (
     _airflow_option,
 )
 from airflow_provider_ringcx.hooks.budget_rule import (
+    HISTORY,
+    LIVE_WAKE_SECONDS,
     BudgetLimit,
     BudgetState,
     Decision,
     Priority,
-    allowed_slots,
-    window_seconds,
+    marker_slack,
+    window_terms,
 )
 
 if TYPE_CHECKING:
@@ -88,24 +94,45 @@ else
 end
 """
 
-#: KEYS: log, blocked. ARGV: now ('' = the server's clock), horizon, a unique token, then per window its
-#: padded seconds and the slots this class may fill. Returns {delay, window (1-based, 0 = none), count,
-#: allowed, now}: budget_rule.decide, then record ``now`` when admitted.
+#: KEYS: log, blocked, live marker. ARGV: now ('' = the server's clock), horizon, a unique token, '1' for
+#: history, the marker's slack, a held history request's least wait, then per window its padded seconds,
+#: count, share and lend seconds (budget_rule.window_terms). Returns {delay, window (1-based, 0 = none),
+#: count, allowed, now, held (0/1), marker}: budget_rule.decide, then budget_rule.settle.
 ACQUIRE_LUA = (
     _NOW
     + """
 local blocked = tonumber(redis.call('GET', KEYS[2]) or '0')
+local marker = tonumber(redis.call('GET', KEYS[3]) or '0')
+if not (marker > now) then marker = 0 end
 local delay, which, count, allowed = blocked - now, 0, 0, 0
 local window = 0
-for i = 4, #ARGV, 2 do
+for i = 7, #ARGV, 4 do
   window = window + 1
   local seconds, slots = tonumber(ARGV[i]), tonumber(ARGV[i + 1])
+  local keep, lend = tonumber(ARGV[i + 2]), tonumber(ARGV[i + 3])
   local after = '(' .. num(now - seconds)
   local n = redis.call('ZCOUNT', KEYS[1], after, '+inf')
-  if n >= slots then
-    local oldest = redis.call('ZRANGEBYSCORE', KEYS[1], after, '+inf', 'WITHSCORES', 'LIMIT', n - slots, 1)
-    local free_at = tonumber(oldest[2]) + seconds - now
-    if free_at > delay then delay, which, count, allowed = free_at, window, n, slots end
+  for _, rule in ipairs({{slots, 0}, {keep, lend}}) do
+    local k, back = rule[1], rule[2]
+    if n >= k then
+      local nth = redis.call('ZRANGEBYSCORE', KEYS[1], after, '+inf', 'WITHSCORES', 'LIMIT', n - k, 1)
+      local at = tonumber(nth[2]) + seconds - back - now
+      if at > delay then delay, which, count, allowed = at, window, n, keep end
+    end
+  end
+end
+local held = 0
+if ARGV[4] == '1' then
+  if marker > 0 and delay < marker - now then
+    delay, held = math.min(marker - now, math.max(delay, tonumber(ARGV[6]))), 1
+  end
+else
+  if delay <= 0 then marker = 0 else marker = math.max(marker, now + delay + tonumber(ARGV[5])) end
+  if marker > 0 then
+    local ttl = string.format('%d', math.ceil((marker - now) * 1000) + 1000)
+    redis.call('SET', KEYS[3], num(marker), 'PX', ttl)
+  else
+    redis.call('DEL', KEYS[3])
   end
 end
 local horizon = tonumber(ARGV[2])
@@ -114,7 +141,7 @@ if delay <= 0 and horizon > 0 then
   redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', num(now - horizon))
   redis.call('PEXPIRE', KEYS[1], string.format('%d', math.ceil(horizon * 1000) + 1000))
 end
-return {num(delay), which, count, allowed, num(now)}
+return {num(delay), which, count, allowed, num(now), held, num(marker)}
 """
 )
 
@@ -264,6 +291,7 @@ class RedisBudgetStore:
         self._url = url
         self._clock = None if clock is time.time else clock
         self.log_key, self.blocked_key = redis_keys(name)
+        self.live_key = f"{self.log_key}:live"
         client = _client(url)
         self._acquire = client.register_script(ACQUIRE_LUA)
         self._penalize = client.register_script(PENALIZE_LUA)
@@ -284,12 +312,15 @@ class RedisBudgetStore:
     ) -> tuple[Decision, float]:
         """See :meth:`~.budget_store.BudgetStore.try_acquire`: one script, one round trip."""
         args: list[str] = [self._now(), repr(float(self.horizon)), secrets.token_hex(8)]
+        args += ["1" if priority == HISTORY else "0", repr(marker_slack(limits)), repr(LIVE_WAKE_SECONDS)]
         for limit in limits:
-            args += [repr(float(window_seconds(limit, margin))), str(allowed_slots(limit, priority))]
+            seconds, slots, keep, lend = window_terms(limit, priority, margin)
+            args += [repr(float(seconds)), str(slots), str(keep), repr(float(lend))]
         with self._reaching("acquire a slot"):
-            delay, which, count, allowed, now = self._acquire(keys=self._keys, args=args)
+            delay, which, count, allowed, now, held, marker = self._acquire(keys=self._keys, args=args)
         window = limits[int(which) - 1] if int(which) else None
-        return Decision(float(delay), window, int(count), int(allowed)), float(now)
+        decision = Decision(float(delay), window, int(count), int(allowed), bool(int(held)), float(marker))
+        return decision, float(now)
 
     def penalize(self, seconds: float) -> None:
         """See :meth:`~.budget_store.BudgetStore.penalize`."""
@@ -302,18 +333,19 @@ class RedisBudgetStore:
             self._client.delete(*self._keys)
 
     def snapshot(self) -> BudgetState:
-        """See :meth:`~.budget_store.BudgetStore.snapshot`: both keys in one ``MULTI``. An expired back-off
-        reads as ``0.0`` (the file keeps the past moment; either is "not blocked")."""
+        """See :meth:`~.budget_store.BudgetStore.snapshot`: the keys in one ``MULTI``. An expired back-off
+        or marker reads as ``0.0`` (the file keeps the past moment; either is "not blocked")."""
         with self._reaching("read"):
             pipe = self._client.pipeline(transaction=True)
             pipe.zrange(self.log_key, 0, -1, withscores=True)
             pipe.get(self.blocked_key)
-            entries, blocked = pipe.execute()
-        return BudgetState([float(score) for _, score in entries], float(blocked or 0.0))
+            pipe.get(self.live_key)
+            entries, blocked, marker = pipe.execute()
+        return BudgetState([float(s) for _, s in entries], float(blocked or 0.0), float(marker or 0.0))
 
     @property
     def _keys(self) -> list[str]:
-        return [self.log_key, self.blocked_key]
+        return [self.log_key, self.blocked_key, self.live_key]
 
     @contextlib.contextmanager
     def _reaching(self, what: str) -> Iterator[None]:

@@ -8,9 +8,12 @@ four atomic operations (acquire a slot or say how long to wait, record a 429's b
 file store implements them as transactions; the Redis store
 (:mod:`~airflow_provider_ringcx.hooks.budget_redis`, one budget shared by every host) as Lua scripts.
 
-File format: ``{"log": [request times], "blocked_until": seconds}``, both wall-clock seconds. It has not
-changed with the live-first rule (requests are counted whatever their class), so old files still work and
-older workers read new ones. A file that cannot be parsed is started afresh, with a warning.
+File format: ``{"log": [request times], "blocked_until": seconds, "live_waiting_until": seconds}``, all
+wall-clock seconds. Requests are counted whatever their class, so the log needs no tag. The live marker
+(``live_waiting_until``, the reserve-lending rule of :mod:`~airflow_provider_ringcx.hooks.budget_rule`) was
+added later: a file without it reads as ``0`` (no live request waiting), and older workers read only the
+first two fields, so files work in both directions. A file that cannot be parsed is started afresh, with a
+warning.
 """
 
 from __future__ import annotations
@@ -26,7 +29,14 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Protocol
 
-from airflow_provider_ringcx.hooks.budget_rule import BudgetLimit, BudgetState, Decision, Priority, decide
+from airflow_provider_ringcx.hooks.budget_rule import (
+    BudgetLimit,
+    BudgetState,
+    Decision,
+    Priority,
+    decide,
+    settle,
+)
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +47,10 @@ class BudgetStore(Protocol):
     def try_acquire(
         self, limits: tuple[BudgetLimit, ...], priority: Priority, *, margin: float | None
     ) -> tuple[Decision, float]:
-        """Apply :func:`~airflow_provider_ringcx.hooks.budget_rule.decide` now and record the request when
-        admitted; return the decision and the moment ``now`` it was taken at (the store's clock)."""
+        """Apply :func:`~airflow_provider_ringcx.hooks.budget_rule.decide` now and
+        :func:`~airflow_provider_ringcx.hooks.budget_rule.settle` it (record the request when admitted,
+        store the live marker); return the decision and the moment ``now`` it was taken at (the store's
+        clock)."""
         ...
 
     def penalize(self, seconds: float) -> None:
@@ -96,8 +108,7 @@ class FileBudgetStore:
         with self.transaction() as state:
             now = self._clock()
             decision = decide(state, limits, now, priority, margin=margin)
-            if decision.admitted:
-                state.log.append(now)
+            settle(state, decision, now)
         return decision, now
 
     def penalize(self, seconds: float) -> None:
@@ -109,12 +120,12 @@ class FileBudgetStore:
         """See :meth:`BudgetStore.reset`."""
         with self.transaction() as state:
             state.log = []
-            state.blocked_until = 0.0
+            state.blocked_until = state.live_waiting_until = 0.0
 
     def snapshot(self) -> BudgetState:
         """See :meth:`BudgetStore.snapshot`."""
         with self.transaction() as state:
-            return BudgetState(list(state.log), state.blocked_until)
+            return BudgetState(list(state.log), state.blocked_until, state.live_waiting_until)
 
     def describe(self) -> str:
         """See :meth:`BudgetStore.describe`."""
@@ -124,7 +135,9 @@ class FileBudgetStore:
         try:
             raw = json.loads(self.path.read_text())
             return BudgetState(
-                sorted(float(t) for t in raw.get("log", [])), float(raw.get("blocked_until", 0.0))
+                sorted(float(t) for t in raw.get("log", [])),
+                float(raw.get("blocked_until", 0.0)),
+                float(raw.get("live_waiting_until", 0.0)),  # absent in files of older versions
             )
         except FileNotFoundError:
             return BudgetState()
@@ -136,5 +149,6 @@ class FileBudgetStore:
         cutoff = self._clock() - self.horizon
         state.log = [t for t in state.log if t > cutoff]
         tmp = self.path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps({"log": state.log, "blocked_until": state.blocked_until}))
+        fields = {"log": state.log, "blocked_until": state.blocked_until}
+        tmp.write_text(json.dumps({**fields, "live_waiting_until": state.live_waiting_until}))
         os.replace(tmp, self.path)

@@ -1,9 +1,11 @@
 """Live first (issue #14 item 3): the pacer's rule as a pure function with an injected clock, no sleeping.
 
-The invariants of :mod:`airflow_provider_ringcx.hooks.budget_rule` are checked on a discrete-event run of
-one live and several history acquirers against :func:`decide`, and a control run with every acquirer
-``live`` shows that the same checks fail without the rule. The plumbing (hook, operators, templates) is
-checked without any network: the hook builds its budgets from a connection defined in the environment.
+The invariants of :mod:`airflow_provider_ringcx.hooks.budget_rule` (the lent reserve and the live marker)
+are checked on a discrete-event run of one live and several history acquirers against :func:`decide` and
+:func:`settle`, and a control run with every acquirer ``live`` shows that the same checks fail without the
+rule (the lending rule's own table tests are in ``test_budget_lending.py``). The plumbing (hook, operators,
+templates) is checked without any network: the hook builds its budgets from a connection defined in the
+environment.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from airflow_provider_ringcx.hooks.budget_rule import (
     check_priority,
     decide,
     reserve_slots,
+    settle,
+    slot_seconds,
 )
 from tests.hooks.test_budget import FakeClock
 
@@ -37,27 +41,29 @@ def test_reserve_is_one_slot_or_ten_percent_and_history_always_keeps_one():
     assert {n: reserve_slots(BudgetLimit(n, 60)) for n in counts} == counts
 
 
-def test_history_stops_at_the_reserve_live_takes_it():
-    limits = parse_budget("3/2")
+def test_history_borrows_the_reserve_only_when_it_is_back_within_a_slot():
+    limits = parse_budget("3/2")  # reserve 1, slot 2/3 s
     state = BudgetState(log=[T0, T0 + 0.5])
     assert decide(state, limits, T0 + 1, LIVE, margin=0).admitted
     history = decide(state, limits, T0 + 1, HISTORY, margin=0)
-    assert not history.admitted
-    # history may go once the older of the two ages out (the window then holds 1 < 3 - 1)
-    assert history.delay == pytest.approx(1.0)
+    assert not history.admitted  # the oldest ages out at T0 + 2, more than a slot away
+    # history may borrow the third slot once the oldest ages out within a slot: at T0 + 2 - 2/3
+    assert history.delay == pytest.approx(1 - 2 / 3)
     assert (history.limit, history.count, history.allowed) == (BudgetLimit(3, 2), 2, 2)
+    assert decide(state, limits, T0 + 2 - 2 / 3, HISTORY, margin=0).admitted
     assert decide(BudgetState(log=[T0]), limits, T0 + 1, HISTORY, margin=0).admitted
 
 
-def test_every_window_keeps_its_reserve():
+def test_every_window_must_agree_to_lend():
     limits = parse_budget("2/60,9/900")
-    # the short window is empty, the long one holds 8: live may take the 9th, history may not
+    # the short window is empty, the long one holds 8: live may take the 9th; history only once the
+    # oldest of the 8 is back within 100 s
     state = BudgetState(log=[T0 + i * 61 for i in range(8)])
     now = T0 + 8 * 61
     assert decide(state, limits, now, LIVE, margin=0).admitted
     history = decide(state, limits, now, HISTORY, margin=0)
     assert history.limit == BudgetLimit(9, 900)
-    assert history.delay == pytest.approx(T0 + 900 - now)  # the oldest of the 8 ages out
+    assert history.delay == pytest.approx(T0 + 900 - 100 - now)
 
 
 def test_the_429_back_off_holds_both_classes():
@@ -129,8 +135,8 @@ def run(limits: tuple[BudgetLimit, ...], history_priority: Priority, *, seed: in
             live.starts.append(now)
             live.bounds.append(bound)
         decision = decide(state, limits, now, actor.priority, margin=0)
+        settle(state, decision, now)
         if decision.admitted:
-            state.log.append(now)
             actor.admitted.append(now)
             if actor is live:
                 del next_try[id(live)]
@@ -145,12 +151,15 @@ def violations(limits: tuple[BudgetLimit, ...], live: Actor, history: list[Actor
     problems = []
     stamps = sorted([(t, LIVE) for t in live.admitted] + [(t, HISTORY) for a in history for t in a.admitted])
     for limit in limits:
-        for i, (t, _) in enumerate(stamps):
+        share, slot = limit.count - reserve_slots(limit), slot_seconds(limit)
+        for i, (t, cls) in enumerate(stamps):
             inside = [p for u, p in stamps[i:] if u < t + limit.seconds]
             if len(inside) > limit.count:
                 problems.append(f"{len(inside)} requests in {limit} from {t}")
-            if inside.count(HISTORY) > limit.count - reserve_slots(limit):
-                problems.append(f"history held {inside.count(HISTORY)} slots of {limit} from {t}")
+            # a history request is back within the share one slot later (requests up to it, still in)
+            back = sum(1 for u, _ in stamps[: i + 1] if u > t + slot - limit.seconds)
+            if cls == HISTORY and back > share:
+                problems.append(f"history lent: {back} requests of {limit} still in one slot after {t}")
     for start, admitted, bound in zip(live.starts, live.admitted, live.bounds, strict=True):
         if admitted > bound + 1e-9:
             problems.append(
@@ -163,14 +172,16 @@ def violations(limits: tuple[BudgetLimit, ...], live: Actor, history: list[Actor
 @pytest.mark.parametrize("seed", range(4))
 def test_live_takes_the_first_free_slot_and_history_never_the_reserve(spec, seed):
     """Every live request is admitted by the moment a slot first frees after it arrives (history takes
-    none of the slots it waits for), history never holds more than ``limit - reserve`` of any window, the
-    budget itself is never exceeded, and history still progresses."""
+    none of the slots it waits for: the marker), a history request leaves at most ``limit - reserve`` of
+    any window one slot later (the lent reserve is back), the budget itself is never exceeded, and history
+    still progresses."""
     limits = parse_budget(spec)
     horizon = max(limit.seconds for limit in limits)
     live, history, _ = run(limits, HISTORY, seed=seed, until=T0 + 6 * horizon)
     assert violations(limits, live, history) == []
-    # a live request that finds live's own requests under the reserve in every window goes at once
-    immediate = [
+    # a live request that finds live's own requests under the reserve in every window goes within a slot
+    slot = max(slot_seconds(limit) for limit in limits)
+    within = [
         i
         for i, start in enumerate(live.starts)
         if all(
@@ -178,16 +189,17 @@ def test_live_takes_the_first_free_slot_and_history_never_the_reserve(spec, seed
             for limit in limits
         )
     ]
-    assert immediate
-    assert [live.admitted[i] for i in immediate] == [live.starts[i] for i in immediate]
+    assert within
+    waits = [live.admitted[i] - live.starts[i] for i in within]
+    assert max(waits) <= slot + 1e-9, (waits, slot)
     longest = max(limits, key=lambda limit: limit.seconds)
     assert sum(len(a.admitted) for a in history) >= longest.count - reserve_slots(longest)
 
 
 @pytest.mark.parametrize("spec", ["2/60,9/900", "3/2"])
 def test_control_without_the_rule_history_delays_live(spec):
-    """The same run with every acquirer ``live``: history takes slots live waits for and fills the
-    reserve, so the checks above fail - they test the rule, not the workload."""
+    """The same run with every acquirer ``live``: history takes slots live waits for and keeps the
+    reserve longer than a slot, so the checks above fail - they test the rule, not the workload."""
     limits = parse_budget(spec)
     horizon = max(limit.seconds for limit in limits)
     problems = []
@@ -195,7 +207,7 @@ def test_control_without_the_rule_history_delays_live(spec):
         live, history, _ = run(limits, LIVE, seed=seed, until=T0 + 6 * horizon)
         problems += violations(limits, live, history)
     assert any("waited" in p for p in problems), problems
-    assert any("history held" in p for p in problems), problems
+    assert any("history lent" in p for p in problems), problems
 
 
 # -- RateBudget: the class reaches the decision; waits, penalty and deferral as for live -------------------
@@ -214,12 +226,12 @@ def test_history_budget_waits_for_its_share_and_says_why(tmp_path: Path, caplog:
     for _ in range(8):
         assert backfill.acquire() == 0
         clock.now += 1
-    assert live.acquire() == 0  # the reserve
-    waited = backfill.acquire()
-    assert waited == pytest.approx(901 - 8)  # back under 8 of 9 when the second of its 8 ages out
-    (line,) = [r.getMessage() for r in caplog.records if "waiting" in r.getMessage()]
+    waited = backfill.acquire()  # the reserve: lent once the first of the 8 is back within 100 s
+    assert waited == pytest.approx(800 - 8)
+    assert live.acquire() == pytest.approx(100)  # the window is full: live waits the one slot it was lent
+    (line, _) = [r.getMessage() for r in caplog.records if "waiting" in r.getMessage()]
     assert "metadata 9/900s budget at the history share" in line
-    assert "history keeps 1 slot(s) free for live requests" in line
+    assert "history borrows the last 1 slot(s) only when they are back for live requests within 100 s" in line
     assert "priority='history'" in repr(backfill)
 
 
@@ -237,16 +249,17 @@ def test_history_honours_penalty_and_deferral(tmp_path: Path):
     )
     b.penalize(7)
     assert h.acquire() == pytest.approx(7)  # the 429 of a live request holds history too
-    h.defer_over = 30
+    h.defer_over = 20  # its own request of 7 s ago is back within the share 30 s later
     before = h.snapshot()
     with pytest.raises(RingCXWaitRequired, match="history share"):
         h.acquire()
     assert h.snapshot() == before
 
 
-def test_state_file_format_is_unchanged(tmp_path: Path):
-    """A file written before priorities existed (and one without ``blocked_until``) is read; a history
-    acquire writes the same two keys back, so a worker not yet upgraded still reads it."""
+def test_state_file_format_stays_compatible(tmp_path: Path):
+    """A file written before the live marker existed (and one without ``blocked_until``) is read, the marker
+    as ``0``; a new file keeps the two old keys with their old meaning (an older worker reads only those),
+    plus ``live_waiting_until``."""
     clock = FakeClock(T0)
     h = RateBudget(
         "h|1|metadata",
@@ -258,8 +271,9 @@ def test_state_file_format_is_unchanged(tmp_path: Path):
         priority=HISTORY,
     )
     h.path.write_text(json.dumps({"log": [T0 - 10, T0 - 5]}))
-    assert h.acquire() == pytest.approx(50)  # 2 of 3 held: history waits for the older to age out
-    assert set(json.loads(h.path.read_text())) == {"log", "blocked_until"}
+    assert h.acquire() == pytest.approx(30)  # 2 of 3 held: until the older is back within a slot (20 s)
+    saved = json.loads(h.path.read_text())
+    assert saved == {"log": [T0 - 10, T0 - 5, T0 + 30], "blocked_until": 0.0, "live_waiting_until": 0.0}
     h.path.write_text(json.dumps({"log": [T0], "blocked_until": T0 + 100}))
     blocked_for = T0 + 100 - clock.now
     assert h.acquire() == pytest.approx(blocked_for)
@@ -312,8 +326,8 @@ def test_operators_template_the_priority_and_pass_it_to_the_hook(monkeypatch: py
 
 
 def test_history_pace_is_its_share_and_the_metadata_operator_checks_it(monkeypatch: pytest.MonkeyPatch):
-    """A history window is refused when its calls cannot fit in the timeout at history's share
-    (2/60 s leaves it 1 per minute, 9/900 s leaves it 8), even where live's pace would fit."""
+    """A history window is refused when its calls cannot fit in the timeout at history's pace (the 9th
+    call of an empty 9/900 s budget waits until the first is back within a slot), even where live's fits."""
     from datetime import datetime, timedelta, timezone
 
     from airflow_provider_ringcx.hooks.budget import pacing_seconds
@@ -322,8 +336,8 @@ def test_history_pace_is_its_share_and_the_metadata_operator_checks_it(monkeypat
 
     default = parse_budget("2/60,9/900")
     assert pacing_seconds(default, 9) == 240
-    assert pacing_seconds(default, 9, HISTORY) == 900  # the 9th waits for the first quarter hour
-    assert pacing_seconds(default, 8, HISTORY) == 420  # 1 per minute
+    assert pacing_seconds(default, 9, HISTORY) == 800  # the 9th: the first is back within a slot
+    assert pacing_seconds(default, 8, HISTORY) == 210  # 1 per 30 s: the 2/60 reserve lent each time
     monkeypatch.setenv("AIRFLOW_CONN_RINGCX_DEFAULT", json.dumps(CONN))
     start = datetime(2026, 3, 2, tzinfo=timezone.utc)
     window = Window(start, start + timedelta(hours=9))  # 9 calls of an hour
@@ -337,5 +351,5 @@ def test_history_pace_is_its_share_and_the_metadata_operator_checks_it(monkeypat
         if priority == LIVE:
             op.check_pace(window)
         else:
-            with pytest.raises(RingCXConfigError, match=r"\(history priority\) no sooner than 900 s"):
+            with pytest.raises(RingCXConfigError, match=r"\(history priority\) no sooner than 800 s"):
                 op.check_pace(window)

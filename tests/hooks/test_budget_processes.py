@@ -1,10 +1,12 @@
 """Live first across real processes: one live and three history processes share a 3-per-2-s budget file.
 
-Every live request that finds live under the reserve goes within one slot interval (2/3 s; in practice
-milliseconds), every other one by the time a slot first frees after it arrives; history never fills the
-reserve; the merged request times never exceed the budget. The waits are the budget's own (real sleeping is
-what the processes share); nothing is mocked. This module imports only the pacer, so each spawned process
-starts quickly (the simulator end-to-end test is in ``test_budget_live_first.py``).
+Every live request that finds live under the reserve goes within one slot interval (2/3 s: history may have
+borrowed the reserve, but only a slot that is back within one slot), every other one by the time a slot
+first frees after it arrives (the live marker keeps history off it); every history request leaves the
+window back at its share one slot later; the merged request times never exceed the budget. The waits are
+the budget's own (real sleeping is what the processes share); nothing is mocked. This module imports only
+the pacer, so each spawned process starts quickly (the simulator end-to-end test is in
+``test_budget_live_first.py``).
 """
 
 from __future__ import annotations
@@ -91,21 +93,24 @@ def test_live_waits_at_most_one_slot_across_processes(tmp_path):
     # the budget itself: no window of 2 s holds more than 3 requests, of either class
     for i, t in enumerate(stamps):
         assert sum(1 for u in stamps[i:] if u < t + LIMIT.seconds) <= LIMIT.count, (t, stamps)
-    # history never takes the reserve: it goes only with fewer than 3 - 1 requests in the window before it
+    # history borrows the reserve only back within a slot: fewer than 3 - 1 earlier requests are still in
+    # the window one slot after it (the pacer's own times, so no tolerance)
     allowed = LIMIT.count - reserve_slots(LIMIT)
     for h in history:
-        assert sum(1 for u in stamps if h - WINDOW < u < h) < allowed, (h, stamps)
-    # live: at once while live is under the reserve, else by the first slot that frees
+        assert sum(1 for u in stamps if h + SLOT - WINDOW < u < h) < allowed, (h, stamps)
+    lent = [h for h in history if sum(1 for u in stamps if h - WINDOW < u < h) >= allowed]
+    assert lent, "history never borrowed the reserve: the run tests nothing new"
+    # live: within a slot while live is under the reserve, else by the first slot that frees
     immediate = 0
     for began, admitted in live:
         own = sum(1 for _, t in live if began - WINDOW < t < began)
         if own < reserve_slots(LIMIT):
             immediate += 1
-            assert admitted - began <= SLOT, (began, admitted, stamps)
+            assert admitted - began <= SLOT + TOLERANCE, (began, admitted, stamps)
         else:
             # a history request that took the lock within TOLERANCE of live's arrival counts as earlier
             earlier = [t for t in stamps if t < began + TOLERANCE and t != admitted]
             assert admitted <= first_free(earlier, began + TOLERANCE) + TOLERANCE, (began, admitted, stamps)
     assert immediate >= 4
     waits = ", ".join(f"{admitted - began:.3f}" for began, admitted in live)
-    print(f"live waits (s): {waits}; history requests: {len(history)}")  # shown with -rP
+    print(f"live waits (s): {waits}; history requests: {len(history)}, {len(lent)} lent")  # shown with -rP

@@ -21,10 +21,12 @@ from airflow_provider_ringcx.hooks.budget_redis import RedisBudgetStore
 from airflow_provider_ringcx.hooks.budget_rule import (
     HISTORY,
     LIVE,
+    BudgetLimit,
     BudgetState,
     Decision,
     Priority,
     decide,
+    reserve_slots,
     window_seconds,
 )
 from airflow_provider_ringcx.hooks.budget_store import FileBudgetStore
@@ -41,6 +43,7 @@ class Case:
     blocked: float | None = None  # offset from NOW of blocked_until
     priority: Priority = LIVE
     margin: float | None = 0.0
+    marker: float | None = None  # offset from NOW of live_waiting_until
 
 
 CASES: dict[str, Case] = {
@@ -72,30 +75,61 @@ CASES: dict[str, Case] = {
     "two requests at one instant": Case("2/60", (-20, -20)),
     "a tie between windows: the first decides": Case("2/60,3/90", (-80, -50, -10)),
     "a tie with the back-off: the back-off decides": Case("2/60", (-50, -10), blocked=10),
+    "history borrows the 3/2 reserve back within a slot": Case("3/2", (-1.5, -0.5), priority=HISTORY),
+    "history may not borrow the 2/60 reserve yet": Case("2/60", (-20,), priority=HISTORY),
+    "history borrows 9/900 when the oldest is back in 100 s": Case(
+        "2/60,9/900", (-850, *range(-700, 0, 100)), priority=HISTORY
+    ),
+    "history: the short window refuses the loan": Case(
+        "2/60,9/900", (-850, *range(-700, -100, 100), -10), priority=HISTORY
+    ),
+    "the marker holds history (windows free)": Case("2/60", (), priority=HISTORY, marker=40),
+    "the marker holds history briefly (wake-up)": Case("2/60", (), priority=HISTORY, marker=0.25),
+    "held: retry when the window frees, before the marker": Case(
+        "2/60", (-59.5, -20), priority=HISTORY, marker=15
+    ),
+    "a window past the marker decides": Case("2/60", (-30, -20), priority=HISTORY, marker=5),
+    "a lapsed marker is no marker": Case("2/60", (), priority=HISTORY, marker=-1),
+    "a refused live request sets the marker": Case("2/60,9/900", (-50, -10)),
+    "a refused live request extends the marker": Case("2/60", (-50, -10), marker=20),
+    "a refused live request keeps a later marker": Case("2/60", (-50, -10), marker=500),
+    "a live admission clears the marker": Case("2/60", (-50,), marker=30),
+    "a 429 back-off sets the marker past it": Case("2/60", (), blocked=7.5),
 }
 
 
 def seed_file(store: FileBudgetStore, state: BudgetState) -> None:
     with store.transaction() as current:
         current.log, current.blocked_until = list(state.log), state.blocked_until
+        current.live_waiting_until = state.live_waiting_until
 
 
 def seed_redis(store: RedisBudgetStore, url: str, state: BudgetState) -> None:
     client = redis.Redis.from_url(url)
-    client.delete(store.log_key, store.blocked_key)
+    client.delete(store.log_key, store.blocked_key, store.live_key)
     if state.log:
         client.zadd(store.log_key, {f"seed-{i}": t for i, t in enumerate(state.log)})
     if state.blocked_until:
         client.set(store.blocked_key, repr(state.blocked_until))
+    if state.live_waiting_until:
+        client.set(store.live_key, repr(state.live_waiting_until))
 
 
 @pytest.mark.parametrize("case", CASES.values(), ids=CASES.keys())
 def test_the_same_case_decides_the_same_on_both_backends(case: Case, tmp_path: Path, redis_url: str) -> None:
     limits = parse_budget(case.spec)
-    state = BudgetState([NOW + t for t in case.log], NOW + case.blocked if case.blocked is not None else 0.0)
+    state = BudgetState(
+        [NOW + t for t in case.log],
+        NOW + case.blocked if case.blocked is not None else 0.0,
+        NOW + case.marker if case.marker is not None else 0.0,
+    )
     horizon = max((window_seconds(limit, case.margin) for limit in limits), default=0.0)
     expected = decide(
-        BudgetState(list(state.log), state.blocked_until), limits, NOW, case.priority, margin=case.margin
+        BudgetState(list(state.log), state.blocked_until, state.live_waiting_until),
+        limits,
+        NOW,
+        case.priority,
+        margin=case.margin,
     )
 
     file_store = FileBudgetStore(NAME, tmp_path, horizon=horizon, clock=lambda: NOW)
@@ -114,24 +148,42 @@ def test_the_same_case_decides_the_same_on_both_backends(case: Case, tmp_path: P
     visible = sorted(t for t in file_store.snapshot().log if t > NOW - horizon)
     assert sorted(t for t in redis_store.snapshot().log if t > NOW - horizon) == visible
     assert redis_store.snapshot().blocked_until == file_store.snapshot().blocked_until
+    # the marker both store after the request (a lapsed one: the file keeps 0 or the past, Redis nothing)
+    markers = [store.snapshot().live_waiting_until for store in (file_store, redis_store)]
+    assert [m if m > NOW else 0.0 for m in markers] == [expected.live_waiting_until] * 2
 
 
 def test_the_table_covers_every_kind_of_decision() -> None:
-    """Admitted, a window (live and at history's share) and the back-off all decide some case."""
+    """Admitted, a window (live and at history's share), the back-off and the marker all decide some case;
+    a live refusal sets the marker and a live admission clears it."""
     kinds = set()
     for case in CASES.values():
         limits = parse_budget(case.spec)
         state = BudgetState(
-            [NOW + t for t in case.log], NOW + case.blocked if case.blocked is not None else 0.0
+            [NOW + t for t in case.log],
+            NOW + case.blocked if case.blocked is not None else 0.0,
+            NOW + case.marker if case.marker is not None else 0.0,
         )
         d: Decision = decide(state, limits, NOW, case.priority, margin=case.margin)
+        if case.priority == LIVE and state.live_waiting_until > NOW:
+            kinds.add("marker cleared" if d.live_waiting_until == 0 else "marker kept")
         if d.admitted:
-            kinds.add("admitted")
+            kinds.add("lent" if case.priority == HISTORY and lent(state, limits) else "admitted")
+        elif d.held_for_live:
+            kinds.add("held")
         elif d.limit is None:
             kinds.add("back-off")
         else:
             kinds.add("share" if d.allowed < d.limit.count else "full")
-    assert kinds == {"admitted", "back-off", "share", "full"}
+    assert kinds == {"admitted", "lent", "back-off", "share", "full", "held", "marker cleared", "marker kept"}
+
+
+def lent(state: BudgetState, limits: tuple[BudgetLimit, ...]) -> bool:
+    """Some window holds its share or more now (a history admission there borrows the reserve)."""
+    return any(
+        sum(1 for t in state.log if t > NOW - limit.seconds) >= limit.count - reserve_slots(limit)
+        for limit in limits
+    )
 
 
 def run(spec: str, budget_dir: Path, monkeypatch: pytest.MonkeyPatch, backend: str, url: str) -> list[object]:
