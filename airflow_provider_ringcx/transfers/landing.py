@@ -206,7 +206,8 @@ class SegmentLander:
             if done is not None:
                 self._stale_uploads.abort(key, stale)
                 return done
-        lock_args = self.config.options.extra_args(segment_end=parse_timestamp(ref.get("end")))
+        end, now, options = parse_timestamp(ref.get("end")), datetime.now(timezone.utc), self.config.options
+        lock_args, retention = options.extra_args(segment_end=end, now=now), options.retention(end, now=now)
         with self.hook.stream_recording(
             str(ref["dialog_id"]), str(ref["segment_id"]), expected_duration_seconds=expected_duration(ref)
         ) as stream:
@@ -223,7 +224,9 @@ class SegmentLander:
             sha = reader.hexdigest()
             self._check_stream_digest(stream, sha, key)
             self._verify_upload(key, reader.size, checksum if upload == "put" else None)
-            stored = StoredRecording(self.config.bucket, key, version_id, upload, checksum, lock_args)
+            stored = StoredRecording(
+                self.config.bucket, key, version_id, upload, checksum, lock_args, retention
+            )
             sidecar = self._sidecar(ref, stream, reader, stored)
         write_sidecar(self.client, self.config.bucket, side_key, sidecar, lock_args)
         self._stale_uploads.abort(key, stale)

@@ -34,6 +34,7 @@ from botocore.exceptions import ClientError
 from airflow_provider_ringcx import __version__, jsonutil
 from airflow_provider_ringcx.models import format_timestamp, printable
 from airflow_provider_ringcx.pauses import compute_pause_evidence
+from airflow_provider_ringcx.s3.options import Retention
 from airflow_provider_ringcx.s3.writeonce import is_precondition_failed
 
 if TYPE_CHECKING:
@@ -114,6 +115,7 @@ SIDECAR_SCHEMA: dict[str, Any] = {
                 "object_lock_mode": _NULLABLE_STR,
                 "object_lock_retain_until": _NULLABLE_STR,
                 "object_lock_legal_hold": {"type": "boolean"},
+                "object_lock_retention": {"type": ["object", "null"]},
             },
         },
         "segment": {
@@ -166,8 +168,9 @@ class DownloadEvidence:
 @dataclass(frozen=True)
 class StoredRecording:
     """Where the bytes landed: the object's key and version, how it was uploaded (``put`` or
-    ``multipart``), S3's checksum of a single-part upload and the Object Lock arguments as sent
-    (``ObjectLockMode``/``ObjectLockRetainUntilDate``/``ObjectLockLegalHoldStatus``)."""
+    ``multipart``), S3's checksum of a single-part upload, the Object Lock arguments as sent
+    (``ObjectLockMode``/``ObjectLockRetainUntilDate``/``ObjectLockLegalHoldStatus``) and the retention
+    rule's evidence (:class:`~airflow_provider_ringcx.s3.options.Retention`)."""
 
     bucket: str
     key: str
@@ -175,6 +178,7 @@ class StoredRecording:
     upload: str
     checksum_sha256: str | None
     lock: Mapping[str, Any]
+    retention: Retention | None = None
 
 
 #: The ``audio`` members, read from the stream's ``WavInfo``.
@@ -235,6 +239,8 @@ def build_sidecar(
             "object_lock_mode": lock.get("ObjectLockMode"),
             "object_lock_retain_until": format_timestamp(until) if isinstance(until, datetime) else None,
             "object_lock_legal_hold": lock.get("ObjectLockLegalHoldStatus") == "ON",
+            # both dates: the record's (end + days) and the one asked for (later for old history)
+            "object_lock_retention": stored.retention.as_dict() if stored.retention else None,
         },
         "segment": {"start": ref.get("start"), "end": ref.get("end"), "duration_ms": ref.get("duration_ms")},
         "retrieved_at": format_timestamp(retrieved_at or datetime.now(timezone.utc)),

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from airflow_provider_ringcx.models import SegmentRecord, parse_timestamp
+from airflow_provider_ringcx.models import SegmentRecord, format_timestamp, parse_timestamp
 from airflow_provider_ringcx.s3.options import S3WriteOptions
 from airflow_provider_ringcx.transfers.landing import segment_keys
 from tests.fixtures.landing import WINDOW, check_archived, refs_of
@@ -155,3 +155,39 @@ def test_sidecar_put_checksum_matches_its_body(
     body = s3_client.get_object(Bucket=bucket, Key=side)["Body"].read()
     assert head["ChecksumSHA256"] == base64.b64encode(hashlib.sha256(body).digest()).decode()
     assert datetime.now(timezone.utc) > parse_timestamp(records[0].to_ref()["end"])  # type: ignore[operator]
+
+
+def test_old_history_gets_a_future_retain_until_and_the_sidecar_shows_both_dates(
+    simulator: Any, records: list[SegmentRecord], make_archiver: Callable, s3_client: Any, locked_bucket: str
+) -> None:
+    """A backfill older than its retention: S3 refuses a past retain-until date (moto accepts one, so the
+    computed date and the sidecar are what is checked). The object is retained until a future midnight, and
+    the sidecar records the date the record's own retention gives next to the one asked for."""
+    ref = records[0].to_ref()
+    end = parse_timestamp(ref["end"])
+    assert end is not None
+    days = 30  # the simulator's March 2026 segments: retention ran out long before today
+    assert end + timedelta(days=days) < datetime.now(timezone.utc)
+    options = S3WriteOptions(object_lock_mode="GOVERNANCE", object_lock_retention_days=days)
+    archiver = make_archiver(locked_bucket, options=options)
+    seen = capture(archiver.lander.client, "PutObject")
+    before = datetime.now(timezone.utc)
+    [outcome] = archiver.run([ref])
+    assert outcome.outcome == "archived", outcome.reason
+    floor = datetime.combine((before + timedelta(days=1)).date(), datetime.min.time(), tzinfo=timezone.utc)
+    floor += timedelta(days=1)  # the first midnight UTC at least one day ahead (not midnight exactly now)
+    for _, headers in seen:  # the recording and its sidecar: one date, in the future
+        assert headers["x-amz-object-lock-retain-until-date"].startswith(floor.strftime("%Y-%m-%dT%H:%M:%S"))
+    key, _ = segment_keys(ref, archiver.lander.config)
+    head = s3_client.head_object(Bucket=locked_bucket, Key=key)
+    assert head["ObjectLockRetainUntilDate"].astimezone(timezone.utc) == floor
+    sidecar = check_archived(s3_client, locked_bucket, ref, truth_by_key(simulator)[records[0].key],
+                             archiver.lander.config)  # fmt: skip
+    assert sidecar["s3"]["object_lock_retain_until"] == floor.strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert sidecar["s3"]["object_lock_retention"] == {
+        "counted_from": format_timestamp(end),
+        "days": days,
+        "retain_until_by_rule": format_timestamp(end + timedelta(days=days)),
+        "retain_until": floor.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "floored": True,
+    }
