@@ -19,6 +19,11 @@ Invariants (:func:`check_archive`):
    sha256 and size);
 4. the report's counts add up, and agree with what S3 holds.
 
+Transcripts (issue 17): every ``{segment}.transcript.json`` sits beside a verified-or-present WAV of a
+ground-truth segment whose transcript the simulator serves (``ok``, or ``late`` once ready), parses as a
+JSON object naming that segment's ids with a ``transcript`` array, and its bytes hash to its ``sha256``
+metadata; it has one version like every key (invariant 3), and it is never counted as a sidecar.
+
 "A re-run downloads 0 bytes" needs the simulator's byte counter around a re-run: :func:`downloaded_bytes`.
 """
 
@@ -32,6 +37,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
+
+from tests.reliability.transcript_invariants import check_transcripts
 
 _SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-")
 _MAX_ID = 180
@@ -100,6 +107,7 @@ class ArchiveCheck:
     duplicates: int = 0
     corrupt: int = 0
     orphans: int = 0
+    transcripts: int = 0
     open_uploads: int = 0
     problems: list[str] = field(default_factory=list)
 
@@ -119,6 +127,7 @@ class ArchiveCheck:
             "duplicates": self.duplicates,
             "corrupt": self.corrupt,
             "orphan_sidecars": self.orphans,
+            "transcripts": self.transcripts,
             "open_multipart_uploads": self.open_uploads,
         }
 
@@ -195,7 +204,8 @@ def check_archive(
     data_prefix = f"{prefix.strip('/')}/sub_account="
     versions = _all_versions(s3, bucket, data_prefix)
     wavs = {k for k in versions if k.endswith(".wav")}
-    sidecars = {k for k in versions if k.endswith(".json")}
+    transcripts = {k for k in versions if k.endswith(".transcript.json")}
+    sidecars = {k for k in versions if k.endswith(".json")} - transcripts
     result.wav_objects, result.sidecars = len(wavs), len(sidecars)
 
     # 3. one version per key (recordings, sidecars and the write-once manifests)
@@ -268,6 +278,7 @@ def check_archive(
                 f"LOST {segment['dialogId']}/{segment['segmentId']}: not archived at {key} and not "
                 "listed with a reason"
             )
+    result.transcripts = check_transcripts(s3, bucket, transcripts, wavs, everything, problems)
     # 4. the report's counts add up and agree with S3
     if report is not None:
         _check_report(report, result, by_key, archived, problems)

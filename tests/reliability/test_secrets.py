@@ -5,6 +5,7 @@ for the client secret, the JWT and every token the simulator issued (``/_sim/sta
 
 from __future__ import annotations
 
+import gzip
 import json
 from typing import Any
 
@@ -26,9 +27,10 @@ def _s3_texts(s3_client: Any, bucket: str) -> list[tuple[str, str]]:
     for page in s3_client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
         for obj in page.get("Contents", []):
             if not obj["Key"].endswith(".wav"):
-                texts.append(
-                    (obj["Key"], s3_client.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read().decode())
-                )
+                body = s3_client.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read()
+                if obj["Key"].endswith(".gz"):  # the archive index: scanned as the text it holds
+                    body = gzip.decompress(body)
+                texts.append((obj["Key"], body.decode()))
     return texts
 
 
@@ -61,6 +63,7 @@ def test_successful_and_failing_runs_leak_no_secret(
     capfd: pytest.CaptureFixture[str],
 ) -> None:
     caplog.set_level("DEBUG")
+    pipe.download_kwargs["include_transcripts"] = True  # transcript objects (issue 17) are scanned too
     places: list[tuple[str, str]] = []
     ok = pipe.run_window(s3_client, W_START, W_END)
     assert ok.report is not None
@@ -87,6 +90,7 @@ def test_successful_and_failing_runs_leak_no_secret(
     assert any("client" in str(e).lower() for e in wrong.errors)  # names what to fix
     places += _places(wrong, pipe, caplog, capfd)
     places += _s3_texts(s3_client, pipe.bucket)
+    assert any(where.endswith(".transcript.json") for where, _ in places)
     secrets = _secrets(rsim)
     assert len(secrets) >= 6
     assert _scan(places, secrets) == []

@@ -160,7 +160,8 @@ class Runner:
         self._take(None, "")
         run = self._current = Run(name, None)
         run.dag_run = self.dag.test(
-            logical_date=logical_date, run_conf={"bucket": self.bucket, "prefix": "rec", "batch_size": 4}
+            logical_date=logical_date,
+            run_conf={"bucket": self.bucket, "prefix": "rec", "batch_size": 4, "include_transcripts": True},
         )
         self._take(run, "dag.test() end")
         self.runs.append(run)
@@ -363,6 +364,7 @@ def test_dag_runs_leak_no_secret(
         assert any(k.endswith(suffix) for k in keys), f"no {suffix} object in the bucket"
     assert any("/_reports/" in k for k in keys)
     assert any("/_manifests/" in k for k in keys)
+    assert any(k.endswith(".transcript.json") for k in keys)  # transcripts (issue 17) are scanned too
 
     hits = _scan(places, needles)
     print(
