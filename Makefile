@@ -13,7 +13,7 @@ export AIRFLOW__CORE__LOAD_EXAMPLES := False
 	test-compat constraints-compat compose-env redis-server
 
 help:
-	@echo "make demo      - run the example DAG against the simulator and a local S3 server, print what landed"
+	@echo "make demo      - archive a window of two sub-accounts (one DAG each) from the simulator into local S3"
 	@echo "make test      - install, then ruff, mypy and the whole test suite (integration and e2e included)"
 	@echo "make test-fast - ruff, then the unit tests only (no simulator, S3 server, Airflow or subprocess)"
 	@echo "make airflow   - airflow standalone wired to the simulator and local S3 (Ctrl-C stops it)"
@@ -21,7 +21,7 @@ help:
 	@echo "make bench     - throughput, memory and budget benchmarks against baselines"
 	@echo "make test-ui   - end-to-end UI test in headless Chromium (screenshots in artifacts/)"
 	@echo "make test-compat - unit tests and one dag.test() on the oldest claimed Airflow (3.2), in .venv-compat"
-	@echo "make simulator - run the RingCX simulator on 127.0.0.1:8765"
+	@echo "make simulator - run the RingCX simulator on 127.0.0.1:8765 (sub-accounts 99999999, 88888888)"
 	@echo "make compose-env - once before docker compose up: secrets and AIRFLOW_UID into the git-ignored .env"
 
 $(BIN)/python:
@@ -91,7 +91,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 simulator: $(STAMP)
-	$(BIN)/python -m ringcx_simulator --host 127.0.0.1 --port 8765
+	$(BIN)/python -m ringcx_simulator --host 127.0.0.1 --port 8765 --sub-account-ids 99999999,88888888
 
 # docker-compose.yaml requires a Fernet key, a JWT secret and an API secret key (no weak defaults): this
 # writes them, and AIRFLOW_UID, into .env (0600, git-ignored), once; an existing .env is never overwritten.

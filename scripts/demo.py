@@ -1,9 +1,12 @@
-"""``make demo``: archive one fixed past window of simulated RingCX traffic into a local S3 server.
+"""``make demo``: archive one fixed past window of simulated RingCX traffic of two sub-accounts into S3.
 
-Starts the RingCX simulator and moto's S3 server on free loopback ports, prepares a SQLite Airflow home in
-``.demo/`` (git-ignored), runs ``airflow dags test`` for one window, then checks the result independently:
-every recording the simulator says exists in the window must be in S3 with the simulator's SHA-256.
-Prints a short report and exits 0 only if expected == archived > 0 and every checksum is verified.
+Starts the RingCX simulator (two sub-accounts) and moto's S3 server on free loopback ports, prepares a
+SQLite Airflow home in ``.demo/`` (git-ignored) with ``[ringcx] sub_accounts`` listing both, so the live DAG
+file builds one DAG per sub-account (``ringcx_recordings_to_s3__<id>``) from one connection; runs
+``dag.test()`` of each for one window (in one process, as ``airflow dags test`` would one by one), then
+checks the result independently: every recording the simulator says exists in the window must be in S3
+with the simulator's SHA-256, under its sub-account. Prints both sub-accounts and exits 0 only if, for
+each, expected == archived > 0, every checksum is verified and the window report agrees.
 """
 
 from __future__ import annotations
@@ -25,20 +28,32 @@ from scripts.stack import REPO, Stack
 
 #: The run's logical date; with the 15-minute lag it archives 14:00-14:15 UTC on 2026-03-02.
 DEFAULT_RUN = "2026-03-02T14:30:00+00:00"
-SIM_ARGS = ["--calls-per-hour", "120", "--duration-scale", "0.05", "--seed", "42"]
+#: The sub-accounts archived, one DAG each (``[ringcx] sub_accounts``), with one connection's credentials.
+SUB_ACCOUNTS = {"99999999": "East", "88888888": "West"}
+SIM_ARGS = ["--calls-per-hour", "120", "--duration-scale", "0.05", "--seed", "42",
+            "--sub-account-ids", ",".join(SUB_ACCOUNTS)]  # fmt: skip
+LISTING = json.dumps([{"id": sub, "name": name} for sub, name in SUB_ACCOUNTS.items()])
 
 
 def _mb(size: int) -> str:
     return f"{size / 1_000_000:.1f} MB"
 
 
-def verify(stack: Stack, window_start: datetime, window_end: datetime) -> dict[str, Any]:
-    """Compare S3 with the simulator's ground truth (not with anything the DAG wrote about itself)."""
+def verify(
+    stack: Stack, window_start: datetime, window_end: datetime, sub_account_id: str | None = None
+) -> dict[str, Any]:
+    """Compare S3 with the simulator's ground truth (not with anything the DAG wrote about itself), for one
+    sub-account or (``None``) all of them."""
     import requests
 
     truth = requests.get(
         f"{stack.sim_url}/_sim/ground-truth",
-        params={"start": window_start.isoformat(), "end": window_end.isoformat(), "sha256": "true"},
+        params={
+            "start": window_start.isoformat(),
+            "end": window_end.isoformat(),
+            "sha256": "true",
+            **({"sub_account_id": sub_account_id} if sub_account_id else {}),
+        },
         timeout=120,
     ).json()["segments"]
     expected = [
@@ -71,6 +86,25 @@ def verify(stack: Stack, window_start: datetime, window_end: datetime) -> dict[s
             "problems": problems, "keys": keys}  # fmt: skip
 
 
+def _report(stack: Stack, sub_account_id: str, start: datetime, end: datetime) -> tuple[Any, str]:
+    """The window report of one sub-account and its key (``None`` if the run failed before writing it)."""
+    key = report_key(stack.prefix, sub_account_id, start, end)
+    try:
+        return json.loads(stack.s3_client().get_object(Bucket=stack.bucket, Key=key)["Body"].read()), key
+    except Exception:  # the run failed before writing it; its log says why
+        return None, key
+
+
+def _complete(report: Any, check: dict[str, Any]) -> bool:
+    """One sub-account archived all of its window, by the simulator's truth and by its own report."""
+    counts = (report or {}).get("counts", {})
+    return (
+        report is not None
+        and check["expected"] == check["archived"] == check["verified"] > 0
+        and counts.get("expected") == counts.get("archived") == check["expected"]
+    )
+
+
 def _ms(value: Any) -> int:
     if isinstance(value, (int, float)):
         return int(value)
@@ -92,55 +126,65 @@ def main(argv: list[str] | None = None) -> int:
     stack = Stack(
         Path(args.home),
         sim_args=SIM_ARGS,
-        airflow_env={"RINGCX_RETRIES": "1", "RINGCX_RETRY_DELAY_SECONDS": "2"},
+        airflow_env={
+            "RINGCX_RETRIES": "1",
+            "RINGCX_RETRY_DELAY_SECONDS": "2",
+            "AIRFLOW__RINGCX__SUB_ACCOUNTS": LISTING,
+        },
     )
     print(f"RingCX -> S3 demo: window {window_start:%Y-%m-%d %H:%M}-{window_end:%H:%M} UTC")
     with stack.running():
         print(f"  simulator {stack.sim_url}   S3 {stack.s3_url}   AIRFLOW_HOME {stack.home}")
         print("  preparing the Airflow home (migrate SQLite, connections, pools) ...", flush=True)
         stack.prepare_home()
-        print(f"  airflow dags test {DAG_ID} {args.run} ...", flush=True)
-        test_started = time.monotonic()
-        result = stack.airflow("dags", "test", DAG_ID, args.run, check=False)
-        (stack.home / "logs" / "dags-test.log").write_text(result.stdout + result.stderr)
-        state = "success" if result.returncode == 0 else f"FAILED (exit {result.returncode})"
-        print(f"  run finished in {time.monotonic() - test_started:.0f} s: {state}")
-        check = verify(stack, window_start, window_end)
-        key = report_key(stack.prefix, "99999999", window_start, window_end)
-        try:
-            report = json.loads(stack.s3_client().get_object(Bucket=stack.bucket, Key=key)["Body"].read())
-        except Exception:  # the run failed before writing it; the log says why
-            report = None
+        dag_ids = [f"{DAG_ID}__{sub}" for sub in SUB_ACCOUNTS]  # one DAG per sub-account
+        print(f"  dag.test() {', '.join(dag_ids)} for {args.run} (one process, in turn) ...", flush=True)
+        runs = stack.dags_test(args.run, *dag_ids)  # one SQLite DB: one run after the other
+        for dag_id, run in runs.items():
+            print(f"  {dag_id}: {run['state']} in {run['seconds']:.0f} s")
+        checks = {sub: verify(stack, window_start, window_end, sub) for sub in SUB_ACCOUNTS}
+        reports = {sub: _report(stack, sub, window_start, window_end) for sub in SUB_ACCOUNTS}
+        check = verify(stack, window_start, window_end)  # every sub-account at once
         pids = ", ".join(str(proc.pid) for proc in stack.procs)
-    counts = (report or {}).get("counts", {})
-    failed = check["expected"] - check["archived"]
-    print(f"  expected (simulator ground truth): {check['expected']} recordings")
-    print(f"  archived: {check['archived']}   failed / not archived: {failed}")
-    print(f"  bytes: {_mb(check['bytes'])}")
-    print(
-        f"  SHA-256 verified: {check['verified']}/{check['archived']} (S3 bytes re-hashed vs. the simulator)"
-    )
-    if report:
+    for sub, name in SUB_ACCOUNTS.items():
+        one, (report, key) = checks[sub], reports[sub]
+        counts = (report or {}).get("counts", {})
+        print(f"  sub-account {sub} ({name}), DAG {DAG_ID}__{sub}:")
         print(
-            f"  window report: expected {counts.get('expected')}, archived {counts.get('archived')}, "
-            f"complete={report.get('complete')}"
+            f"    expected (simulator ground truth): {one['expected']} recordings   archived: "
+            f"{one['archived']}   failed / not archived: {one['expected'] - one['archived']}   bytes: "
+            f"{_mb(one['bytes'])}"
         )
-        print(f"  report: s3://{stack.bucket}/{key}")
-    print("  sample keys:")
-    for sample in check["keys"][:3]:
-        print(f"    s3://{stack.bucket}/{sample}")
+        print(
+            f"    SHA-256 verified: {one['verified']}/{one['archived']} (S3 bytes re-hashed vs. the "
+            "simulator)"
+        )
+        if report:
+            print(
+                f"    window report: expected {counts.get('expected')}, archived {counts.get('archived')}, "
+                f"complete={report.get('complete')}: s3://{stack.bucket}/{key}"
+            )
+        for sample in one["keys"][:2]:
+            print(f"    s3://{stack.bucket}/{sample}")
+    failed = check["expected"] - check["archived"]
+    print(
+        f"  both sub-accounts: expected {check['expected']}, archived {check['archived']}, failed / not "
+        f"archived {failed}, {_mb(check['bytes'])}, SHA-256 verified {check['verified']}/{check['archived']}"
+    )
     for problem in check["problems"][:10]:
         print(f"  PROBLEM: {problem}")
     print(f"  stopped simulator and S3 server (pids {pids}); logs in {stack.home / 'logs'}")
     ok = (
-        result.returncode == 0
+        all(run["state"] == "success" for run in runs.values())
         and check["expected"] == check["archived"] == check["verified"] > 0
-        and report is not None
-        and counts.get("expected") == counts.get("archived") == check["expected"]
+        and all(_complete(reports[sub][0], checks[sub]) for sub in SUB_ACCOUNTS)
     )
     elapsed = time.monotonic() - started
     if ok:
-        print(f"DEMO OK: expected == archived == {check['archived']}, all SHA-256 verified ({elapsed:.0f} s)")
+        print(
+            f"DEMO OK: {len(SUB_ACCOUNTS)} sub-accounts, expected == archived == {check['archived']}, all "
+            f"SHA-256 verified ({elapsed:.0f} s)"
+        )
         return 0
     print(f"DEMO FAILED after {elapsed:.0f} s; see {stack.home / 'logs' / 'dags-test.log'}")
     return 1
