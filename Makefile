@@ -10,7 +10,7 @@ EGG_INFO_CLEAN := rm -rf airflow_provider_ringcx.egg-info simulator/ringcx_simul
 export AIRFLOW__CORE__LOAD_EXAMPLES := False
 
 .PHONY: help install lint typecheck test test-fast demo airflow soak bench test-ui chromium simulator clean constraints \
-	test-compat constraints-compat compose-env redis-server
+	test-compat constraints-compat compose-env redis-server test-distributed
 
 help:
 	@echo "make demo      - archive a window of two sub-accounts (one DAG each) from the simulator into local S3"
@@ -21,6 +21,7 @@ help:
 	@echo "make bench     - throughput, memory and budget benchmarks against baselines"
 	@echo "make test-ui   - end-to-end UI test in headless Chromium (screenshots in artifacts/)"
 	@echo "make test-compat - unit tests and one dag.test() on the oldest claimed Airflow (3.2), in .venv-compat"
+	@echo "make test-distributed - the example DAG on the CeleryExecutor: two workers, Redis broker and budget"
 	@echo "make simulator - run the RingCX simulator on 127.0.0.1:8765 (sub-accounts 99999999, 88888888)"
 	@echo "make compose-env - once before docker compose up: secrets and AIRFLOW_UID into the git-ignored .env"
 
@@ -84,6 +85,22 @@ chromium:
 test-ui: $(UI_STAMP) chromium
 	RINGCX_UI=1 RINGCX_UI_CHROMIUM=$(CHROMIUM) $(BIN)/pytest -m ui tests/ui -p no:cacheprovider
 
+# The CeleryExecutor for real (tests/dags/test_celery_workers.py, marker "distributed"; ~3 min): two
+# `airflow celery worker` processes with their own budget dirs, redis-server as broker, result backend and
+# shared budget ([ringcx] budget_backend = redis), scheduler + api-server + dag-processor on SQLite (the
+# workers never open the metadata DB in Airflow 3). The celery provider is the [test-distributed] extra,
+# installed here only.
+DIST_STAMP := $(VENV)/.installed-distributed
+
+$(DIST_STAMP): $(STAMP) constraints.txt pyproject.toml
+	VIRTUAL_ENV=$(abspath $(VENV)) $(BIN)/uv pip install --quiet --python $(BIN)/python \
+		-c constraints.txt -e '.[test,test-distributed]' -e ./simulator
+	$(EGG_INFO_CLEAN)
+	touch $(DIST_STAMP)
+
+test-distributed: $(DIST_STAMP) redis-server
+	$(BIN)/pytest -m distributed tests/dags/test_celery_workers.py -p no:cacheprovider --durations=5
+
 soak: $(STAMP)
 	$(BIN)/pytest -m slow tests/reliability -p no:cacheprovider -s
 
@@ -101,7 +118,8 @@ compose-env:
 
 # Re-resolve the pins (needs the package index); commit the result.
 constraints: $(STAMP)
-	$(BIN)/uv pip compile pyproject.toml --extra test --python-version 3.11 --no-header --no-annotate \
+	$(BIN)/uv pip compile pyproject.toml --extra test --extra test-distributed --python-version 3.11 \
+		--no-header --no-annotate \
 		--no-emit-package airflow-provider-ringcx --no-emit-package ringcx-simulator -o constraints.txt
 
 # The oldest Airflow that pyproject.toml claims (apache-airflow>=3.2) in its own venv, .venv-compat, pinned by
