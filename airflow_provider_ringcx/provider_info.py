@@ -129,6 +129,9 @@ CONNECTION_FIELDS: dict[str, dict[str, Any]] = {
         "Metadata budget", "Requests per window, comma-separated, e.g. 2/60,9/900 (default)."
     ),
     "download_budget": _field("Download budget", "Recording downloads per window, e.g. 120/60 (default)."),
+    "transcript_budget": _field(
+        "Transcript budget", "Transcript requests per window, apart from downloads, e.g. 120/60 (default)."
+    ),
     # not "token_budget": Airflow masks extras whose name contains "token"
     "exchange_budget": _field(
         "Token exchange budget", "RingCX token exchanges and refreshes per window, e.g. 5/60 (default)."

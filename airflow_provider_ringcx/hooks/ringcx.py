@@ -149,8 +149,8 @@ class RingCXHook(BaseHook):
         return HttpClient(self.settings, sleep=self._sleep)
 
     def budget(self, endpoint: str) -> RateBudget:
-        """The shared budget of ``endpoint`` (``metadata``, ``download`` or ``exchange``), in this hook's
-        ``budget_priority``."""
+        """The shared budget of ``endpoint`` (``metadata``, ``download``, ``transcript`` or ``exchange``), in
+        this hook's ``budget_priority``."""
         limits = {
             "metadata": self.settings.metadata_budget,
             "download": self.settings.download_budget,
