@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -18,15 +19,12 @@ from airflow_provider_ringcx.hooks.ringcx import RingCXHook
 from tests.fixtures.simulator import SimulatorHandle, ringcx_connection_json
 
 EAST, WEST = "11111111", "22222222"
-CONN = {
-    "conn_type": "ringcx", "login": "id", "password": "secret",
-    "extra": {"jwt_token": "j", "rc_account_id": "980634004", "sub_account_id": EAST},
-}  # fmt: skip
+EXTRA: dict[str, Any] = {"jwt_token": "j", "rc_account_id": "980634004", "sub_account_id": EAST}
 
 
-def _env_connection(monkeypatch: pytest.MonkeyPatch, **extra: object) -> None:
-    conn = {**CONN, "extra": {**CONN["extra"], **extra}}  # type: ignore[dict-item]
-    conn["extra"] = {k: v for k, v in conn["extra"].items() if v is not None}  # type: ignore[union-attr]
+def _env_connection(monkeypatch: pytest.MonkeyPatch, **extra: Any) -> None:
+    extras = {key: value for key, value in {**EXTRA, **extra}.items() if value is not None}
+    conn = {"conn_type": "ringcx", "login": "id", "password": "secret", "extra": extras}
     monkeypatch.setenv("AIRFLOW_CONN_RINGCX_DEFAULT", json.dumps(conn))
 
 
@@ -43,7 +41,10 @@ def test_the_override_is_the_effective_sub_account(monkeypatch: pytest.MonkeyPat
     assert f"/sub-accounts/{WEST}/" in hook.recording_path("d", "s")
     own = RingCXHook(budget_dir=str(tmp_path))
     assert own.settings.sub_account_id == EAST
-    assert str(hook.tokens.cache.path) == str(own.tokens.cache.path)  # one token for both
+    mine, theirs = hook.tokens.cache, own.tokens.cache
+    assert mine is not None
+    assert theirs is not None
+    assert mine.path == theirs.path  # one token for both
 
 
 def test_a_connection_for_many_need_not_name_a_sub_account(
