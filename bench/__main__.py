@@ -2,8 +2,9 @@
 
     python -m bench                       # the full suite (about 10 minutes on 2 cores)
     python -m bench --quick               # tiny sizes: a smoke run in about a minute
-    python -m bench --only throughput     # one or more of: throughput memory budget airflow profile coverage
+    python -m bench --only throughput     # one or more names: see --help
     python -m bench --only history        # the history backfill through Airflow (about 5 minutes)
+    python -m bench --only scale          # segments per minute with 1, 2 and 4 sub-accounts (~2-3 minutes)
 
 Each benchmark starts its own simulator and S3 server (``moto_server``) as child processes on free
 loopback ports and stops them by PID afterwards. Results are printed as tables; the last table gathers
@@ -23,7 +24,7 @@ from pathlib import Path
 
 from bench.common import Section, machine_info, print_section, services, table
 
-ALL = ("throughput", "memory", "budget", "airflow", "profile", "coverage", "redis_budget", "history")
+ALL = ("throughput", "memory", "budget", "scale", "airflow", "profile", "coverage", "redis_budget", "history")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -101,6 +102,12 @@ def run_budget(args: argparse.Namespace, workdir: Path) -> Section:
     return budget.bench(workdir / "budget", quick=args.quick)
 
 
+def run_scale(args: argparse.Namespace, workdir: Path) -> Section:
+    from bench import scale
+
+    return scale.bench(workdir / "scale", quick=args.quick)
+
+
 def run_airflow(args: argparse.Namespace, workdir: Path) -> Section:
     from bench import airflow_overhead
 
@@ -138,6 +145,7 @@ RUNNERS: dict[str, Callable[[argparse.Namespace, Path], Section]] = {
     "throughput": run_throughput,
     "memory": run_memory,
     "budget": run_budget,
+    "scale": run_scale,
     "airflow": run_airflow,
     "profile": run_profile,
     "coverage": run_coverage,

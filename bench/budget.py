@@ -67,8 +67,8 @@ def download_child(argv: list[str]) -> None:
     starts: list[float] = []
 
     class Timed:
-        def __init__(self, dialog_id: str, segment_id: str) -> None:
-            self.inner = opened(dialog_id, segment_id)
+        def __init__(self, dialog_id: str, segment_id: str, **kwargs: Any) -> None:
+            self.inner = opened(dialog_id, segment_id, **kwargs)
 
         def __enter__(self) -> Any:
             stream = self.inner.__enter__()

@@ -29,11 +29,13 @@ def inject(
     tag: str,
     end: datetime | None = None,
     spread: timedelta | None = None,
+    sub_account_id: str | None = None,
 ) -> list[dict[str, Any]]:
     """Inject ``count`` stereo segments of ~``size`` bytes ending in ``[end - spread, end)``; return refs.
 
     Each ref has the operator's shape (``dialog_id``, ``segment_id``, ``start``, ``end``, ``duration_ms``)
-    plus ``size``. The simulator synthesises the audio on the fly; nothing is stored.
+    plus ``size``. The simulator synthesises the audio on the fly; nothing is stored. ``sub_account_id``:
+    whose recordings they are (default: the simulator's first sub-account).
     """
     end = end or window_end()
     spread = spread or timedelta(minutes=10)
@@ -48,6 +50,7 @@ def inject(
                 "segmentEndTimeMs": int(seg_end.timestamp() * 1000),
                 "segmentDurationMs": duration,
                 "channels": 2,
+                **({"subAccountId": sub_account_id} if sub_account_id else {}),
             }
         )
     refs = []
