@@ -40,7 +40,9 @@ plus a second: idle budgets expire and nothing needs cleaning up.
 :class:`RingCXBudgetBackendError`, naming the URL without its password and what to do; the request is not
 sent. Falling back to no pacing, or to the host's own file, would let every host spend the whole budget at
 once. A password in the URL (``redis://:secret@host``, ``?password=``) is registered with Airflow's secret
-masker when it is read and appears in no message, repr or log line (:func:`mask_url`).
+masker when it is read, in every form (as written and percent-decoded:
+:func:`~airflow_provider_ringcx.hooks.masking.url_secrets`), and appears in no message, repr or log line
+(:func:`~airflow_provider_ringcx.hooks.masking.mask_url`).
 """
 
 from __future__ import annotations
@@ -51,7 +53,7 @@ import secrets
 import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit
 
 from airflow_provider_ringcx.exceptions import RingCXConfigError, RingCXError
 from airflow_provider_ringcx.hooks.budget import (
@@ -71,6 +73,7 @@ from airflow_provider_ringcx.hooks.budget_rule import (
     marker_slack,
     window_terms,
 )
+from airflow_provider_ringcx.hooks.masking import mask_url, mask_url_secrets, unencoded_password, url_secrets
 
 if TYPE_CHECKING:
     import redis
@@ -160,28 +163,6 @@ class RingCXBudgetBackendError(RingCXError):
     """The shared budget's Redis could not be reached or answered an error; the request was not sent."""
 
 
-def mask_url(url: str) -> str:
-    """``url`` with its password (userinfo or ``?password=``) replaced by ``***``, for messages."""
-    parts = urlsplit(url)
-    netloc = parts.netloc
-    if parts.password is not None:
-        user, _, _ = netloc.rpartition("@")[0].partition(":")
-        netloc = f"{user}:***@{netloc.rpartition('@')[2]}"
-    query = parts.query
-    if "password=" in query:
-        pairs = parse_qsl(query, keep_blank_values=True)
-        query = urlencode([(k, "***" if k == "password" else v) for k, v in pairs], safe="*")
-    return urlunsplit(parts._replace(netloc=netloc, query=query))
-
-
-def _secrets_of(url: str) -> list[str]:
-    """The passwords ``url`` carries (userinfo and query), to mask and to scrub from messages."""
-    parts = urlsplit(url)
-    found = [parts.password] if parts.password else []
-    found += [v for k, v in parse_qsl(parts.query) if k == "password" and v]
-    return found
-
-
 def _url_from_connection(conn_id: str) -> str:
     """A ``redis://`` URL from an Airflow connection (the Redis provider's fields: host, port, login,
     password, extra ``db`` and ``ssl``; the schema field as the db when no extra names one).
@@ -229,10 +210,13 @@ def configured_redis_url() -> str:
             f"AIRFLOW__RINGCX__BUDGET_REDIS_URL) or {BUDGET_REDIS_CONN_OPTION} (an Airflow connection of "
             "type redis); every worker of every host must name the same Redis"
         )
-    from airflow_provider_ringcx.hooks.masking import mask
-
-    for secret in _secrets_of(url):
-        mask(secret)
+    mask_url_secrets(url)  # every form: as written, percent-decoded, userinfo and ?password=
+    if unencoded_password(url):
+        raise RingCXConfigError(
+            f"{where}: the password in {mask_url(url)!r} holds a '/', '?' or '#' not percent-encoded, so "
+            "a URL parser would read part of it as the host or path; write it percent-encoded "
+            "(urllib.parse.quote(password, safe='')), or use budget_redis_conn_id"
+        )
     if urlsplit(url).scheme not in SCHEMES:
         raise RingCXConfigError(
             f"{where}: {mask_url(url)!r} is not a Redis URL; write redis://host:port/db (rediss:// for TLS)"
@@ -355,7 +339,7 @@ class RedisBudgetStore:
             yield
         except redis.RedisError as exc:
             cause = f"{type(exc).__name__}: {exc}"
-            for secret in _secrets_of(self._url):
+            for secret in url_secrets(self._url):
                 cause = cause.replace(secret, "***")
             raise RingCXBudgetBackendError(
                 f"budget {self.name}: could not {what} in the shared budget's Redis at {self.masked_url} "

@@ -15,15 +15,18 @@ import multiprocessing
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 import redis
+from airflow.sdk._shared.secrets_masker import redact
 
 from airflow_provider_ringcx.exceptions import RingCXConfigError
 from airflow_provider_ringcx.hooks.budget import RateBudget, parse_budget
 from airflow_provider_ringcx.hooks.budget_redis import (
     RedisBudgetStore,
     RingCXBudgetBackendError,
+    configured_redis_url,
     mask_url,
     redis_keys,
 )
@@ -212,6 +215,69 @@ def test_mask_url_hides_userinfo_and_query_passwords() -> None:
         == "redis://h:6379/0?password=***&socket_timeout=3"
     )
     assert mask_url("redis://h:6379/0") == "redis://h:6379/0"
+
+
+@pytest.mark.parametrize("where", ["userinfo", "query"])
+def test_a_password_with_url_characters_is_masked_in_every_form(
+    where: str,
+    make_redis_server: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A password holding ``@ / # ? &`` must be percent-encoded in the URL; redis-py sends it decoded. Both
+    forms are registered with Airflow's masker and neither shows in a repr, a message or a log line."""
+    secret = f"Pw@{where}/w#rd?x&y=1"
+    encoded = quote(secret, safe="")
+    server = make_redis_server(password=secret)
+    if where == "userinfo":
+        url = f"redis://:{encoded}@127.0.0.1:{server.port}/0"
+    else:
+        url = f"redis://127.0.0.1:{server.port}/0?password={encoded}"
+    monkeypatch.setenv(BACKEND_ENV, "redis")
+    monkeypatch.setenv(URL_ENV, url)
+    assert configured_redis_url() == url
+    for form in (secret, encoded):
+        assert form not in redact(f"a log line quoting {form} here")  # registered with the masker
+    with caplog.at_level(logging.DEBUG):
+        budget = RateBudget(NAME, parse_budget("1/60"), tmp_path, margin=0)
+        budget.acquire()  # the decoded password is the one that authenticates
+        shown = [repr(budget), repr(budget.store), budget.store.describe(), str(budget.snapshot())]
+    server.stop()
+    with pytest.raises(RingCXBudgetBackendError) as info:
+        budget.acquire()
+    text = "\n".join([*shown, caplog.text, str(info.value)])
+    for form in (secret, encoded):
+        assert form not in text
+    assert f"127.0.0.1:{server.port}" in budget.store.describe()
+
+
+def test_an_unencoded_slash_or_hash_in_a_password_is_refused_without_showing_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(BACKEND_ENV, "redis")
+    for url in ("redis://:pa/ss-word1@127.0.0.1:6379/0", "redis://u:pa#ss-word2@127.0.0.1:6379/0"):
+        monkeypatch.setenv(URL_ENV, url)
+        with pytest.raises(RingCXConfigError, match="percent-encoded") as info:
+            configured_redis_url()
+        assert "ss-word" not in str(info.value)
+        assert "127.0.0.1:6379" in str(info.value)
+
+
+def test_a_connection_password_is_masked_as_sent_and_as_written_in_the_url(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    secret = "Conn/pw#with?chars&1"
+    conn = {"conn_type": "redis", "host": "127.0.0.1", "port": 6390, "password": secret}
+    monkeypatch.setenv("AIRFLOW_CONN_BUDGET_REDIS_MASK", json.dumps(conn))
+    monkeypatch.setenv(BACKEND_ENV, "redis")
+    monkeypatch.delenv(URL_ENV, raising=False)
+    monkeypatch.setenv(CONN_ENV, "budget_redis_mask")
+    url = configured_redis_url()
+    assert quote(secret, safe="") in url
+    for form in (secret, quote(secret, safe="")):
+        assert form not in redact(f"x {form} y")
+    assert mask_url(url) == "redis://:***@127.0.0.1:6390/0"
 
 
 def test_an_airflow_connection_names_the_redis(
