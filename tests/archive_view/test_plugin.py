@@ -42,4 +42,4 @@ def test_the_app_is_built_on_first_use_only() -> None:
     assert lazy._app is None
     built = lazy.get()
     assert built is lazy.get()
-    assert {route.path for route in built.routes} >= {"/", "/day", "/window"}  # type: ignore[attr-defined]
+    assert {route.path for route in built.routes} >= {"/", "/day", "/window"}
