@@ -128,6 +128,12 @@ class SimConfig:
     restricted_share: float = _knob(0.0, "Share of recorded segments whose download answers 403.")
     restricted_ids: tuple[str, ...] = _knob((), "Segment ids whose download answers 403, comma-separated.")
     digital_share: float = _knob(0.0, "Share of dialogs that are digital (EMAIL/SMS...; no recording).")
+    malformed_events_share: float = _knob(
+        0.0,
+        "Share of recorded segments whose segmentEvents list is malformed (unpaired, out of order, "
+        "duplicate, begins with REC_STOP, unknown eventType: traffic.MALFORMED_EVENTS), besides the "
+        "tenth with a pause.",
+    )
     agents: int = _knob(40, "Size of the agent pool.")
     agent_channel: int = _knob(0, "Which channel (0 or 1) of a stereo recording carries the agent.")
     # --- interaction-metadata -------------------------------------------------------------------------
@@ -232,6 +238,7 @@ class SimConfig:
             "no_recording_share",
             "restricted_share",
             "digital_share",
+            "malformed_events_share",
             "transcript_missing_share",
             "transcript_late_share",
             "transcript_hostile_share",

@@ -109,8 +109,32 @@ TRAFFIC_KNOBS = [
     "no_recording_share",
     "restricted_share",
     "digital_share",
+    "malformed_events_share",
     "agents",
 ]
+
+
+#: The malformed segmentEvents lists (``malformed_events_share``), chosen by the leg's misc draw: each breaks
+#: one documented rule ("ordered, non-overlapping, begins with REC_START").
+MALFORMED_EVENTS = ("unpaired_start", "out_of_order", "duplicate", "begins_with_stop", "unknown_type")
+
+
+def malformed_events(start: int, end: int, pick: int) -> tuple[tuple[int, str], ...]:
+    """A deterministic malformed ``segmentEvents`` list of a recorded leg (see :data:`MALFORMED_EVENTS`)."""
+    kind = MALFORMED_EVENTS[pick % len(MALFORMED_EVENTS)]
+    middle = start + (end - start) // 2
+    return {
+        "unpaired_start": ((start, "REC_START"),),
+        "out_of_order": (
+            (middle, "REC_START"),
+            (end, "REC_STOP"),
+            (start, "REC_START"),
+            (middle - 1, "REC_STOP"),
+        ),
+        "duplicate": ((start, "REC_START"), (start, "REC_START"), (end, "REC_STOP")),
+        "begins_with_stop": ((start, "REC_STOP"), (start + 1, "REC_START"), (end, "REC_STOP")),
+        "unknown_type": ((start, "REC_START"), (middle, "REC_HOLD"), (end, "REC_STOP")),
+    }[kind]
 
 
 def traffic_signature(config: SimConfig) -> tuple[Any, ...]:
@@ -261,6 +285,8 @@ class TrafficGenerator:
                     (seg_start + span * 5 // 10, "REC_START"),
                     (seg_end, "REC_STOP"),
                 )
+            elif d_pause < 0.1 + config.malformed_events_share and seg_end - seg_start >= 10:
+                events = malformed_events(seg_start, seg_end, int(leg["draws"][5] * len(MALFORMED_EVENTS)))
             else:
                 events = ((seg_start, "REC_START"), (seg_end, "REC_STOP"))
             last = leg is legs[-1]

@@ -112,3 +112,24 @@ def test_forced_variants_auth_and_restricted(make_simulator: Any) -> None:
     anonymous = requests.get(sim.url + _path(sim, first["dialogId"], first["segmentId"]), timeout=30)
     assert anonymous.status_code == 401
     assert sim.control.stats()["requests"]["transcripts"]
+
+
+def test_malformed_segment_events_are_deterministic_and_break_one_rule_each(make_simulator: Any) -> None:
+    from airflow_provider_ringcx.pauses import compute_pause_evidence
+    from tests.simulator.helpers import login, post_metadata
+
+    sim = make_simulator(malformed_events_share=0.5)
+    token = str(login(sim.url)["accessToken"])
+    rows = post_metadata(sim, token).json()
+    assert rows == post_metadata(sim, token).json()  # deterministic
+    evidence = [compute_pause_evidence(r["segmentEvents"], has_recording=r["hasRecording"]) for r in rows]
+    problems = " | ".join(p for e in evidence for p in e["problems"])
+    for fragment in (
+        "never stopped",
+        "not in time order",
+        "duplicates",
+        "without a REC_START",
+        "unknown eventType",
+    ):
+        assert fragment in problems, fragment
+    assert any(e["paused"] and not e["problems"] for e in evidence)  # the well-formed pauses are still there
