@@ -190,3 +190,32 @@ def test_body_problem(body: bytes, problem: str | None) -> None:
 def test_has_transcript_never_guesses(value: Any, expected: bool) -> None:
     assert has_transcript({"hasTranscript": value}) is expected
     assert has_transcript(None) is False
+
+
+@pytest.mark.parametrize(
+    ("fault", "state", "reason"),
+    [
+        ({"kind": "deep_nesting", "depth": 100000}, "not_archived", "is not JSON"),  # no RecursionError
+        ({"kind": "non_finite"}, "not_archived", "is not JSON"),  # NaN is not JSON
+        ({"kind": "malformed_json"}, "not_archived", "is not JSON"),
+        ({"kind": "json_object"}, "not_archived", "no transcript array"),
+        ({"kind": "truncate", "after_bytes": 10}, "pending", "RingCX"),  # cut off: retried later
+        ({"kind": "status", "status": 503}, "pending", "503"),
+        ({"kind": "status", "status": 403}, "not_archived", "forbidden"),
+    ],
+)
+def test_hostile_transcript_answers_are_never_archived(
+    simulator: Any, hook: Any, make_transcribing: Callable, s3_client: Any, bucket: str,
+    fault: dict, state: str, reason: str,
+) -> None:  # fmt: skip
+    simulator.control.patch_config(now=LATER, transcript_missing_share=0.0, transcript_late_share=0.0)
+    records, truth = _listing(simulator, hook)
+    record = next(r for r in records if truth[r.key]["transcript"] == "ok")
+    simulator.control.set_faults([{"route": "transcripts", **fault}])
+    archiver = make_transcribing(bucket, {record.key: record.raw})
+    (outcome,) = archiver.run(refs_of([record]))
+    assert outcome.outcome == "archived"  # the recording is archived whatever its transcript does
+    assert outcome.transcript == state, outcome.transcript_reason
+    assert reason in outcome.transcript_reason
+    wav, _ = segment_keys(record.to_ref(), archiver.lander.config)
+    assert not s3_client.list_objects_v2(Bucket=bucket, Prefix=transcript_key(wav)).get("KeyCount")
