@@ -156,3 +156,11 @@ def test_batch_progress_lines_cannot_be_forged_by_an_id(caplog: Any) -> None:
     (record,) = caplog.records
     assert "\n" not in record.getMessage()
     assert "d\\nFAKE archived/s\\x1b[2K (bad\\nreason)" in record.getMessage()
+
+
+def test_batch_table_counts_transcripts_only_when_they_are_archived() -> None:
+    summary = {"segments": 1, "counts": {"archived": 1}, "bytes_archived": 10}
+    assert "transcripts" not in batch_table(summary)
+    summary["transcripts"] = {"archived": 0, "already_archived": 0, "pending": 1, "not_archived": 0}
+    line = "transcripts: archived 0, already_archived 0, pending 1, not_archived 0"
+    assert batch_table(summary).endswith(line)
