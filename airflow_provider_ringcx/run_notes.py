@@ -39,7 +39,7 @@ from airflow.plugins_manager import AirflowPlugin
 
 from airflow_provider_ringcx.window_report import RUN_NOTE_XCOM_KEY
 
-__all__ = ["RUN_NOTE_XCOM_KEY", "RingCXRunNotesPlugin", "on_dag_run_failed", "on_dag_run_success"]
+__all__ = ["RingCXRunNotesPlugin", "on_dag_run_failed", "on_dag_run_success"]
 
 if TYPE_CHECKING:
     from airflow.models.dagrun import DagRun

@@ -11,8 +11,7 @@ Nothing here touches Airflow, the network or the clock, so the DAG, the operator
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -170,18 +169,6 @@ def rescan_window(window: Window, lookback: timedelta) -> Window | None:
             "window that an earlier run already archived (e.g. 1440 minutes), or 0 to disable the rescan"
         )
     return window.shift(-lookback)
-
-
-def tiling_problems(windows: Iterable[Window]) -> list[str]:
-    """Describe every gap and overlap between consecutive windows (sorted by start); empty when they tile."""
-    ordered = sorted(windows)
-    problems: list[str] = []
-    for before, after in itertools.pairwise(ordered):
-        if after.start > before.end:
-            problems.append(f"gap between {before.key} and {after.key}: {after.start - before.end}")
-        elif after.start < before.end:
-            problems.append(f"overlap between {before.key} and {after.key}: {before.end - after.start}")
-    return problems
 
 
 def batch_label(index: int, count: int | None, batch: Any) -> str:

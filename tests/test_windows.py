@@ -19,8 +19,8 @@ from airflow_provider_ringcx.windows import (
     batch_label,
     parse_lag,
     rescan_window,
-    tiling_problems,
 )
+from tests.fixtures.tiling import tiling_problems
 
 UTC = timezone.utc
 LAG = timedelta(minutes=15)

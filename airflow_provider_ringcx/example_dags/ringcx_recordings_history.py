@@ -52,8 +52,6 @@ DAG_ID = "ringcx_recordings_history"
 DEFAULT_CRON = "0 0 * * *"
 #: Recordings per mapped download task: 40,000 a day is 800 batches, under the 1,024 map cap.
 HISTORY_BATCH_SIZE = 50
-#: The busiest day the batch size is sized for (documented; a busier day gets larger batches).
-BUSIEST_DAY_RECORDINGS = 40_000
 
 
 def build_dag(sub_account: SubAccount | None = None) -> DAG:

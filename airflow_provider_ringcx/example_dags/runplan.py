@@ -32,7 +32,3 @@ class RunPlan(WindowReportSpec, total=True):
     include_transcripts: bool
     refuse_inactive_sub_account: bool
     window_key: str
-
-
-#: Every key of a run plan (a test checks that ``resolve_run`` returns exactly these).
-RUN_PLAN_KEYS = frozenset(RunPlan.__required_keys__ | RunPlan.__optional_keys__)

@@ -27,9 +27,10 @@ import requests
 from airflow_provider_ringcx.example_dags.ringcx_recordings_to_s3 import DAG_ID
 from airflow_provider_ringcx.keys import DEFAULT_KEY_TEMPLATE, recording_key
 from airflow_provider_ringcx.window_report import run_note
-from airflow_provider_ringcx.windows import Window, tiling_problems
+from airflow_provider_ringcx.windows import Window
 from scripts.stack import Stack, free_port, poll
 from tests.fixtures.secret_scan import log_file_places, scan_places, secret_needles
+from tests.fixtures.tiling import tiling_problems
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 

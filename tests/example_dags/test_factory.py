@@ -11,7 +11,7 @@ import pytest
 
 from airflow_provider_ringcx.example_dags import settings, shape
 from airflow_provider_ringcx.example_dags.factory import ArchiveDagOptions, ringcx_archive_dag
-from airflow_provider_ringcx.example_dags.runplan import RUN_PLAN_KEYS
+from airflow_provider_ringcx.example_dags.runplan import RunPlan
 from airflow_provider_ringcx.example_dags.tasks import resolve_run
 from airflow_provider_ringcx.exceptions import RingCXConfigError
 
@@ -124,7 +124,7 @@ def test_the_run_plan_has_exactly_the_typed_keys_and_stays_small() -> None:
         sub_account_id="1",
         s3=None,
     )
-    assert set(plan) == RUN_PLAN_KEYS
+    assert set(plan) == RunPlan.__required_keys__ | RunPlan.__optional_keys__
     assert len(json.dumps(plan)) < 2048  # one XCom per key, and the whole plan for the planners
 
 

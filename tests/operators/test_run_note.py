@@ -19,7 +19,7 @@ import pytest
 
 from airflow_provider_ringcx import run_notes
 from airflow_provider_ringcx.keys import report_key
-from airflow_provider_ringcx.window_report import RUN_NOTE_XCOM_KEY, run_note
+from airflow_provider_ringcx.window_report import run_note
 from tests.fixtures.simulator import SimulatorHandle, ringcx_connection_json
 
 UTC = timezone.utc
@@ -74,7 +74,6 @@ def test_the_listener_plugin_is_registered_by_the_distribution() -> None:
     plugin = points["ringcx_run_notes"].load()
     assert plugin is run_notes.RingCXRunNotesPlugin
     assert run_notes in plugin.listeners
-    assert run_notes.RUN_NOTE_XCOM_KEY == RUN_NOTE_XCOM_KEY
 
 
 @pytest.fixture
