@@ -18,8 +18,9 @@ per 15 minutes). This DAG archives the same recordings a day at a time:
   live DAG: a recording is archived once, by whichever DAG reaches it first; the other finds it
   ``already_archived``.
 - **No late-arrival rescan.** A day that is long past is final.
-- **History yields to live.** Its requests take ``budget_priority="history"``: they leave each budget
-  window's reserve to the live DAG (see :mod:`~airflow_provider_ringcx.hooks.budget_rule`).
+- **History yields to live.** Its requests take ``budget_priority="history"``: they borrow a budget
+  window's reserve only when it is back for the live DAG within one slot, and take no slot a live request
+  waits for (see :mod:`~airflow_provider_ringcx.hooks.budget_rule`).
 - **Batches.** 50 recordings per mapped download task by default: the documented busiest day, 40,000
   recordings, is 800 batches, under Airflow's 1,024 map cap (a busier day gets larger batches, at most
   1,000 of them).

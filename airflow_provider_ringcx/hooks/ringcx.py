@@ -22,8 +22,8 @@ Budget design (three layers, so that the vendor's limits hold with any number of
    :func:`~airflow_provider_ringcx.hooks.budget.default_budget_dir`), so mapped tasks and parallel DAG runs
    under the LocalExecutor share it.
    Steady state therefore sees no 429. A backfill's hook takes ``budget_priority="history"``: its
-   requests leave each window's reserve to the live DAG's (live first,
-   :mod:`~airflow_provider_ringcx.hooks.budget_rule`).
+   requests borrow a window's reserve only when it is back for the live DAG within one slot, and take no
+   slot a live request waits for (live first, :mod:`~airflow_provider_ringcx.hooks.budget_rule`).
 3. **429 is the fallback**, not the plan: a 429 is retried after ``Retry-After`` (seconds or HTTP date) or
    an exponential backoff with jitter, and that wait is written into the shared budget so every process on
    the host backs off. This also covers workers on other hosts, which do not share the budget file.
@@ -70,8 +70,9 @@ class RingCXHook(BaseHook):
     :param budget_dir: where the shared budget files live (default
         :func:`~airflow_provider_ringcx.hooks.budget.default_budget_dir`: ``[ringcx] budget_dir``).
     :param budget_priority: the class of this hook's requests in the shared budgets: ``"live"`` (default,
-        the live DAG) or ``"history"`` (a backfill: it never takes a window's reserve, so it never delays
-        live requests by more than one slot; see :mod:`~airflow_provider_ringcx.hooks.budget_rule`).
+        the live DAG) or ``"history"`` (a backfill: it borrows a window's reserve only when it is back
+        within one slot, so it never delays live requests by more than one slot; see
+        :mod:`~airflow_provider_ringcx.hooks.budget_rule`).
     :param clock: wall-clock seconds (token expiry, readiness, budgets); injectable for tests.
     :param sleep: how waits sleep (retries, budgets); injectable for tests.
     :raises RingCXConfigError: ``budget_priority`` is neither ``"live"`` nor ``"history"``.
