@@ -5,6 +5,8 @@
 
     python -m airflow_provider_ringcx sub-accounts [--conn-id ringcx_default]
 
+    python -m airflow_provider_ringcx index rebuild --bucket B --sub-account S --day 2026-03-02
+
 Commands: ``coverage`` (:mod:`airflow_provider_ringcx.coverage.cli`) and ``sub-accounts``
 (:mod:`airflow_provider_ringcx.subaccounts.cli`). A plain module entry rather than an Airflow CLI
 command: Airflow 3 has no supported way for a provider to add ``airflow`` sub-commands (only executors
@@ -25,8 +27,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument(
         "command",
-        choices=["coverage", "sub-accounts"],
-        help="coverage: the archive's coverage ledger; sub-accounts: the main account's sub-accounts",
+        choices=["coverage", "sub-accounts", "index"],
+        help="coverage: the archive's coverage ledger; sub-accounts: the main account's sub-accounts; "
+        "index: rebuild, describe (Athena DDL) or copy out the archive index",
     )
     if not argv or argv[0] in ("-h", "--help"):
         parser.print_help()
@@ -36,6 +39,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from airflow_provider_ringcx.subaccounts import cli as subaccounts_cli
 
         return subaccounts_cli.main(argv[1:])
+    if command == "index":
+        from airflow_provider_ringcx.index import cli as index_cli
+
+        return index_cli.main(argv[1:])
     from airflow_provider_ringcx.coverage import cli
 
     return cli.main(argv[1:])

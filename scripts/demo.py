@@ -86,6 +86,27 @@ def verify(
             "problems": problems, "keys": keys}  # fmt: skip
 
 
+def index_lines(stack: Stack, start: datetime, end: datetime) -> tuple[list[str], int]:
+    """One query of the archive index, run by DuckDB over a synced copy of ``_index/``: the window's calls
+    per direction. Returns the printed lines and how many segments the index says are archived."""
+    import tempfile
+
+    from airflow_provider_ringcx.index import sql, store
+    from airflow_provider_ringcx.keys import window_part
+
+    with tempfile.TemporaryDirectory() as copy:
+        store.sync_index(stack.s3_client(), stack.bucket, stack.prefix, Path(copy))
+        query = sql.DUCKDB_QUERIES["calls_per_direction"]
+        rows = sql.duckdb_query(copy, query, {"window": window_part(start, end)})
+    lines = [f"  index query (DuckDB over s3://{stack.bucket}/{stack.prefix}/_index/, synced): calls per "
+             f"direction {start:%H:%M}-{end:%H:%M}"]  # fmt: skip
+    lines += [
+        f"    {sub:<10} {direction:<10} {n:>4} segments, {done:>4} archived"
+        for sub, direction, n, done in rows
+    ]
+    return lines, sum(done for *_, done in rows)
+
+
 def _report(stack: Stack, sub_account_id: str, start: datetime, end: datetime) -> tuple[Any, str]:
     """The window report of one sub-account and its key (``None`` if the run failed before writing it)."""
     key = report_key(stack.prefix, sub_account_id, start, end)
@@ -145,6 +166,7 @@ def main(argv: list[str] | None = None) -> int:
         checks = {sub: verify(stack, window_start, window_end, sub) for sub in SUB_ACCOUNTS}
         reports = {sub: _report(stack, sub, window_start, window_end) for sub in SUB_ACCOUNTS}
         check = verify(stack, window_start, window_end)  # every sub-account at once
+        index, indexed = index_lines(stack, window_start, window_end)
         pids = ", ".join(str(proc.pid) for proc in stack.procs)
     for sub, name in SUB_ACCOUNTS.items():
         one, (report, key) = checks[sub], reports[sub]
@@ -174,10 +196,12 @@ def main(argv: list[str] | None = None) -> int:
     for problem in check["problems"][:10]:
         print(f"  PROBLEM: {problem}")
     print(f"  stopped simulator and S3 server (pids {pids}); logs in {stack.home / 'logs'}")
+    print("\n".join(index))
     ok = (
         all(run["state"] == "success" for run in runs.values())
         and check["expected"] == check["archived"] == check["verified"] > 0
         and all(_complete(reports[sub][0], checks[sub]) for sub in SUB_ACCOUNTS)
+        and indexed == check["archived"]
     )
     elapsed = time.monotonic() - started
     if ok:

@@ -144,12 +144,12 @@ ORDER BY start_time, dialog_id, segment_id""",
 FROM {table}
 WHERE outcome NOT IN ('archived', 'no_recording')
 ORDER BY "date", outcome, start_time, dialog_id, segment_id""",
-    "calls_per_direction": """SELECT coalesce(direction, '(none)') AS direction, count(*) AS segments,
-       count(*) FILTER (WHERE outcome = 'archived') AS archived
+    "calls_per_direction": """SELECT sub_account_id, coalesce(direction, '(none)') AS direction,
+       count(*) AS segments, count(*) FILTER (WHERE outcome = 'archived') AS archived
 FROM {table}
 WHERE archive_window = $window
 GROUP BY ALL
-ORDER BY direction""",
+ORDER BY sub_account_id, direction""",
 }
 
 

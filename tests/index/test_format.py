@@ -221,7 +221,7 @@ def test_duckdb_reads_the_days_with_hive_partitions_and_runs_the_example_queries
     per_direction = sql.duckdb_query(
         str(tmp_path), sql.DUCKDB_QUERIES["calls_per_direction"], {"window": WHERE["archive_window"]}
     )
-    assert per_direction == [("INBOUND", 2, 2), ("OUTBOUND", 1, 0)]
+    assert per_direction == [("99999999", "INBOUND", 2, 2), ("99999999", "OUTBOUND", 1, 0)]
     typed = sql.duckdb_query(
         str(tmp_path), "SELECT pause_intervals[1].start_time, sub_account FROM {table} LIMIT 1"
     )

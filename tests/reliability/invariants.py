@@ -17,7 +17,12 @@ Invariants (:func:`check_archive`):
 3. no duplicate objects: one version per key (``list_object_versions``), no WAV at a key that belongs to no
    ground-truth segment, and no orphan sidecar (every sidecar has its WAV and vice versa, and agrees on
    sha256 and size);
-4. the report's counts add up, and agree with what S3 holds.
+4. the report's counts add up, and agree with what S3 holds;
+5. the archive index (``{prefix}/_index/sub_account={sub}/date=YYYY-MM-DD/segments.jsonl.gz``, gzip JSON
+   Lines, read here with ``gzip`` and ``json``) claims nothing S3 does not prove: a row that says
+   ``archived`` is a verified WAV of invariant 2 with the ground truth's SHA-256 and size; every row is of a
+   ground-truth segment, once, in the partition of its end's UTC date; with a report, every expected
+   segment has a row whose outcome is the report's verdict.
 
 Transcripts (issue 17): every ``{segment}.transcript.json`` sits beside a verified-or-present WAV of a
 ground-truth segment whose transcript the simulator serves (``ok``, or ``late`` once ready), parses as a
@@ -29,6 +34,7 @@ metadata; it has one version like every key (invariant 3), and it is never count
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import io
 import json
@@ -109,6 +115,7 @@ class ArchiveCheck:
     orphans: int = 0
     transcripts: int = 0
     open_uploads: int = 0
+    indexed: int = 0
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -129,6 +136,7 @@ class ArchiveCheck:
             "orphan_sidecars": self.orphans,
             "transcripts": self.transcripts,
             "open_multipart_uploads": self.open_uploads,
+            "index_rows": self.indexed,
         }
 
 
@@ -282,7 +290,56 @@ def check_archive(
     # 4. the report's counts add up and agree with S3
     if report is not None:
         _check_report(report, result, by_key, archived, problems)
+    # 5. the index claims nothing S3 does not prove
+    _check_index(s3, bucket, prefix, everything, by_key, archived, report, result)
     return result
+
+
+def _check_index(
+    s3: Any,
+    bucket: str,
+    prefix: str,
+    everything: Mapping[str, Mapping[str, Any]],
+    by_key: Mapping[str, Mapping[str, Any]],
+    archived: set[str],
+    report: Mapping[str, Any] | None,
+    result: ArchiveCheck,
+) -> None:
+    problems = result.problems
+    key_of = {(s["dialogId"], s["segmentId"]): key for key, s in everything.items()}
+    rows: dict[tuple[str, str], Mapping[str, Any]] = {}
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=f"{prefix.strip('/')}/_index/")
+    for item in [item for page in pages for item in page.get("Contents", [])]:
+        day = item["Key"].split("/date=")[-1].split("/")[0]
+        for line in gzip.decompress(_read(s3, bucket, item["Key"])).decode("utf-8").split("\n"):
+            if not line:
+                continue
+            row = json.loads(line)
+            ident = (row["dialog_id"], row["segment_id"])
+            if ident in rows:
+                problems.append(f"index: {ident} has two rows")
+            rows[ident] = row
+            if ident not in key_of:
+                problems.append(f"index: a row for {ident}, which the simulator never served")
+                continue
+            if str(row.get("end_time") or row.get("start_time"))[:10] != day:
+                problems.append(f"index: {ident} is in date={day}, its end is {row.get('end_time')}")
+            segment = everything[key_of[ident]]
+            if row["outcome"] == "archived" and (
+                key_of[ident] not in archived
+                or (row["sha256"], row["size_bytes"]) != (segment.get("sha256"), segment.get("size"))
+            ):
+                problems.append(f"index: {ident} says archived ({row['sha256']}), S3 does not prove it")
+    result.indexed = len(rows)
+    if report is None:
+        return
+    verdicts = {(i["dialog_id"], i["segment_id"]): i["status"] for i in report.get("not_archived") or []}
+    for key, segment in by_key.items():
+        ident = (segment["dialogId"], segment["segmentId"])
+        want = verdicts.get(ident, "archived")
+        if ident not in rows or rows[ident]["outcome"] != want:
+            got = rows[ident]["outcome"] if ident in rows else "no row"
+            problems.append(f"index: {ident} is {got}, the report says {want} ({key})")
 
 
 def _check_report(

@@ -7,6 +7,7 @@ The payloads come from the simulator's ``deep_nesting`` and ``non_finite`` fault
 
 from __future__ import annotations
 
+import gzip
 import json
 from typing import Any
 
@@ -21,14 +22,17 @@ from tests.reliability.test_hostile_input import WINDOW_LABEL, _objects
 
 
 def _assert_everything_is_strict_json(s3: Any, bucket: str) -> int:
-    """Every JSON object in the bucket (sidecars, report) and every manifest line parses with a strict
-    parser (no NaN/Infinity); returns how many objects were checked."""
+    """Every JSON object in the bucket (sidecars, report), every manifest line and every line of the archive
+    index (gzip JSON Lines) parses with a strict parser (no NaN/Infinity); returns how many objects were
+    checked."""
     checked = 0
     for key in _objects(s3, bucket):
         if key.endswith(".wav"):
             continue
         body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-        lines = body.splitlines() if key.endswith(".jsonl") else [body]
+        if key.endswith(".jsonl.gz"):
+            body = gzip.decompress(body)
+        lines = body.splitlines() if key.endswith((".jsonl", ".jsonl.gz")) else [body]
         for line in lines:
             strict_loads(line)  # raises on NaN, Infinity, -Infinity
         checked += 1
@@ -107,6 +111,7 @@ def test_non_finite_number_in_a_row_is_an_unparseable_row_and_nothing_written_is
     (invalid,) = [line for line in map(strict_loads, manifest.splitlines()) if line["kind"] == "invalid"]
     victim = next(s for s in truth if f'"segmentId":"{s["segmentId"]}"' in invalid["raw"])
     assert _assert_everything_is_strict_json(s3_client, pipe.bucket) > 2
+    assert any("/_index/" in key for key in _objects(s3_client, pipe.bucket))  # the index was checked too
     for pushed in [*result.xcoms, *result.batches, *result.summaries]:
         json.dumps(pushed, allow_nan=False)  # what goes through XCom is strict JSON too
     check = invariants(result, truth=[s for s in truth if s["segmentId"] != victim["segmentId"]], rerun=False)
