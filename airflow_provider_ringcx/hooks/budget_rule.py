@@ -48,8 +48,9 @@ only one that is back within a slot (3.): it re-marks and waits at most one slot
 requests waiting at once, the first admission clears the marker and the others re-mark on their retry; in
 between, history can take only a second slot that freed meanwhile, again back within one slot (3.).
 
-History alone now reaches the whole budget: 9 of metadata's 9 per 15 minutes in the steady state (the
-first window of a burst lends nothing, as its reserve is not back within a slot until the window turns).
+History alone now reaches the whole budget: 9 of metadata's 9 per 15 minutes (from an empty budget 8 calls
+in 210 s, the 9th at 800 s once the first is back within a slot; 240 calls in 23,900 s against the vendor's
+floor of 24,000 s, :func:`history_pacing`), where the static reserve gave it 8.
 
 A budget of one slot per window has no reserve (``limit - 1 = 0``): history would otherwise never run, so
 there the classes differ only by the marker.
