@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_ringcx.keys import DEFAULT_KEY_TEMPLATE, recording_key, report_key
+from airflow_provider_ringcx.index.store import read_day
+from airflow_provider_ringcx.keys import DEFAULT_KEY_TEMPLATE, index_key, recording_key, report_key
 from tests.fixtures.s3 import list_keys
 from tests.fixtures.simulator import SimulatorHandle, ringcx_connection_json
 
@@ -180,3 +181,12 @@ def test_late_arrivals_are_archived_by_the_rescan_without_duplicates(
     late_tasks = [ti for (task, _), ti in tis.items() if task == "download_late_segments"]
     assert len(late_tasks) == 1
     assert late_tasks[0].rendered_map_index.startswith("batch 1/1")
+    # the rescan's report merged the late segment into the day's index, as a row of the earlier window
+    rows, _ = read_day(s3_client, bucket, index_key("rec", SUB, W_START.date()))
+    (late,) = [row for row in rows if row["segment_id"] == "late-segment"]
+    assert (late["outcome"], late["archive_window"]) == ("archived", "20260302T1400Z_20260302T1415Z")
+    assert ".rescan-by-20260302T1415Z_20260302T1430Z" in late["manifest_key"]
+    served = sim.control.ground_truth(W_START, W_END + timedelta(minutes=15))  # both windows, all rows
+    assert sorted((row["dialog_id"], row["segment_id"]) for row in rows) == sorted(
+        (s["dialogId"], s["segmentId"]) for s in served
+    )

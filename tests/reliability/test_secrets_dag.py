@@ -29,6 +29,7 @@ would be found (checked by hand with a hook patched to log its RingCentral token
 from __future__ import annotations
 
 import base64
+import gzip
 import io
 import json
 import logging
@@ -261,6 +262,8 @@ def _s3_places(s3_client: Any, bucket: str) -> tuple[list[tuple[str, str]], list
             places.append((f"s3 metadata of {key}", json.dumps(head.get("Metadata", {}))))
             if not key.endswith(".wav"):
                 body = s3_client.get_object(Bucket=bucket, Key=key)["Body"].read()
+                if key.endswith(".gz"):  # the archive index: scanned as the text it holds, not its gzip
+                    body = gzip.decompress(body)
                 places.append((f"s3 object {key}", body.decode("utf-8", "replace")))
     return places, keys
 
@@ -365,6 +368,7 @@ def test_dag_runs_leak_no_secret(
     assert any("/_reports/" in k for k in keys)
     assert any("/_manifests/" in k for k in keys)
     assert any(k.endswith(".transcript.json") for k in keys)  # transcripts (issue 17) are scanned too
+    assert any("/_index/" in k for k in keys)
 
     hits = _scan(places, needles)
     print(
