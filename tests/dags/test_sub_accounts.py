@@ -24,24 +24,27 @@ from tests.fixtures.simulator import SimulatorHandle, ringcx_connection_json
 UTC = timezone.utc
 RUN = datetime(2026, 3, 2, 14, 30, tzinfo=UTC)  # archives 14:00-14:15 (15-minute lag)
 W_START, W_END = datetime(2026, 3, 2, 14, 0, tzinfo=UTC), datetime(2026, 3, 2, 14, 15, tzinfo=UTC)
-EAST, WEST = "11111111", "22222222"
+EAST, WEST, GONE = "11111111", "22222222", "33333333"  # GONE: listed, but inactive in RingCX
 LISTING = json.dumps([
     {"id": EAST, "name": "East", "prefix": "east", "object_lock_mode": "GOVERNANCE",
      "object_lock_retention_days": 30},
     {"id": WEST, "prefix": "west"},
+    GONE,
 ])  # fmt: skip
 LIVE = "ringcx_recordings_to_s3"
 
 
 @pytest.fixture
-def two_sub_accounts(
+def listed_sub_accounts(
     example_dag: Any, make_simulator: Callable[..., SimulatorHandle], monkeypatch: pytest.MonkeyPatch
 ) -> dict[str, Any]:
-    """The listing set, the simulator serving both sub-accounts (WEST's metadata 403s), ``dags/`` parsed
-    into the DB with it; yields the parsed DAGs by id."""
+    """The listing set, the simulator serving two of its sub-accounts (WEST's metadata 403s; GONE is
+    inactive), ``dags/`` parsed into the DB with it; returns the parsed DAGs by id."""
     from airflow.dag_processing.dagbag import BundleDagBag, sync_bag_to_db
 
-    handle = make_simulator(calls_per_hour=40, seed=7, sub_account_ids=f"{EAST},{WEST}")
+    handle = make_simulator(
+        calls_per_hour=40, seed=7, sub_account_ids=f"{EAST},{WEST}", inactive_sub_account_ids=GONE
+    )
     handle.control.set_faults(
         [{"route": "metadata", "kind": "status", "status": 403, "match": f"/sub-accounts/{WEST}/"}]
     )
@@ -56,9 +59,9 @@ def two_sub_accounts(
 
 
 def test_each_sub_account_has_its_dags_and_one_403_fails_only_its_own(
-    two_sub_accounts: dict[str, Any], aws_conn: str, locked_bucket: str, s3_client: Any
+    listed_sub_accounts: dict[str, Any], aws_conn: str, locked_bucket: str, s3_client: Any
 ) -> None:
-    dags, sim = two_sub_accounts["dags"], two_sub_accounts["sim"]
+    dags, sim = listed_sub_accounts["dags"], listed_sub_accounts["sim"]
     assert LIVE not in dags  # with a listing, only the per-sub-account DAGs
     assert {f"{LIVE}__{EAST}", f"{LIVE}__{WEST}"} <= set(dags)
     conf = {"bucket": locked_bucket}
@@ -95,11 +98,13 @@ def test_each_sub_account_has_its_dags_and_one_403_fails_only_its_own(
     assert report["counts"]["archived"] == len(expected)
 
 
-def test_the_sub_account_dags_have_their_own_pools_names_and_tags(two_sub_accounts: dict[str, Any]) -> None:
-    dags = two_sub_accounts["dags"]
+def test_the_sub_account_dags_have_their_own_pools_names_and_tags(
+    listed_sub_accounts: dict[str, Any],
+) -> None:
+    dags = listed_sub_accounts["dags"]
     for kind in ("ringcx_recordings_to_s3", "ringcx_recordings_history", "ringcx_archive_audit"):
         assert kind not in dags
-        for sub in (EAST, WEST):
+        for sub in (EAST, WEST, GONE):
             dag = dags[f"{kind}__{sub}"]
             assert f"sub_account:{sub}" in dag.tags
             assert sub in dag.dag_display_name
@@ -127,3 +132,20 @@ def _states(run: Any) -> dict[str, str]:
             select(TaskInstance).where(TaskInstance.run_id == run.run_id, TaskInstance.dag_id == run.dag_id)
         ).all()
         return {ti.task_id: str(ti.state) for ti in rows if ti.map_index < 0}
+
+
+def test_an_inactive_sub_account_is_refused_before_any_metadata_call(
+    listed_sub_accounts: dict[str, Any], aws_conn: str, bucket: str, s3_client: Any
+) -> None:
+    dags, sim = listed_sub_accounts["dags"], listed_sub_accounts["sim"]
+    sim.control.reset_stats()
+    conf = {"bucket": bucket, "refuse_inactive_sub_account": True}
+    run = dags[f"{LIVE}__{GONE}"].test(logical_date=RUN, run_conf=conf)
+    assert run.state == "failed"
+    states = _states(run)
+    assert states["resolve_run"] == "failed"  # RingCXConfigError: failed at once, no retry
+    assert states["fetch_metadata_window"] == "upstream_failed"
+    requests = sim.control.stats()["requests"]
+    assert "metadata" not in requests  # refused before any metadata budget was spent
+    assert requests["admin_subaccounts"] == {"200": 1}
+    assert not list_keys(s3_client, bucket, "ringcx/")
