@@ -219,3 +219,16 @@ def test_hostile_transcript_answers_are_never_archived(
     assert reason in outcome.transcript_reason
     wav, _ = segment_keys(record.to_ref(), archiver.lander.config)
     assert not s3_client.list_objects_v2(Bucket=bucket, Prefix=transcript_key(wav)).get("KeyCount")
+
+
+@pytest.mark.parametrize("variant", sorted(REFUSED))
+def test_each_hostile_variant_is_refused_with_its_reason(
+    simulator: Any, hook: Any, make_transcribing: Callable, s3_client: Any, bucket: str, variant: str
+) -> None:
+    simulator.control.patch_config(now=LATER, transcript_missing_share=0.0, transcript_late_share=0.0)
+    records, truth = _listing(simulator, hook)
+    record = next(r for r in records if truth[r.key]["transcript"] == "ok")
+    simulator.control.patch_config(transcript_variants=[f"{record.segment_id}={variant}"])
+    (outcome,) = make_transcribing(bucket, {record.key: record.raw}).run(refs_of([record]))
+    assert outcome.transcript == "not_archived"
+    assert REFUSED[variant] in outcome.transcript_reason
