@@ -47,6 +47,26 @@ def floor_seconds(
     return calls_for(days * DAY, window_seconds) * seconds / count
 
 
+def shared_floor_seconds(
+    days: float,
+    live_calls_per_window: float,
+    window_seconds: float = MAX_WINDOW,
+    budget: tuple[int, float] = LONG_WINDOW,
+) -> float:
+    """The floor for ``days`` of history while the live DAG shares the sub-account's budget: history's calls
+    at what the budget leaves over, ``count - live calls per budget window`` per window (live first takes
+    its calls whatever history does). The live DAG's one call per 15-minute window leaves 8 of 9 per 900 s:
+    30 days take 240 calls in 27,000 s (7.5 h).
+
+    :raises ValueError: live alone uses the whole budget.
+    """
+    count, seconds = budget
+    left = count - live_calls_per_window
+    if left <= 0:
+        raise ValueError(f"live makes {live_calls_per_window:g} calls per {seconds:g} s: none is left over")
+    return calls_for(days * DAY, window_seconds) * seconds / left
+
+
 def slot_seconds(budget: tuple[int, float] = LONG_WINDOW) -> float:
     """One budget slot of the long metadata window: 900 s / 9 = 100 seconds."""
     count, seconds = budget
@@ -79,9 +99,9 @@ class Projection:
         """``total / days measured x days``."""
         return self.total / self.days * days
 
-    def ratio(self, days: int = PROJECTED_DAYS) -> float:
-        """The projection over the vendor's floor for ``days``."""
-        return self.projected(days) / floor_seconds(days)
+    def ratio(self, days: int = PROJECTED_DAYS, floor: float | None = None) -> float:
+        """The projection over ``floor`` (default: the vendor's floor for ``days``, history alone)."""
+        return self.projected(days) / (floor if floor is not None else floor_seconds(days))
 
 
 def steady_per_day(finished: Sequence[float]) -> float:

@@ -14,6 +14,7 @@ from bench.history_model import (
     floor_seconds,
     logged_waits,
     scaled,
+    shared_floor_seconds,
     slot_seconds,
     steady_per_day,
 )
@@ -79,3 +80,13 @@ def test_budget_waits_are_read_from_the_hooks_log_lines():
     )
     assert logged_waits(log) == pytest.approx(9.75)
     assert logged_waits("no waits") == 0
+
+
+def test_the_floor_beside_the_live_dag_is_what_its_calls_leave_over():
+    assert shared_floor_seconds(30, 0) == floor_seconds(30)
+    assert shared_floor_seconds(30, 1) == 27_000  # live's 1 call per 900 s leaves 8 of 9
+    assert duration(shared_floor_seconds(30, 1)) == "7.5 h"
+    projection = Projection(days=3, total=3 * 960.0 + 300, per_day=960.0)
+    assert projection.ratio(floor=27_000) == pytest.approx((300 + 30 * 960) / 27_000)
+    with pytest.raises(ValueError, match="none is left over"):
+        shared_floor_seconds(30, 9)
