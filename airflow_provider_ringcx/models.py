@@ -106,6 +106,13 @@ def parse_timestamp(value: Any) -> datetime | None:
     raise ValueError(f"not a timestamp: {type(value).__name__}")
 
 
+def iso(moment: datetime) -> str:
+    """``moment`` as ISO-8601 UTC with ``Z``, at the precision it has (``2026-03-02T14:00:00Z``,
+    ``...T14:00:00.123456Z``): the one formatter of windows, reports, rollups and messages.
+    :func:`format_timestamp` is the compact form of manifests and sidecars (milliseconds at most)."""
+    return moment.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
 def format_timestamp(value: datetime | None) -> str | None:
     """Format an aware datetime as compact ISO-8601 UTC (``2026-03-02T14:01:40Z``, ms kept when non-zero)."""
     if value is None:

@@ -26,6 +26,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_ringcx import __version__, jsonutil
+from airflow_provider_ringcx.models import iso
 from airflow_provider_ringcx.s3.options import S3WriteOptions
 from airflow_provider_ringcx.scrub import scrub
 from airflow_provider_ringcx.transfers.verdict import (
@@ -273,7 +274,7 @@ def build_report(
     late_missing = [check for check in (rescan.late if rescan else []) if not check.archived]
     return {
         "report_version": REPORT_VERSION,
-        "generated_at": datetime.now(timezone.utc).isoformat().replace("+00:00", "Z"),
+        "generated_at": iso(datetime.now(timezone.utc)),
         "provider_version": __version__,
         "run": dict(run or {}),
         "sub_account_id": sub_account_id,

@@ -24,6 +24,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from airflow_provider_ringcx.exceptions import RingCXConfigError
+from airflow_provider_ringcx.models import iso
 
 README_SECTION = "section 'Logical dates and manual runs' of docs/operations.md"
 
@@ -71,21 +72,17 @@ class Grid:
         return f"cron {self.expression!r} in {self.tz_name}, data interval {minutes:g} minutes"
 
 
-def _iso(value: datetime) -> str:
-    return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
-
-
 def _option(grid: Grid, fire: datetime, lag: timedelta) -> str:
     start, end = fire - grid.interval, fire
     return (
-        f"logical date {_iso(fire)} (data interval {_iso(start)} - {_iso(end)}, archives "
-        f"{_iso(start - lag)} - {_iso(end - lag)})"
+        f"logical date {iso(fire)} (data interval {iso(start)} - {iso(end)}, archives "
+        f"{iso(start - lag)} - {iso(end - lag)})"
     )
 
 
 def _backfill(dag_id: str, first: datetime, last: datetime) -> str:
     return (
-        f"airflow backfill create --dag-id {dag_id} --from-date {_iso(first)} --to-date {_iso(last)} "
+        f"airflow backfill create --dag-id {dag_id} --from-date {iso(first)} --to-date {iso(last)} "
         "--reprocess-behavior failed"
     )
 
@@ -126,7 +123,7 @@ def check_data_interval(
     before = aligned if aligned < end else grid.at_or_before(end - timedelta(microseconds=1))
     after = grid.after(before)
     raise RingCXConfigError(
-        f"the run's data interval {_iso(start)} - {_iso(end)} is not on the schedule's grid "
+        f"the run's data interval {iso(start)} - {iso(end)} is not on the schedule's grid "
         f"({grid.describe()}): its window would overlap two scheduled windows, so the run is refused, not "
         f"retried (nothing was archived). Trigger the window you mean with {_option(grid, before, lag)} or "
         f"{_option(grid, after, lag)}, or backfill the range: '{_backfill(dag_id, before, after)}'. "

@@ -18,6 +18,7 @@ from typing import Any
 
 from airflow_provider_ringcx import keys
 from airflow_provider_ringcx.exceptions import RingCXConfigError
+from airflow_provider_ringcx.models import iso
 
 #: The vendor rejects metadata windows that end less than 5 minutes ago; a lag below that never works.
 MIN_LAG = timedelta(minutes=5)
@@ -73,11 +74,7 @@ class Window:
 
     def as_dict(self) -> dict[str, str]:
         """ISO-8601 UTC strings, for XCom and reports."""
-        return {"start": _iso(self.start), "end": _iso(self.end), "key": self.key}
-
-
-def _iso(value: datetime) -> str:
-    return value.isoformat().replace("+00:00", "Z")
+        return {"start": iso(self.start), "end": iso(self.end), "key": self.key}
 
 
 def parse_lag(value: Any, *, name: str = "lag_minutes") -> timedelta:

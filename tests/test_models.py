@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
 from airflow_provider_ringcx.exceptions import RingCXBadPayloadError
-from airflow_provider_ringcx.models import SegmentRecord, format_timestamp, parse_timestamp, printable
+from airflow_provider_ringcx.models import SegmentRecord, format_timestamp, iso, parse_timestamp, printable
 
 ROW = {
     "subAccountId": "99999999",
@@ -160,3 +160,15 @@ def test_printable_escapes_what_could_forge_or_hide_a_log_line() -> None:
     forged = "x\n2026-03-02 [INFO] archived \x1b[2K\u202e"
     assert printable(forged) == "x\\n2026-03-02 [INFO] archived \\x1b[2K\\u202e"
     assert "\n" not in printable(forged)
+
+
+def test_iso_is_the_one_utc_formatter_and_parse_timestamp_reads_it_back() -> None:
+    """What the windows, reports, rollups and messages wrote before ``iso`` (the same string)."""
+    moment = datetime(2026, 3, 2, 14, 15, tzinfo=timezone.utc)
+    assert iso(moment) == "2026-03-02T14:15:00Z"
+    assert iso(moment.replace(microsecond=123456)) == "2026-03-02T14:15:00.123456Z"
+    plus_two = moment.astimezone(timezone(timedelta(hours=2)))
+    assert iso(plus_two) == "2026-03-02T14:15:00Z"  # any zone, written in UTC
+    assert iso(moment) == moment.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+    assert parse_timestamp(iso(moment)) == moment
+    assert parse_timestamp("2026-03-02T16:15:00+02:00") == moment

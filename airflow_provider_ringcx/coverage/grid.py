@@ -38,6 +38,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from airflow_provider_ringcx.exceptions import RingCXConfigError
+from airflow_provider_ringcx.models import iso
 from airflow_provider_ringcx.windows import Window
 
 if TYPE_CHECKING:
@@ -74,10 +75,6 @@ def parse_duration(text: str | int | timedelta, *, name: str = "duration") -> ti
 
 def day_start(day: date) -> datetime:
     return datetime.combine(day, time(0), tzinfo=timezone.utc)
-
-
-def iso(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
 
 
 @dataclass(frozen=True)

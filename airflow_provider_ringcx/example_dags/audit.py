@@ -43,6 +43,7 @@ from airflow_provider_ringcx.coverage.grid import iso, span_label
 from airflow_provider_ringcx.example_dags import settings as dagconfig
 from airflow_provider_ringcx.example_dags import shape, tasks
 from airflow_provider_ringcx.exceptions import RingCXConfigError
+from airflow_provider_ringcx.models import parse_timestamp
 from airflow_provider_ringcx.operators.base import s3_hook
 from airflow_provider_ringcx.operators.metadata import RingCXInteractionMetadataOperator
 from airflow_provider_ringcx.operators.recordings import RingCXRecordingsToS3Operator
@@ -313,10 +314,8 @@ def _moment(value: Any, name: str = "bound") -> Any:
     if value is None or value == "":
         return None
     if isinstance(value, datetime):
-        moment = value
-    else:
-        try:
-            moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-        except ValueError:
-            raise RingCXConfigError(f"{name}={value!r} is not ISO-8601, e.g. 2026-03-02T14:00Z") from None
-    return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
+        return (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
+    try:
+        return parse_timestamp(str(value))
+    except ValueError:
+        raise RingCXConfigError(f"{name}={value!r} is not ISO-8601, e.g. 2026-03-02T14:00Z") from None

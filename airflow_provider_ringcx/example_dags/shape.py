@@ -15,6 +15,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from airflow_provider_ringcx.exceptions import RingCXConfigError
+from airflow_provider_ringcx.models import parse_timestamp
 
 
 def env_flag(name: str, default: bool, environ: Mapping[str, str] | None = None) -> bool:
@@ -73,10 +74,11 @@ def start_date(environ: Mapping[str, str] | None = None) -> datetime:
     environ = os.environ if environ is None else environ
     text = environ.get("RINGCX_START_DATE") or "2026-01-01T00:00:00+00:00"
     try:
-        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        value = parse_timestamp(text)
     except ValueError:
         raise RingCXConfigError(f"RINGCX_START_DATE={text!r} is not ISO-8601, e.g. 2026-03-01T00:00Z")
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    assert value is not None  # text is not empty
+    return value
 
 
 def build_timetable(environ: Mapping[str, str] | None = None) -> Any:

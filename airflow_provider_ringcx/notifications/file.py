@@ -42,6 +42,7 @@ from airflow.sdk import BaseNotifier
 
 from airflow_provider_ringcx import jsonutil
 from airflow_provider_ringcx.exceptions import RingCXConfigError
+from airflow_provider_ringcx.models import iso, parse_timestamp
 
 #: The mode of the directories the notifier creates, and of a file it creates.
 DIR_MODE = 0o700
@@ -202,19 +203,15 @@ def _when(value: Any) -> datetime | None:
     if value is None or value == "":
         return None
     if isinstance(value, datetime):
-        moment = value
-    else:
-        try:
-            moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-        except ValueError:
-            return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    try:
+        return parse_timestamp(str(value))
+    except ValueError:
+        return None
 
 
 def _iso(moment: datetime | None) -> str | None:
-    if moment is None:
-        return None
-    return moment.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+    return None if moment is None else iso(moment)
 
 
 #: Parse-time environment variable: a file the example DAGs' failure notifier appends to.
