@@ -41,17 +41,18 @@ def http_dataset(url: str, path: str) -> Any:
     return Dataset(namespace=f"{parts.scheme.lower()}://{host}{port}", name=name)
 
 
-def ringcx_input(settings: Any, resource: str) -> Any:
-    """The input dataset of one RingCX resource of the connection's sub-account.
+def ringcx_input(settings: Any, resource: str, sub_account_id: str | None = None) -> Any:
+    """The input dataset of one RingCX resource of a sub-account (default: the connection's).
 
     :param settings: the hook's :class:`~airflow_provider_ringcx.hooks.settings.RingCXSettings`.
     :param resource: ``"interaction-metadata"`` or ``"recordings"``.
+    :param sub_account_id: the task's sub-account, when it is not the connection's.
     """
     from urllib.parse import quote
 
     path = (
         f"/voice/api/cx/integration/v1/accounts/{quote(str(settings.rc_account_id), safe='')}"
-        f"/sub-accounts/{quote(str(settings.sub_account_id), safe='')}/{resource}"
+        f"/sub-accounts/{quote(str(sub_account_id or settings.sub_account_id), safe='')}/{resource}"
     )
     return http_dataset(settings.api_url, path)
 

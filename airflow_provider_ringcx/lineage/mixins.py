@@ -90,7 +90,7 @@ class MetadataLineage(LineageRecorder):
                 "rows": int(counts.get("rows", 0)) if written else 0,
             }
         return datasets.lineage(
-            [datasets.ringcx_input(settings, "interaction-metadata")],
+            [datasets.ringcx_input(settings, "interaction-metadata", sub)],
             [datasets.s3_output(op.bucket, key, **stats)],
             datasets.archive_run_facet(sub_account_id=sub, window=window, counts=counts, state=state),
         )
@@ -129,7 +129,7 @@ class RecordingsLineage(LineageRecorder):
             archived = int(summary["counts"].get("archived", 0))
             stats = {"files": archived, "size": int(summary["bytes_archived"])}
         return datasets.lineage(
-            [datasets.ringcx_input(settings, "recordings")],
+            [datasets.ringcx_input(settings, "recordings", sub)],
             [datasets.s3_output(op.bucket, prefix, **stats)],
             datasets.archive_run_facet(
                 sub_account_id=sub, window=window, state=state,

@@ -51,6 +51,7 @@ from airflow_provider_ringcx.hooks.budget import DEFER_WAIT_SECONDS, format_budg
 from airflow_provider_ringcx.hooks.budget_rule import LIVE, check_priority
 from airflow_provider_ringcx.hooks.metadata import plan_windows
 from airflow_provider_ringcx.keys import manifest_key as default_manifest_key
+from airflow_provider_ringcx.lineage.mixins import MetadataLineage
 from airflow_provider_ringcx.models import ManifestBatch
 from airflow_provider_ringcx.operators.base import RingCXToS3BaseOperator
 from airflow_provider_ringcx.s3.options import OPTION_NAMES
@@ -63,7 +64,7 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
 
-class RingCXInteractionMetadataOperator(RingCXToS3BaseOperator):
+class RingCXInteractionMetadataOperator(MetadataLineage, RingCXToS3BaseOperator):
     """List one window's RingCX segments, write the window manifest to S3, return its batches.
 
     The window is ``[data_interval_start - lag, data_interval_end - lag)``, or ``[window_start,
@@ -323,6 +324,7 @@ class RingCXInteractionMetadataOperator(RingCXToS3BaseOperator):
         """Write (or reuse) the window manifest and return its batch descriptors."""
         sub_account = str(self.hook.settings.sub_account_id)
         key = self.manifest_key or default_manifest_key(self.prefix, sub_account, window.start, window.end)
+        self.note_lineage(window=(window.start, window.end), key=key)  # for the OpenLineage events
         client = self.s3_hook.get_conn()
         options = self.write_options()
         options.check_bucket(client, self.bucket)  # before spending a metadata call
@@ -351,6 +353,7 @@ class RingCXInteractionMetadataOperator(RingCXToS3BaseOperator):
             )
         except ManifestIntegrityError as err:  # an edited manifest: a retry would read the same bytes
             raise AirflowFailException(str(err)) from err
+        self.note_lineage(counts=counts, identity=dict(identity))
         ti = context.get("ti")
         if ti is not None:
             ti.xcom_push(key="manifest_key", value=key)

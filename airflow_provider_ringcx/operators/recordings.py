@@ -11,6 +11,7 @@ from airflow.sdk.exceptions import AirflowException, AirflowFailException
 from airflow_provider_ringcx.exceptions import RingCXConfigError
 from airflow_provider_ringcx.hooks.budget_rule import LIVE, check_priority
 from airflow_provider_ringcx.keys import DEFAULT_KEY_TEMPLATE, partition_prefix, validate_key_template
+from airflow_provider_ringcx.lineage.mixins import RecordingsLineage
 from airflow_provider_ringcx.links import (
     MANIFEST_LINK_XCOM_KEY,
     S3_LINK_XCOM_KEY,
@@ -42,7 +43,7 @@ class RingCXSegmentsFailedError(AirflowException):
     """Some segments of the batch failed for a retryable reason; an Airflow retry redoes only those."""
 
 
-class RingCXRecordingsToS3Operator(RingCXToS3BaseOperator):
+class RingCXRecordingsToS3Operator(RecordingsLineage, RingCXToS3BaseOperator):
     """Archive one batch of RingCX recordings into S3, each verified, with a chain-of-custody sidecar.
 
     Map it over the batches of the metadata operator
@@ -248,6 +249,7 @@ class RingCXRecordingsToS3Operator(RingCXToS3BaseOperator):
             else None,
         )
         summary = summarize(archiver.run(refs))
+        self.note_lineage(summary=summary)  # for the OpenLineage events, failed or not
         ti = context.get("ti")
         if ti is not None:
             ti.xcom_push(key="summary", value=summary)

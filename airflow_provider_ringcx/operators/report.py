@@ -20,6 +20,7 @@ from airflow.sdk.exceptions import AirflowFailException
 from airflow_provider_ringcx import jsonutil, keys
 from airflow_provider_ringcx.assets import event_extra, names_this_archive
 from airflow_provider_ringcx.exceptions import RingCXConfigError
+from airflow_provider_ringcx.lineage.mixins import ReportLineage
 from airflow_provider_ringcx.links import REPORT_LINK_XCOM_KEY, RingCXReportLink, S3Location, push_location
 from airflow_provider_ringcx.operators.base import RingCXToS3BaseOperator
 from airflow_provider_ringcx.report import NOT_ARCHIVED_STATUSES
@@ -55,7 +56,7 @@ class RingCXWindowIncompleteError(AirflowFailException):
     """
 
 
-class RingCXWindowReportOperator(RingCXToS3BaseOperator):
+class RingCXWindowReportOperator(ReportLineage, RingCXToS3BaseOperator):
     """Reconcile one window's manifest against S3, write the window report, fail if anything is missing.
 
     Every segment the window manifest lists with a recording is judged by
@@ -226,6 +227,7 @@ class RingCXWindowReportOperator(RingCXToS3BaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         spec = self.spec(context)
+        self.note_lineage(spec=spec)  # for the OpenLineage events
         location = S3Location.for_hook(self.s3_hook, spec["bucket"], spec["report_key"])
         push_location(context, REPORT_LINK_XCOM_KEY, location)  # first: a failed report still has its link
         ti = context["ti"]
@@ -243,6 +245,7 @@ class RingCXWindowReportOperator(RingCXToS3BaseOperator):
         except ManifestIntegrityError as err:  # an edited manifest: a retry would read the same bytes
             raise AirflowFailException(str(err)) from err
         task_log.info("%s", report_table(report))
+        self.note_lineage(report=report)
         ti.xcom_push(key=RUN_NOTE_XCOM_KEY, value=run_note(report))  # the run's note, failed or not
         if not report["complete"]:
             raise RingCXWindowIncompleteError(failure_message(report))
