@@ -26,7 +26,9 @@ DAGs' own operators with explicit window bounds::
   the live DAG.
 - ``verify_coverage`` refreshes the ledger again and fails with every remaining gap named: the DAG's
   ``on_failure_callback`` (a notifier) tells someone. A gap that cannot be repaired (a recording that
-  answers 403 for good) fails every audit until it is fixed or allowed (``allow_unarchived``).
+  answers 403 for good) fails every audit until it is fixed: ``allow_unarchived`` keeps the archive DAG's
+  report task green, but the ledger counts a waived window as ``incomplete`` (reason ``waived: ...``), so
+  the audit re-archives it and names it each run.
 """
 
 from __future__ import annotations
