@@ -45,6 +45,7 @@ from airflow_provider_ringcx.keys import transcript_key
 from airflow_provider_ringcx.models import format_timestamp, parse_timestamp, printable
 from airflow_provider_ringcx.s3.options import S3WriteOptions
 from airflow_provider_ringcx.s3.writeonce import is_precondition_failed
+from airflow_provider_ringcx.scrub import scrub
 from airflow_provider_ringcx.transfers.verdict import OBJECT_MISSING, Verdict, verify_transcript
 
 if TYPE_CHECKING:
@@ -190,7 +191,7 @@ class TranscriptLander:
 
 
 def _outcome(state: str, key: str, reason: str) -> TranscriptOutcome:
-    return TranscriptOutcome(state, key, printable(reason)[:_REASON_CHARS])
+    return TranscriptOutcome(state, key, printable(scrub(reason))[:_REASON_CHARS])
 
 
 def _kept(key: str, verdict: Verdict) -> TranscriptOutcome:
