@@ -139,6 +139,11 @@ class RingCXObjectLockError(RingCXConfigError):
     """Object Lock was requested but the bucket is not Object-Lock enabled."""
 
 
+class RingCXHoldScopeError(RingCXError):
+    """A legal-hold request would touch an object outside the archive (an index row naming a key outside
+    the prefix, in its bookkeeping folders, or not beside its recording). Nothing is changed."""
+
+
 class RingCXArchiveConflictError(RingCXError):
     """An S3 key holds something this segment cannot claim: another segment's recording and sidecar (a key
     collision), or bytes that differ from the recording and that the lander refuses to overwrite."""

@@ -402,3 +402,11 @@ def index_prefix(prefix: str | None, sub_account_id: str | None = None) -> str:
     """Where the index lies: ``{prefix}/_index/``, or one sub-account's ``.../sub_account={id}/``."""
     base = "/".join(part for part in (normalize_prefix(prefix), "_index") if part) + "/"
     return base + (f"sub_account={safe_id(sub_account_id)}/" if sub_account_id is not None else "")
+
+
+def hold_audit_key(prefix: str | None, sub_account_id: str, when: datetime, request_id: str) -> str:
+    """A legal-hold change's audit record (:mod:`airflow_provider_ringcx.holds`), written once:
+    ``{prefix}/_audit/legal_holds/sub_account={id}/{YYYYMMDDTHHMMSSZ}_{request id}.json``."""
+    stamp = when.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    parts = [normalize_prefix(prefix), "_audit", "legal_holds", f"sub_account={safe_id(sub_account_id)}"]
+    return "/".join(part for part in parts if part) + f"/{stamp}_{safe_id(request_id)}.json"

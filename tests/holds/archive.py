@@ -1,0 +1,69 @@
+"""A small archive in a real S3 server for the legal-hold tests: recordings, sidecars, transcripts and the
+index days naming them, written as the archive writes them (keys from the documented layout)."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections.abc import Mapping, Sequence
+from datetime import date
+from typing import Any
+
+from airflow_provider_ringcx.keys import index_key
+
+SUB = "42"
+PREFIX = "rec"
+
+#: (dialog, segment, ANI, DNIS, day, with transcript)
+CALLS = (
+    ("d-1", "s-1", "+1 (555) 010-0100", "18005550199", "2026-03-02", True),
+    ("d-1", "s-2", "+1 (555) 010-0100", "18005550199", "2026-03-02", False),
+    ("d-2", "s-3", "+44 20 7946 0000", "15550100100", "2026-03-03", False),  # DNIS is the held number
+    ("d-3", "s-4", "+1 555 777 8888", "18005550199", "2026-03-03", True),  # another number
+    ("d-4", "s-5", "15550100100", "18005550199", "2026-03-05", False),  # outside the range
+)
+
+
+def wav_key(dialog: str, segment: str, day: str) -> str:
+    y, m, d = day.split("-")
+    return f"{PREFIX}/sub_account={SUB}/year={y}/month={m}/day={d}/hour=14/{dialog}/{segment}.wav"
+
+
+def write_index(s3: Any, bucket: str, day: str, rows: Sequence[Mapping[str, Any]]) -> str:
+    """One index day object, gzip JSON Lines (the ``ringcx-index/1`` layout)."""
+    key = index_key(PREFIX, SUB, date.fromisoformat(day))
+    body = gzip.compress("".join(json.dumps(dict(row)) + "\n" for row in rows).encode(), mtime=0)
+    s3.put_object(Bucket=bucket, Key=key, Body=body)
+    return key
+
+
+def seed(s3: Any, bucket: str) -> dict[str, dict[str, Any]]:
+    """Write every call's objects and the index; return the rows by segment id."""
+    rows: dict[str, dict[str, Any]] = {}
+    for dialog, segment, ani, dnis, day, transcript in CALLS:
+        wav = wav_key(dialog, segment, day)
+        version = s3.put_object(Bucket=bucket, Key=wav, Body=b"RIFF" + segment.encode()).get("VersionId")
+        s3.put_object(Bucket=bucket, Key=wav[:-4] + ".json", Body=b"{}")
+        transcript_key = wav[:-4] + ".transcript.json" if transcript else None
+        if transcript_key:
+            s3.put_object(Bucket=bucket, Key=transcript_key, Body=b"{}")
+        rows[segment] = {
+            "sub_account_id": SUB, "dialog_id": dialog, "segment_id": segment,
+            "channel_endpoint_address": ani, "contact_endpoint_address": dnis,
+            "start_time": f"{day}T14:01:00Z", "end_time": f"{day}T14:05:00Z", "outcome": "archived",
+            "s3_key": wav, "sidecar_key": wav[:-4] + ".json", "version_id": version,
+            "transcript_key": transcript_key, "legal_hold": False,
+        }  # fmt: skip
+    for day in sorted({call[4] for call in CALLS}):
+        write_index(s3, bucket, day, [rows[c[1]] for c in CALLS if c[4] == day])
+    return rows
+
+
+def hold_status(s3: Any, bucket: str, key: str) -> str:
+    try:
+        answer = s3.get_object_legal_hold(Bucket=bucket, Key=key)
+    except s3.exceptions.ClientError as err:
+        if err.response["Error"]["Code"] in ("NoSuchObjectLockConfiguration", "InvalidRequest"):
+            return "OFF"
+        raise
+    return str(answer.get("LegalHold", {}).get("Status") or "OFF")
