@@ -331,6 +331,7 @@ PROVIDER_INFO: dict[str, Any] = {
                 "airflow_provider_ringcx.operators.metadata",
                 "airflow_provider_ringcx.operators.recordings",
                 "airflow_provider_ringcx.operators.report",
+                "airflow_provider_ringcx.operators.holds",
             ],
         }
     ],

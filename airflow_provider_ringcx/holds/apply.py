@@ -77,7 +77,7 @@ def check_object_lock(client: S3Client, bucket: str) -> None:
         )
 
 
-def _scope_problem(key: Any, archive: str, segment_id: str) -> str | None:
+def _scope_problem(key: Any, archive: str, segment_id: str, sub_account_id: str) -> str | None:
     """Why ``key`` is outside what a segment's row may name, or ``None``."""
     if not isinstance(key, str) or not key:
         return "is empty"
@@ -91,6 +91,8 @@ def _scope_problem(key: Any, archive: str, segment_id: str) -> str | None:
         return f"is in the archive's {parts[0]}/ folder, not a call's object"
     if keys.safe_id(segment_id) not in parts[-1]:
         return "does not name the row's segment"
+    if not any(keys.safe_id(sub_account_id) in part for part in parts[:-1]):  # every template has a folder
+        return f"is not in a folder of the row's sub-account {printable(sub_account_id)!r}"
     return None
 
 
@@ -113,7 +115,12 @@ def targets_of(row: Mapping[str, Any], prefix: str | None) -> list[Target]:
     folder = recording.rpartition("/")[0] if isinstance(recording, str) else ""
     found: list[Target] = []
     for kind, key, version in named:
-        problem = _scope_problem(key, archive, segment) if segment else "belongs to a row without segment_id"
+        sub = str(row.get("sub_account_id") or "")
+        problem = (
+            _scope_problem(key, archive, segment, sub)
+            if segment and sub
+            else "belongs to a row without segment_id or sub_account_id"
+        )
         if problem is None and kind == "recording" and not str(key).endswith(".wav"):
             problem = "is not a .wav recording"
         if problem is None and kind == "sidecar" and key != sidecar:

@@ -56,7 +56,8 @@ def build_record(*, action: str, status: str, query: Mapping[str, Any], bucket: 
                  changes: Sequence[Change], requested_by: str | None, triggered_by: str | None,
                  approval: Mapping[str, Any] | None, reason: str | None, run: Mapping[str, Any],
                  started_at: datetime, days_read: Sequence[str], days_without_index: Sequence[str],
-                 segments: int) -> dict[str, Any]:  # fmt: skip
+                 segments: int,
+                 index_days_updated: Sequence[str] | None = None) -> dict[str, Any]:  # fmt: skip
     """The audit record (a dict, JSON-ready)."""
     return {
         "record_type": RECORD_TYPE,
@@ -76,6 +77,7 @@ def build_record(*, action: str, status: str, query: Mapping[str, Any], bucket: 
         "days_read": list(days_read),
         "days_without_index": list(days_without_index),
         "segments": segments,
+        "index_days_updated": None if index_days_updated is None else list(index_days_updated),
         "counts": counts(changes),
         "objects": [change.as_dict() for change in changes],
     }

@@ -159,12 +159,13 @@ class RingCXLegalHoldOperator(RingCXToS3BaseOperator):
             len(selection.days_without_index),
         )  # fmt: skip
         changes = set_holds(client, self.bucket, targets, status, progress=self._log_change)
+        index_days = self.update_index(client, selection.rows, changes, query, options)
         record = audit.build_record(
             action=action, status=status, query=query.as_dict(), bucket=self.bucket, prefix=self.prefix,
             changes=changes, requested_by=self.requested_by, triggered_by=_triggered_by(context),
             approval=self.approval(context), reason=self.reason, run=_run_info(context), started_at=started,
             days_read=selection.days_read, days_without_index=selection.days_without_index,
-            segments=len(selection.rows),
+            segments=len(selection.rows), index_days_updated=index_days,
         )  # fmt: skip
         run = _run_info(context)  # + a nonce: the same try may not write two records under one key
         request = f"{run.get('run_id') or 'manual'}_{run.get('try_number') or 0}_{uuid.uuid4().hex[:8]}"
@@ -202,6 +203,29 @@ class RingCXLegalHoldOperator(RingCXToS3BaseOperator):
             "action": record["action"], "segments": record["segments"], "counts": counts, "message": message,
             "audit_key": audit_key, "days_without_index": record["days_without_index"],
         }  # fmt: skip
+
+    def update_index(self, client: Any, rows: Sequence[dict[str, Any]], changes: Sequence[Change],
+                     query: HoldQuery, options: Any) -> list[str] | None:  # fmt: skip
+        """Set ``legal_hold`` of the selected rows to what S3 now says of their recordings, in the index
+        (the same conditional merge as the window reports). The holds are the record; the index is derived,
+        so a failure here is logged and the record says ``index_days_updated: null``."""
+        from airflow_provider_ringcx.index.store import merge_rows
+
+        after = {(c.dialog_id, c.segment_id): c.after for c in changes if c.kind == "recording" and c.after}
+        stale = []
+        for row in rows:
+            held = after.get((str(row.get("dialog_id")), str(row.get("segment_id"))))
+            if held is not None and row.get("legal_hold") != (held == "ON"):
+                stale.append({**row, "legal_hold": held == "ON"})
+        if not stale:
+            return []
+        try:
+            written = merge_rows(client, self.bucket, self.prefix, query.sub_account_id, stale,
+                                 fallback_day=query.date_from, options=options)  # fmt: skip
+        except Exception as err:  # the holds stand; the index is rebuilt or updated by the next report
+            self.log.warning("the index was not updated with the new legal hold status: %s", err)
+            return None
+        return [day.day.isoformat() for day in written]
 
     def approval(self, context: Context) -> dict[str, Any] | None:
         """The approval task's answer as the audit record keeps it (``None`` without ``approval_task_id``)."""

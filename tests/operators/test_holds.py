@@ -7,6 +7,7 @@ is run for real in ``tests/example_dags/test_legal_hold_dag.py``.
 from __future__ import annotations
 
 import json
+from datetime import date
 from typing import Any
 
 import pytest
@@ -84,6 +85,19 @@ def test_apply_holds_the_selected_calls_objects_and_audits_it(
     assert S3_SECRET not in json.dumps(record)
     head = s3_client.head_object(Bucket=locked_bucket, Key=ti.pushed["audit_key"])
     assert head["ContentType"] == "application/json"
+    assert record["index_days_updated"] == ["2026-03-02", "2026-03-03"]
+    from airflow_provider_ringcx.index.store import read_day
+    from airflow_provider_ringcx.keys import index_key
+
+    (day2, _), (day3, _) = (
+        read_day(s3_client, locked_bucket, index_key(PREFIX, SUB, date(2026, 3, d))) for d in (2, 3)
+    )
+    assert {r["segment_id"]: r["legal_hold"] for r in day2 + day3} == {
+        "s-1": True,
+        "s-2": True,
+        "s-3": True,
+        "s-4": False,
+    }
 
 
 def test_a_second_run_changes_nothing_and_says_so(aws_conn: str, locked_bucket: str, s3_client: Any) -> None:
@@ -116,7 +130,12 @@ def test_release_lifts_the_holds_it_selects(aws_conn: str, locked_bucket: str, s
         ("s3_key", "rec/_audit/legal_holds/s-1.wav", "_audit/ folder"),
         ("s3_key", "rec/sub_account=42/../../etc/s-1.wav", "'..' segment"),
         ("s3_key", "rec/sub_account=42/d-9/s-99.wav", "does not name the row's segment"),
-        ("transcript_key", "rec/sub_account=43/elsewhere/s-1.transcript.json", "is not beside the recording"),
+        ("s3_key", "rec/sub_account=43/d-1/s-1.wav", "is not in a folder of the row's sub-account '42'"),
+        ("s3_key", "rec/sub_account=42/d-1/s-1.mp3", "is not a .wav recording"),
+        ("s3_key", "/rec/sub_account=42/d-1/s-1.wav", "is not under the archive prefix"),
+        ("s3_key", "rec//sub_account=42/s-1.wav", "empty, '.' or '..' segment"),
+        ("s3_key", "rec/_index/sub_account=42/s-1.wav", "_index/ folder"),
+        ("transcript_key", "rec/sub_account=42/elsewhere/s-1.transcript.json", "is not beside the recording"),
         ("sidecar_key", "rec/sub_account=42/year=2026/month=03/day=02/hour=14/d-1/s-1.x.json", "sidecar"),
     ],
 )
