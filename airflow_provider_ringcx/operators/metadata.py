@@ -127,9 +127,9 @@ class RingCXInteractionMetadataOperator(MetadataLineage, RingCXToS3BaseOperator)
     :param defer_waits_over: a budget or ``Retry-After`` wait longer than this many seconds defers the task
         (no worker or pool slot held) instead of sleeping; ``None`` always sleeps. Default 120. Deferring
         needs a running triggerer (``airflow triggerer``; ``airflow standalone`` starts one).
-    :param budget_priority: ``"live"`` (default) or ``"history"``: a backfill's metadata calls leave each
-        budget window's reserve to the live DAG's, so they never delay it by more than one slot (see
-        :mod:`~airflow_provider_ringcx.hooks.budget_rule`). (templated)
+    :param budget_priority: ``"live"`` (default) or ``"history"``: a backfill's metadata calls borrow a
+        budget window's reserve only when it is back for the live DAG within one slot, so they never delay
+        it by more than one slot (see :mod:`~airflow_provider_ringcx.hooks.budget_rule`). (templated)
     :param max_window_seconds: the longest ``timeInterval`` of one metadata call, at most the connection
         extra ``max_window_seconds`` (what the account accepts, which stays the cap); ``None`` (default): the
         connection's. The history DAG asks 10800 (the vendor's largest), so a day takes 8 calls wherever the

@@ -107,8 +107,8 @@ class RingCXRecordingsToS3Operator(RecordingsLineage, RingCXToS3BaseOperator):
     :param multipart_chunksize: multipart part size (default 8 MiB).
     :param fail_on_forbidden: fail the task if a recording is forbidden (403). Default False.
     :param fail_on_missing: fail the task if a recording is missing (404). Default False.
-    :param budget_priority: ``"live"`` (default) or ``"history"``: a backfill's downloads leave each
-        budget window's reserve (10 %) to the live DAG's (see
+    :param budget_priority: ``"live"`` (default) or ``"history"``: a backfill's downloads borrow a
+        budget window's reserve (10 %) only when it is back for the live DAG within one slot (see
         :mod:`~airflow_provider_ringcx.hooks.budget_rule`). (templated)
     :param progress_every_mb: inside a recording, log a progress tick every this many MB (10^6 bytes)
         read from RingCX, e.g. ``[3/5] 24.0/96.0 MB · 6.1 MB/s · <ids>``; ``0`` for none. Default 8.
