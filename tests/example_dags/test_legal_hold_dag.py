@@ -22,7 +22,7 @@ import pytest
 from airflow_provider_ringcx.example_dags.legal_hold import APPLY, APPROVE, RESOLVE
 from airflow_provider_ringcx.example_dags.ringcx_legal_hold import DAG_ID
 from tests.fixtures.s3 import S3_SECRET, list_keys
-from tests.holds.archive import PREFIX, SUB, hold_status, seed
+from tests.holds.archive import PREFIX, SUB, check_hold_audits, hold_status, seed
 
 DAGS = Path(__file__).resolve().parents[2] / "dags"
 
@@ -142,6 +142,7 @@ def test_an_approved_request_holds_the_calls_and_audits_the_approver(
     assert record["run"]["run_id"] == run.run_id == approver.answered["run_id"]
     assert record["counts"]["changed"] == 7
     assert S3_SECRET not in json.dumps(record)
+    assert check_hold_audits(s3_client, locked_bucket) == []
 
     from airflow.models import TaskInstance
     from airflow.models.hitl import HITLDetail

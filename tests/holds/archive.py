@@ -67,3 +67,42 @@ def hold_status(s3: Any, bucket: str, key: str) -> str:
             return "OFF"
         raise
     return str(answer.get("LegalHold", {}).get("Status") or "OFF")
+
+
+def check_hold_audits(s3: Any, bucket: str, prefix: str = PREFIX) -> list[str]:
+    """Invariants of the legal-hold audit records, from S3 alone (plain boto3, not the code under test):
+    each record is one version of its key, standard JSON of the documented type, its counts add up, and
+    every object it reports changed or unchanged holds that status in S3 now unless a later record of the
+    same object changed it. Returns the problems (empty when all hold)."""
+    problems: list[str] = []
+    records = []
+    pages = s3.get_paginator("list_object_versions").paginate(Bucket=bucket, Prefix=f"{prefix}/_audit/")
+    versions: dict[str, int] = {}
+    for page in pages:
+        for item in page.get("Versions", []):
+            versions[item["Key"]] = versions.get(item["Key"], 0) + 1
+    for key in sorted(versions):
+        if versions[key] != 1:
+            problems.append(f"{key}: {versions[key]} versions (written once)")
+        record = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+        if record.get("record_type") != "ringcx-legal-hold-audit/1":
+            problems.append(f"{key}: record_type {record.get('record_type')!r}")
+        counted = {name: 0 for name in ("changed", "unchanged", "missing", "failed")}
+        for obj in record["objects"]:
+            counted[obj["result"]] += 1
+        if {**counted, "objects": len(record["objects"])} != record["counts"]:
+            problems.append(f"{key}: counts {record['counts']} do not add up to its objects")
+        records.append(record)
+    latest: dict[tuple[str, str | None], str] = {}
+    for record in sorted(records, key=lambda r: r["completed_at"]):
+        for obj in record["objects"]:
+            if obj["result"] in ("changed", "unchanged"):
+                latest[(obj["key"], obj["version_id"])] = obj["after"]
+    for (key, version), status in latest.items():
+        answer = s3.get_object_legal_hold(
+            Bucket=bucket, Key=key, **({"VersionId": version} if version else {})
+        )
+        now = answer.get("LegalHold", {}).get("Status") or "OFF"
+        if now != status:
+            problems.append(f"{key} (version {version}): S3 says {now}, the last record says {status}")
+    return problems

@@ -16,7 +16,7 @@ from airflow.sdk.exceptions import AirflowFailException
 from airflow_provider_ringcx.exceptions import RingCXConfigError, RingCXHoldScopeError, RingCXObjectLockError
 from airflow_provider_ringcx.operators.holds import RingCXLegalHoldOperator
 from tests.fixtures.s3 import S3_SECRET, list_keys
-from tests.holds.archive import PREFIX, SUB, hold_status, seed, wav_key, write_index
+from tests.holds.archive import PREFIX, SUB, check_hold_audits, hold_status, seed, wav_key, write_index
 from tests.operators.conftest import XComRecorder
 
 NUMBER = "+1 555 010 0100"
@@ -111,6 +111,7 @@ def test_a_second_run_changes_nothing_and_says_so(aws_conn: str, locked_bucket: 
     assert {o["result"] for o in record["objects"]} == {"unchanged"}
     audits = list_keys(s3_client, locked_bucket, f"{PREFIX}/_audit/legal_holds/")
     assert len(audits) == 2  # each request is audited, the unchanged one too
+    assert check_hold_audits(s3_client, locked_bucket) == []
 
 
 def test_release_lifts_the_holds_it_selects(aws_conn: str, locked_bucket: str, s3_client: Any) -> None:
@@ -121,6 +122,7 @@ def test_release_lifts_the_holds_it_selects(aws_conn: str, locked_bucket: str, s
     assert all(hold_status(s3_client, locked_bucket, k) == "OFF" for k in _objects(rows["s-3"]))
     assert all(hold_status(s3_client, locked_bucket, k) == "ON" for k in _objects(rows["s-1"]))
     assert _audit(s3_client, locked_bucket, ti.pushed["audit_key"])["legal_hold_status"] == "OFF"
+    assert check_hold_audits(s3_client, locked_bucket) == []
 
 
 @pytest.mark.parametrize(
@@ -178,6 +180,7 @@ def test_a_missing_object_is_audited_and_fails_the_task(
     record = _audit(s3_client, locked_bucket, audit_key)
     assert record["counts"]["missing"] == 1
     assert record["counts"]["changed"] == 7
+    assert check_hold_audits(s3_client, locked_bucket) == []
 
 
 @pytest.mark.parametrize(
