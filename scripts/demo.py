@@ -107,6 +107,24 @@ def index_lines(stack: Stack, start: datetime, end: datetime) -> tuple[list[str]
     return lines, sum(done for *_, done in rows)
 
 
+def coverage_line(stack: Stack, sub_account_id: str, start: datetime, end: datetime) -> str:
+    """The coverage ledger's count of the demo's windows of one sub-account (it refreshes their days)."""
+    from airflow_provider_ringcx.coverage import CoverageLedger
+
+    ledger = CoverageLedger(stack.s3_client(), stack.bucket, stack.prefix)
+    result = ledger.refresh(sub_account_id, start.date(), end.date() + timedelta(days=1))
+    windows = [w for day in result.days for w in day.windows if w.start < end and w.end > start]
+    n = {
+        state: sum(1 for w in windows if w.state == state) for state in ("complete", "missing", "incomplete")
+    }
+    req = result.requests
+    return (
+        f"  coverage {start:%H:%M}-{end:%H:%M} (ledger, sub-account {sub_account_id}): "
+        f"{n['complete']} complete, {n['missing']} missing, {n['incomplete']} incomplete of "
+        f"{len(windows)} window(s) ({req.get} GET, {req.list} LIST, {req.put} PUT)"
+    )
+
+
 def _report(stack: Stack, sub_account_id: str, start: datetime, end: datetime) -> tuple[Any, str]:
     """The window report of one sub-account and its key (``None`` if the run failed before writing it)."""
     key = report_key(stack.prefix, sub_account_id, start, end)
@@ -167,6 +185,7 @@ def main(argv: list[str] | None = None) -> int:
         reports = {sub: _report(stack, sub, window_start, window_end) for sub in SUB_ACCOUNTS}
         check = verify(stack, window_start, window_end)  # every sub-account at once
         index, indexed = index_lines(stack, window_start, window_end)
+        coverage = [coverage_line(stack, sub, window_start, window_end) for sub in SUB_ACCOUNTS]
         pids = ", ".join(str(proc.pid) for proc in stack.procs)
     for sub, name in SUB_ACCOUNTS.items():
         one, (report, key) = checks[sub], reports[sub]
@@ -197,6 +216,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  PROBLEM: {problem}")
     print(f"  stopped simulator and S3 server (pids {pids}); logs in {stack.home / 'logs'}")
     print("\n".join(index))
+    print("\n".join(coverage))
     ok = (
         all(run["state"] == "success" for run in runs.values())
         and check["expected"] == check["archived"] == check["verified"] > 0
