@@ -95,7 +95,8 @@ class UIRun:
         return list(self.api(path, limit=100)["task_instances"])
 
 
-@pytest.fixture(scope="module")
+# session scope: test_ui.py and test_ui_archive.py share one stack (it takes about a minute to start)
+@pytest.fixture(scope="session")
 def ui_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UIRun]:
     """Start the stack and Airflow, trigger the run through the REST API, wait until it has finished."""
     if not Path(CHROMIUM).exists():
@@ -122,7 +123,10 @@ def ui_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UIRun]:
         assert created.status_code == 200, created.text
 
         def finished() -> dict[str, Any] | None:
-            run = requests.get(f"{api}/dagRuns/{RUN_ID}", headers=headers, timeout=30).json()
+            try:
+                run = requests.get(f"{api}/dagRuns/{RUN_ID}", headers=headers, timeout=30).json()
+            except requests.Timeout:  # a busy machine: the API server answers late; ask again
+                return None
             return run if run["state"] in ("success", "failed") else None
 
         run = poll("the DAG run to finish", finished, 300, interval=2)
@@ -135,7 +139,7 @@ def ui_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UIRun]:
         assert all(proc.returncode is not None for proc in procs)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def browser_page(ui_run: UIRun, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """A logged-in page of headless Debian Chromium (fresh profile), driven by playwright."""
     from playwright.sync_api import sync_playwright
