@@ -28,7 +28,7 @@ from airflow_provider_ringcx.transfers.manifest_format import as_ref, is_recorde
 from airflow_provider_ringcx.transfers.manifest_integrity import ALLOW_UNVERIFIED, check_identity, iter_lines
 from airflow_provider_ringcx.transfers.manifest_reader import is_manifest_batch, iter_refs
 from airflow_provider_ringcx.transfers.transcripts import has_transcript
-from airflow_provider_ringcx.transfers.verdict import head_object
+from airflow_provider_ringcx.transfers.verdict_reads import head_object
 from airflow_provider_ringcx.windows import Window, archive_window, batch_label, parse_lag, rescan_window
 
 #: Settings passed to every mapped download task (operator argument -> setting name).

@@ -52,7 +52,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from airflow_provider_ringcx.exceptions import RingCXArchiveConflictError
 from airflow_provider_ringcx.s3.writeonce import error_code, http_status
-from airflow_provider_ringcx.transfers.verdict import head_object, stored_object
+from airflow_provider_ringcx.transfers.verdict import stored_object
+from airflow_provider_ringcx.transfers.verdict_reads import head_object
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

@@ -34,6 +34,10 @@ cannot lend its tag or bytes to the verdict on the version it reports.
 ``s3:ListBucket``); a tagging call that the store refuses (403) or lacks (501) means "no tag", so the bytes
 are hashed instead; every other error propagates (5xx and throttling are retryable: the lander retries the
 segment, Airflow retries the report task).
+
+The reads themselves (HEAD, sidecar GET, tag, read-back hashing; their version pinning and error mapping)
+live in :mod:`~airflow_provider_ringcx.transfers.verdict_reads`; the verdict on what they return, and
+which checksum sources count, is decided here and nowhere else.
 """
 
 from __future__ import annotations
@@ -46,13 +50,11 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
-
 from airflow_provider_ringcx.exceptions import RingCXUnverifiableError
 from airflow_provider_ringcx.jsonutil import strict_loads
 from airflow_provider_ringcx.models import format_timestamp, printable
-from airflow_provider_ringcx.s3.writeonce import error_code, http_status
 from airflow_provider_ringcx.transfers.sidecar import SidecarInvalid, parse_sidecar
+from airflow_provider_ringcx.transfers.verdict_reads import get_body, hash_object, head_object, sha256_tag
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -79,10 +81,6 @@ STATES = (
     CONTENT_MISMATCH,
     UNVERIFIABLE,
 )
-
-_READ_SIZE = 1024 * 1024
-_ABSENT_CODES = {"NoSuchKey", "NotFound", "404"}
-_NO_TAGS = {403, 405, 501}
 
 
 @dataclass(frozen=True)
@@ -177,44 +175,6 @@ def object_lock_facts(head: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _absent(err: ClientError) -> bool:
-    return http_status(err) == 404 or error_code(err) in _ABSENT_CODES
-
-
-def _denied(err: ClientError, action: str, bucket: str, key: str) -> RingCXUnverifiableError | None:
-    if http_status(err) != 403 and error_code(err) != "AccessDenied":
-        return None
-    return RingCXUnverifiableError(
-        printable(
-            f"S3 denied {action} of s3://{bucket}/{key} (403), so its archive state cannot be verified: "
-            f"grant s3:GetObject, s3:GetObjectTagging and s3:ListBucket on the archive prefix"
-        ),
-        status_code=403,
-    )
-
-
-def head_object(client: S3Client, bucket: str, key: str) -> dict | None:
-    """HEAD the object with its full-object checksum; ``None`` if there is none.
-
-    :raises RingCXUnverifiableError: S3 answered 403.
-    """
-    try:
-        return dict(client.head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED"))
-    except ClientError as err:
-        if _absent(err):
-            return None
-        raise _denied(err, "HEAD", bucket, key) or err
-
-
-def _get_body(client: S3Client, bucket: str, key: str) -> bytes | None:
-    try:
-        return bytes(client.get_object(Bucket=bucket, Key=key)["Body"].read())
-    except ClientError as err:
-        if _absent(err):
-            return None
-        raise _denied(err, "GET", bucket, key) or err
-
-
 def _full_object_checksum(head: Mapping[str, Any]) -> str | None:
     value = head.get("ChecksumSHA256")
     kind = head.get("ChecksumType")
@@ -229,41 +189,6 @@ def _full_object_checksum(head: Mapping[str, Any]) -> str | None:
         return base64.b64decode(str(value), validate=True).hex()
     except (binascii.Error, ValueError):
         return f"(not base64: {value})"
-
-
-def _version(version_id: str | None) -> dict[str, Any]:
-    """``VersionId`` for a read pinned to the HEAD's version (none for an unversioned object)."""
-    return {"VersionId": version_id} if version_id and version_id != "null" else {}
-
-
-def _tag(client: S3Client, bucket: str, key: str, version_id: str | None = None) -> str | None:
-    try:
-        tags = client.get_object_tagging(Bucket=bucket, Key=key, **_version(version_id)).get("TagSet", [])
-    except ClientError as err:
-        if _absent(err) or http_status(err) in _NO_TAGS or error_code(err) == "NotImplemented":
-            return None  # no tag to read: the bytes are hashed instead
-        raise
-    return next((str(t.get("Value", "")).lower() for t in tags if t.get("Key") == "sha256"), None)
-
-
-def hash_object(client: S3Client, bucket: str, key: str, version_id: str | None = None) -> tuple[str, int]:
-    """SHA-256 and length of the object's bytes (of ``version_id`` when given), read back from S3."""
-    pinned = _version(version_id)
-    try:
-        response = client.get_object(Bucket=bucket, Key=key, **pinned)
-    except ClientError as err:
-        if pinned and _absent(err):
-            raise RingCXUnverifiableError(printable(f"s3://{bucket}/{key} {version_id!r} deleted after HEAD"))
-        raise _denied(err, "GET", bucket, key) or err
-    body = response["Body"]
-    if pinned and response.get("VersionId") != version_id:  # a store that ignores VersionId
-        body.close()
-        raise RingCXUnverifiableError(printable(f"s3://{bucket}/{key}: GET of {version_id!r} read another"))
-    digest, size = hashlib.sha256(), 0
-    for chunk in iter(lambda: body.read(_READ_SIZE), b""):
-        digest.update(chunk)
-        size += len(chunk)
-    return digest.hexdigest(), size
 
 
 def stored_object(
@@ -292,7 +217,7 @@ def stored_object(
         checksums.append(("metadata sha256", str(metadata["sha256"]).lower()))
     version_id = found.get("VersionId")  # every later read is of the version the HEAD showed
     if not checksums:
-        tag = _tag(client, bucket, key, version_id)
+        tag = sha256_tag(client, bucket, key, version_id)
         if tag is not None:
             checksums.append(("sha256 tag", tag))
     content: tuple[str | None, int | None] = (None, None)
@@ -352,7 +277,7 @@ def verify_archived(
         if found is None:
             return Verdict(OBJECT_MISSING, wav_key, f"no object at s3://{bucket}/{wav_key}")
         size, version_id = int(found.get("ContentLength", -1)), found.get("VersionId")
-        body = _get_body(client, bucket, sidecar_key)
+        body = get_body(client, bucket, sidecar_key)
         if body is None:
             return Verdict(
                 SIDECAR_MISSING, wav_key, f"no sidecar at {sidecar_key}", size=size, version_id=version_id
@@ -409,7 +334,7 @@ def verify_transcript(
         stored = stored_object(client, bucket, key)
         if stored is None:
             return Verdict(OBJECT_MISSING, key, f"no transcript at s3://{bucket}/{key}")
-        body = _get_body(client, bucket, key) or b""
+        body = get_body(client, bucket, key) or b""
         read = replace(stored, content_sha256=hashlib.sha256(body).hexdigest(), content_size=len(body))
         claim = dict(read.checksums).get("metadata sha256")
         common: dict[str, Any] = {"size": stored.size, "sha256": claim, "version_id": stored.version_id}
