@@ -20,9 +20,10 @@
    - larger or unknown length: ``upload_fileobj`` with a ``TransferConfig`` streams a multipart upload to
      the final key with ``ChecksumAlgorithm=SHA256`` (S3 verifies each part; memory stays at a few
      parts). If the reader raises, s3transfer aborts the upload, so no object appears at the key. The
-     completion carries ``If-None-Match: *`` (added by a request hook, since s3transfer does not pass it)
-     when the key was absent. The whole-object SHA-256 (a multipart checksum is a checksum of parts) goes
-     to the ``sha256`` object tag, which changes no version and is allowed under Object Lock.
+     completion carries ``If-None-Match: *`` (added by a request hook, since s3transfer does not pass it:
+     :mod:`~airflow_provider_ringcx.s3.streamed`). The whole-object SHA-256 (a multipart checksum is a
+     checksum of parts) goes to the ``sha256`` object tag, which changes no version and is allowed under
+     Object Lock.
 
 3. **Verification**: HEAD confirms the size, and the full-object ``ChecksumSHA256`` where S3 returns one.
 4. **Sidecar** (:mod:`~airflow_provider_ringcx.transfers.sidecar`), written last: a sidecar exists only for a
@@ -40,13 +41,11 @@ always carry a SHA-256 checksum header, as S3 requires.
 from __future__ import annotations
 
 import base64
-import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import IO, TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
-from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import ClientError
 
 from airflow_provider_ringcx import __version__
@@ -59,14 +58,10 @@ from airflow_provider_ringcx.exceptions import (
 )
 from airflow_provider_ringcx.keys import DEFAULT_KEY_TEMPLATE, recording_key, sidecar_key, transcript_key
 from airflow_provider_ringcx.models import SegmentRef, parse_timestamp
-from airflow_provider_ringcx.s3.existing import (
-    StaleUploads,
-    is_no_such_upload,
-    require_same_bytes,
-    tag_sha256,
-)
+from airflow_provider_ringcx.s3.existing import StaleUploads, require_same_bytes, tag_sha256
 from airflow_provider_ringcx.s3.hashing import HashingReader
 from airflow_provider_ringcx.s3.options import S3WriteOptions
+from airflow_provider_ringcx.s3.streamed import StreamedUploads
 from airflow_provider_ringcx.s3.writeonce import is_precondition_failed
 from airflow_provider_ringcx.transfers.progress import BatchProgress
 from airflow_provider_ringcx.transfers.sidecar import (
@@ -76,13 +71,8 @@ from airflow_provider_ringcx.transfers.sidecar import (
     write_sidecar,
 )
 from airflow_provider_ringcx.transfers.transcripts import has_transcript
-from airflow_provider_ringcx.transfers.verdict import (
-    COLLISION,
-    UNVERIFIABLE,
-    Identity,
-    head_object,
-    verify_archived,
-)
+from airflow_provider_ringcx.transfers.verdict import COLLISION, UNVERIFIABLE, Identity, verify_archived
+from airflow_provider_ringcx.transfers.verdict_reads import head_object
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -181,19 +171,18 @@ class SegmentLander:
         self.client = client
         self.config = config
         self.rows = rows or {}
-        self._create_only: set[str] = set()
-        self._lock = threading.Lock()
         self._stale_uploads = StaleUploads(client, config.bucket)
         # Build the hook's lazy parts (settings, session, token manager) here, once, before worker threads
         # share it: a lazily created part must not be created twice by racing threads.
         for part in ("settings", "downloads"):
             getattr(hook, part, None)
-        client.meta.events.register("before-parameter-build.s3.CompleteMultipartUpload", self._if_none_match)
-
-    def _if_none_match(self, params: dict[str, Any], **_: Any) -> None:
-        with self._lock:
-            if params.get("Key") in self._create_only:
-                params.setdefault("IfNoneMatch", "*")
+        self._streamed = StreamedUploads(
+            client,
+            config.bucket,
+            threshold=config.single_part_threshold,
+            part_size=config.multipart_chunksize,
+            concurrency=config.transfer_concurrency,
+        )
 
     # --- one attempt -------------------------------------------------------------------------------
     def land(self, ref: SegmentRef) -> Landed:
@@ -301,14 +290,6 @@ class SegmentLander:
         self, reader: HashingReader, key: str, lock_args: dict, *, existed: bool = False
     ) -> tuple[str | None, str | None]:
         """Multipart-stream to the final key; the sha256 tag is added once the digest is known."""
-        config = TransferConfig(
-            multipart_threshold=self.config.single_part_threshold,
-            multipart_chunksize=self.config.multipart_chunksize,
-            max_concurrency=self.config.transfer_concurrency,
-        )
-        # s3transfer reads up to 10 parts ahead of a non-seekable stream (10 x 8 MiB): cap it at the parts
-        # in flight plus one, so memory per upload stays a few parts whatever the recording's size.
-        config.max_in_memory_upload_chunks = self.config.transfer_concurrency + 1
         extra = {
             **lock_args,
             "ContentType": "audio/wav",
@@ -316,26 +297,9 @@ class SegmentLander:
             "Metadata": {"provider-version": __version__},
         }
         # Create-only even when the key exists (an earlier attempt completed but its answer, tag or sidecar
-        # was lost): S3 refuses the completion (412) instead of adding a second version, and
-        # _concurrent_winner checks the bytes there. A key holding other bytes is never overwritten.
-        with self._lock:
-            self._create_only.add(key)
-        try:
-            self.client.upload_fileobj(
-                cast("IO[bytes]", reader), self.config.bucket, key, ExtraArgs=extra, Config=config
-            )  # a file-like reader: s3transfer only calls read()
-        except ClientError as err:
-            if is_no_such_upload(err):  # a concurrent run landed the key and aborted our (older) upload
-                raise RingCXTransientError(
-                    f"the multipart upload to s3://{self.config.bucket}/{key} was aborted while in progress "
-                    "(by a concurrent run that landed the key first); the retry verifies the key"
-                ) from err
-            if not is_precondition_failed(err):
-                raise
+        # was lost): S3 refuses the completion (412) and _concurrent_winner checks the bytes there.
+        if not self._streamed.upload(reader, key, extra):
             return self._concurrent_winner(key, reader.hexdigest(), reader.size, prove_content=existed), None
-        finally:
-            with self._lock:
-                self._create_only.discard(key)
         tags = self.config.options.tags
         return tag_sha256(self.client, self.config.bucket, key, reader.hexdigest(), tags), None
 
