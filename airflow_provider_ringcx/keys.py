@@ -53,6 +53,7 @@ _HASH_HEX = 32
 _SAFE = frozenset(string.ascii_letters + string.digits + "._-")
 _S3_KEY_LIMIT = 1024
 TRANSCRIPT_TAIL = ".transcript"
+ID_FIELDS = ("sub_account_id", "dialog_id", "segment_id")
 
 
 def safe_id(value: str, *, max_length: int = MAX_ID_LENGTH) -> str:
@@ -153,9 +154,6 @@ def validate_key_template(template: str) -> str:
     return template
 
 
-ID_FIELDS = ("sub_account_id", "dialog_id", "segment_id")
-
-
 def _is_field(token: str) -> bool:
     return token.startswith("{") and token.endswith("}")
 
@@ -226,13 +224,7 @@ def partition_fields(prefix: str | None, sub_account_id: str, when: datetime) ->
 
 
 def recording_key(
-    *,
-    template: str,
-    prefix: str | None,
-    sub_account_id: str,
-    dialog_id: str,
-    segment_id: str,
-    when: datetime,
+    *, template: str, prefix: str | None, sub_account_id: str, dialog_id: str, segment_id: str, when: datetime
 ) -> str:
     """Render the WAV key of one segment.
 
@@ -270,8 +262,8 @@ def partition_prefix(
     The key template is cut before its first id field (``{dialog_id}``/``{segment_id}``) and rendered for
     each segment start (UTC, as :func:`recording_key` does); the result is the longest prefix, ending with
     ``/``, that all renderings share. A 15-minute window inside one hour gives
-    ``{prefix}/sub_account={id}/year=Y/month=M/day=D/hour=H/``; one spanning midnight gives
-    ``{prefix}/sub_account={id}/``. Without segments: ``{prefix}/sub_account={id}/``-like base.
+    ``{prefix}/sub_account={id}/year=Y/month=M/day=D/hour=H/``; one spanning midnight, or no segment at all,
+    gives ``{prefix}/sub_account={id}/``.
 
     :param template: a WAV key template (validated elsewhere).
     :param starts: the segments' start times (aware datetimes).
@@ -288,8 +280,7 @@ def partition_prefix(
         head.format(**partition_fields(prefix, sub_account_id, moment)).lstrip("/") for moment in starts
     ]
     if not rendered:
-        base = normalize_prefix(prefix)
-        return f"{base}/sub_account={safe_id(sub_account_id)}/".lstrip("/")
+        return _under("", prefix, sub_account_id) + "/"
     common = rendered[0]
     for other in rendered[1:]:
         size = 0
@@ -315,10 +306,14 @@ def window_part(start: datetime, end: datetime) -> str:
     return f"{window_stamp(start)}_{window_stamp(end)}"
 
 
-def _window_key(kind: str, prefix: str | None, sub_account_id: str, start: datetime, end: datetime) -> str:
-    base = normalize_prefix(prefix)
-    parts = [base, kind, f"sub_account={safe_id(sub_account_id)}", f"window={window_part(start, end)}"]
+def _under(kind: str, prefix: str | None, sub_account_id: str, *tail: str) -> str:
+    """``{prefix}/{kind}/sub_account={id}/{tail}``, without the empty parts (no prefix, no kind)."""
+    parts = [normalize_prefix(prefix), kind, f"sub_account={safe_id(sub_account_id)}", *tail]
     return "/".join(part for part in parts if part)
+
+
+def _window_key(kind: str, prefix: str | None, sub_account_id: str, start: datetime, end: datetime) -> str:
+    return _under(kind, prefix, sub_account_id, f"window={window_part(start, end)}")
 
 
 def manifest_key(prefix: str | None, sub_account_id: str, start: datetime, end: datetime) -> str:
@@ -368,28 +363,20 @@ def parse_window_part(text: str) -> tuple[datetime, datetime] | None:
     return (start, end) if start is not None and end is not None and start < end else None
 
 
-def _day_prefix(kind: str, prefix: str | None, sub_account_id: str, day: date) -> str:
-    base = normalize_prefix(prefix)
-    parts = [base, kind, f"sub_account={safe_id(sub_account_id)}", f"window={day:%Y%m%d}T"]
-    return "/".join(part for part in parts if part)
-
-
 def report_day_prefix(prefix: str | None, sub_account_id: str, day: date) -> str:
     """What every report key of a window *starting* on ``day`` (UTC) begins with: ``...window=20260302T``."""
-    return _day_prefix("_reports", prefix, sub_account_id, day)
+    return _under("_reports", prefix, sub_account_id, f"window={day:%Y%m%d}T")
 
 
 def manifest_day_prefix(prefix: str | None, sub_account_id: str, day: date) -> str:
     """What every manifest key of a window starting on ``day`` (UTC) begins with."""
-    return _day_prefix("_manifests", prefix, sub_account_id, day)
+    return _under("_manifests", prefix, sub_account_id, f"window={day:%Y%m%d}T")
 
 
 def coverage_key(prefix: str | None, sub_account_id: str, day: date) -> str:
     """The coverage ledger's per-day rollup (issue 15):
     ``{prefix}/_coverage/sub_account={id}/date=YYYY-MM-DD.json``."""
-    base = normalize_prefix(prefix)
-    parts = [base, "_coverage", f"sub_account={safe_id(sub_account_id)}", f"date={day:%Y-%m-%d}.json"]
-    return "/".join(part for part in parts if part)
+    return _under("_coverage", prefix, sub_account_id, f"date={day:%Y-%m-%d}.json")
 
 
 def index_key(prefix: str | None, sub_account_id: str, day: date) -> str:
@@ -408,5 +395,4 @@ def hold_audit_key(prefix: str | None, sub_account_id: str, when: datetime, requ
     """A legal-hold change's audit record (:mod:`airflow_provider_ringcx.holds`), written once:
     ``{prefix}/_audit/legal_holds/sub_account={id}/{YYYYMMDDTHHMMSSZ}_{request id}.json``."""
     stamp = when.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    parts = [normalize_prefix(prefix), "_audit", "legal_holds", f"sub_account={safe_id(sub_account_id)}"]
-    return "/".join(part for part in parts if part) + f"/{stamp}_{safe_id(request_id)}.json"
+    return _under("_audit/legal_holds", prefix, sub_account_id, f"{stamp}_{safe_id(request_id)}.json")
