@@ -106,8 +106,14 @@ def test_manifest_recording_sidecar_and_report_carry_the_run_options(
     report_writes = capture(s3, *WRITES)
     run = {**run_dict(bucket, identity["key"]), **OPTIONS}
     window_report.report_window(s3, run, summaries=[window_run["summary"]], manifest_identity=identity)
-    [(_, report)] = report_writes
+    # two writes: the report (locked like the recordings) and the day's archive index, a mutable object
+    # merged with If-Match, so it keeps the encryption and tags but carries no Object Lock of its own
+    [report] = [headers for _, headers in report_writes if "x-amz-object-lock-mode" in headers]
+    [index] = [headers for _, headers in report_writes if "x-amz-object-lock-mode" not in headers]
     assert assert_compliant(report) == W_END
+    assert index["x-amz-server-side-encryption-aws-kms-key-id"] == KMS
+    assert "retention=sec17a-4" in index["x-amz-tagging"]
+    assert "x-amz-object-lock-retain-until-date" not in index
     # what S3 stored (moto applies single-part Object Lock and records SSE and the class)
     for key in (identity["key"], run["report_key"]):
         head = s3_client.head_object(Bucket=bucket, Key=key)
