@@ -33,7 +33,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bench.common import REPO, Section, Services, services, table
+from bench.common import REPO, Section, Services, services, table, timed_execute
 from bench.segments import inject, window_end
 
 LIMIT, WINDOW = 120, 60.0  # the vendor's download budget
@@ -54,7 +54,6 @@ def download_child(argv: list[str]) -> None:
     bucket, refs_file, barrier = argv
     refs = json.loads(Path(refs_file).read_text())
     from airflow_provider_ringcx.operators.recordings import RingCXRecordingsToS3Operator
-    from bench.throughput import _Ti
 
     operator = RingCXRecordingsToS3Operator(
         task_id="download_segments",
@@ -62,28 +61,7 @@ def download_child(argv: list[str]) -> None:
         bucket=bucket,
         prefix="bench",
     )
-    hook = operator.hook
-    opened = hook.stream_recording
-    starts: list[float] = []
-
-    class Timed:
-        def __init__(self, dialog_id: str, segment_id: str, **kwargs: Any) -> None:
-            self.inner = opened(dialog_id, segment_id, **kwargs)
-
-        def __enter__(self) -> Any:
-            stream = self.inner.__enter__()
-            starts.append(time.time())
-            return stream
-
-        def __exit__(self, *exc: Any) -> Any:
-            return self.inner.__exit__(*exc)
-
-    hook.stream_recording = Timed  # type: ignore[method-assign]  (instance attribute: this hook only)
-    hook.tokens.token()  # the token exchange is set-up, not part of the download rate
-    Path(f"{barrier}.{os.getpid()}").touch()
-    while not Path(barrier).exists():
-        time.sleep(0.01)
-    summary = operator.execute({"ti": _Ti()})  # type: ignore[arg-type]
+    starts, summary = timed_execute(operator, barrier)
     print(
         json.dumps({"starts": starts, "counts": summary["counts"], "not_archived": summary["not_archived"]})
     )

@@ -380,3 +380,36 @@ class AirflowApi:
 def api_epoch(value: Any) -> float:
     """Epoch seconds of an API timestamp."""
     return datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()
+
+
+def timed_execute(operator: Any, barrier: str) -> tuple[list[float], dict[str, Any]]:
+    """Run a download operator's batch, every child starting at once; return (stream starts, summary).
+
+    Wraps the operator's hook so each recording stream records when it opened (the rate is measured from
+    those), takes the token exchange first (set-up, not part of the download rate), then creates
+    ``BARRIER.<pid>`` and waits for ``BARRIER``, so process start-up is not part of the rate either.
+    """
+    from bench.throughput import _Ti
+
+    hook = operator.hook
+    opened = hook.stream_recording
+    starts: list[float] = []
+
+    class Timed:
+        def __init__(self, dialog_id: str, segment_id: str, **kwargs: Any) -> None:
+            self.inner = opened(dialog_id, segment_id, **kwargs)
+
+        def __enter__(self) -> Any:
+            stream = self.inner.__enter__()
+            starts.append(time.time())
+            return stream
+
+        def __exit__(self, *exc: Any) -> Any:
+            return self.inner.__exit__(*exc)
+
+    hook.stream_recording = Timed  # instance attribute: this hook only
+    hook.tokens.token()
+    Path(f"{barrier}.{os.getpid()}").touch()
+    while not Path(barrier).exists():
+        time.sleep(0.01)
+    return starts, operator.execute({"ti": _Ti()})

@@ -36,7 +36,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.common import REPO, Section, Services, ringcx_conn_json, services, table
+from bench.common import REPO, Section, Services, ringcx_conn_json, services, table, timed_execute
 from bench.segments import inject
 
 LIMIT, WINDOW = 120, 60.0  # the vendor's download budget, per sub-account
@@ -62,7 +62,6 @@ def child(argv: list[str]) -> None:
     conn, bucket, refs_file, barrier = argv
     refs = json.loads(Path(refs_file).read_text())
     from airflow_provider_ringcx.operators.recordings import RingCXRecordingsToS3Operator
-    from bench.throughput import _Ti
 
     operator = RingCXRecordingsToS3Operator(
         task_id="download_segments",
@@ -71,28 +70,7 @@ def child(argv: list[str]) -> None:
         prefix="bench",
         ringcx_conn_id=conn,
     )
-    hook = operator.hook
-    opened = hook.stream_recording
-    starts: list[float] = []
-
-    class Timed:
-        def __init__(self, dialog_id: str, segment_id: str, **kwargs: Any) -> None:
-            self.inner = opened(dialog_id, segment_id, **kwargs)
-
-        def __enter__(self) -> Any:
-            stream = self.inner.__enter__()
-            starts.append(time.time())
-            return stream
-
-        def __exit__(self, *exc: Any) -> Any:
-            return self.inner.__exit__(*exc)
-
-    hook.stream_recording = Timed  # type: ignore[method-assign]  (instance attribute: this hook only)
-    hook.tokens.token()
-    Path(f"{barrier}.{os.getpid()}").touch()
-    while not Path(barrier).exists():
-        time.sleep(0.01)
-    summary = operator.execute({"ti": _Ti()})  # type: ignore[arg-type]
+    starts, summary = timed_execute(operator, barrier)
     print(json.dumps({"starts": starts, "counts": summary["counts"]}))
 
 
