@@ -16,9 +16,11 @@ Guarantees:
 
 * **Scope.** Every key comes from index rows, i.e. from data: before anything changes, each key must lie
   under the archive prefix, outside its bookkeeping folders (``_index/``, ``_audit/``, ...), be free of
-  ``.``/``..`` and empty segments, name the row's segment, and (sidecar and transcript) sit beside the
-  recording. One bad row refuses the whole request (:class:`~airflow_provider_ringcx.exceptions.
-  RingCXHoldScopeError`, naming the row and the key): a crafted index cannot reach other objects.
+  ``.``/``..`` and empty segments, and the recording key must be the one the DAGs' key template gives the
+  row's sub-account, dialog and segment (ids compared whole: sub-account ``4`` is in ``sub_account=42``);
+  the sidecar and transcript must be exactly the recording's. One bad row refuses the whole request
+  (:class:`~airflow_provider_ringcx.exceptions.RingCXHoldScopeError`, naming the row and the key): a crafted
+  index cannot reach other objects, nor another sub-account's calls.
 * **Object Lock.** A bucket without Object Lock refuses legal holds; the operator checks first and fails
   with :class:`~airflow_provider_ringcx.exceptions.RingCXObjectLockError` saying how to enable it.
 * **Idempotence.** Each version's current status is read first; only a version not already in the wanted

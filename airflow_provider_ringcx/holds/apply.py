@@ -8,6 +8,7 @@ not what was asked.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
@@ -27,6 +28,9 @@ ACTIONS = {"apply": "ON", "release": "OFF"}
 RESERVED = ("_index", "_audit", "_manifests", "_reports", "_coverage")
 _NO_HOLD = {"NoSuchObjectLockConfiguration", "ObjectLockConfigurationNotFoundError"}
 _MISSING = {"NoSuchKey", "NoSuchVersion", "404"}
+#: What the time fields of a key template render to (:func:`~airflow_provider_ringcx.keys.partition_fields`).
+_TIME_FIELDS = {"year": r"\d{4}", "month": r"\d{2}", "day": r"\d{2}", "hour": r"\d{2}", "minute": r"\d{2}",
+                "date": r"\d{4}-\d{2}-\d{2}"}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -96,11 +100,32 @@ def _scope_problem(key: Any, archive: str, segment_id: str, sub_account_id: str)
     return None
 
 
-def targets_of(row: Mapping[str, Any], prefix: str | None) -> list[Target]:
+def _template_key(template: str, prefix: str | None, row_ids: tuple[str, str, str]) -> re.Pattern[str]:
+    """The recording keys ``template`` gives one segment (ids fixed, any UTC time): the only keys its row may
+    name. A substring test of the ids is not enough: sub-account ``4`` is in ``sub_account=42`` and in
+    ``year=2024``, and segment ``s-1`` in ``s-10.wav``."""
+    sub, dialog, segment = row_ids
+    marks = {name: f"\x00{name}\x00" for name in _TIME_FIELDS}
+    text = keys.validate_key_template(template).format(
+        prefix=keys.normalize_prefix(prefix), sub_account_id=keys.safe_id(sub),
+        dialog_id=keys.safe_id(dialog), segment_id=keys.safe_id(segment), **marks,
+    ).lstrip("/")  # fmt: skip
+    pattern = re.escape(text)
+    for name, mark in marks.items():
+        pattern = pattern.replace(re.escape(mark), _TIME_FIELDS[name])
+    return re.compile(pattern)
+
+
+def targets_of(
+    row: Mapping[str, Any], prefix: str | None, key_template: str = keys.DEFAULT_KEY_TEMPLATE
+) -> list[Target]:
     """The recording, sidecar and (when archived) transcript of an index row, scope-checked.
 
-    :raises RingCXHoldScopeError: a key is outside the archive, or the sidecar/transcript is not beside the
-        recording; the message names the row and the key.
+    :param key_template: the DAGs' WAV key template: the recording key must be the one it gives the row's
+        sub-account, dialog and segment (at some UTC time), the sidecar and transcript exactly theirs.
+    :raises RingCXHoldScopeError: a key is outside the archive, is not the row's segment's key under
+        ``key_template``, or the sidecar/transcript is not the recording's; the message names the row and
+        the key.
     """
     archive = keys.normalize_prefix(prefix)
     dialog, segment = str(row.get("dialog_id") or ""), str(row.get("segment_id") or "")
@@ -118,15 +143,25 @@ def targets_of(row: Mapping[str, Any], prefix: str | None) -> list[Target]:
         sub = str(row.get("sub_account_id") or "")
         problem = (
             _scope_problem(key, archive, segment, sub)
-            if segment and sub
-            else "belongs to a row without segment_id or sub_account_id"
+            if segment and sub and dialog
+            else "belongs to a row without segment_id, dialog_id or sub_account_id"
         )
         if problem is None and kind == "recording" and not str(key).endswith(".wav"):
             problem = "is not a .wav recording"
+        own = kind == "recording" and problem is None
+        if own and not _template_key(key_template, prefix, (sub, dialog, segment)).fullmatch(str(key)):
+            problem = (
+                f"is not the key the key template {key_template!r} gives the row's sub-account, dialog "
+                "and segment (if the DAGs use another template, pass it as key_template)"
+            )
         if problem is None and kind == "sidecar" and key != sidecar:
             problem = f"is not the recording's sidecar ({printable(sidecar)!r})"
         if problem is None and kind != "recording" and str(key).rpartition("/")[0] != folder:
             problem = "is not beside the recording"
+        if problem is None and kind == "transcript" and key != keys.transcript_key(str(recording)):
+            problem = (
+                f"is not the recording's transcript ({printable(keys.transcript_key(str(recording)))!r})"
+            )
         if problem:
             raise RingCXHoldScopeError(
                 f"refusing the legal hold request: index row dialog {printable(dialog)!r} segment "

@@ -38,8 +38,10 @@ class RingCXLegalHoldOperator(RingCXToS3BaseOperator):
     changes nothing and says so.
 
     Before any change: the bucket must have Object Lock
-    (:class:`~airflow_provider_ringcx.exceptions.RingCXObjectLockError` otherwise), and every key must lie
-    in the archive under ``prefix``, outside its bookkeeping folders, beside its recording
+    (:class:`~airflow_provider_ringcx.exceptions.RingCXObjectLockError` otherwise), and every recording key
+    must be the one ``key_template`` gives the row's sub-account, dialog and segment under ``prefix`` (so
+    a crafted index row of one sub-account cannot name another's call), and its sidecar and transcript the
+    recording's own
     (:class:`~airflow_provider_ringcx.exceptions.RingCXHoldScopeError` otherwise, naming the row and key).
 
     Every run writes an audit record (JSON, written once, with the compliance options) at
@@ -67,6 +69,8 @@ class RingCXLegalHoldOperator(RingCXToS3BaseOperator):
         record keeps; a rejection there skips this task in the example DAG.
     :param max_segments: refuse a selection of more segments (default 10000). (templated)
     :param aws_conn_id: the ``aws`` connection.
+    :param key_template: the archive DAGs' WAV key template: a row's recording key must be the one it gives
+        the row's sub-account, dialog and segment, else the request is refused. (templated)
     :param server_side_encryption: ``AES256`` or ``aws:kms`` for the audit record. (templated)
     :param kms_key_id: KMS key for ``aws:kms``. (templated)
     :param storage_class: S3 storage class of the audit record. (templated)
@@ -92,7 +96,8 @@ class RingCXLegalHoldOperator(RingCXToS3BaseOperator):
 
     template_fields: Sequence[str] = (
         "bucket", "prefix", "sub_account_id", "date_from", "date_to", "phone_numbers", "dialog_ids",
-        "all_in_range", "action", "requested_by", "reason", "max_segments", "aws_conn_id", *OPTION_NAMES,
+        "all_in_range", "action", "requested_by", "reason", "max_segments", "aws_conn_id", "key_template",
+        *OPTION_NAMES,
     )  # fmt: skip
     template_fields_renderers = {"tags": "json", "phone_numbers": "json", "dialog_ids": "json"}
     ui_color = "#cc99ff"
@@ -114,11 +119,15 @@ class RingCXLegalHoldOperator(RingCXToS3BaseOperator):
         approval_task_id: str | None = None,
         max_segments: int | str = 10000,
         aws_conn_id: str | None = "aws_default",
+        key_template: str = keys.DEFAULT_KEY_TEMPLATE,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         if "{{" not in str(action):
             _status_of(action)  # fail at parse time for a typo
+        if "{{" not in key_template:
+            keys.validate_key_template(key_template)
+        self.key_template = key_template
         self.bucket = bucket
         self.prefix = prefix
         self.sub_account_id = sub_account_id
@@ -152,7 +161,7 @@ class RingCXLegalHoldOperator(RingCXToS3BaseOperator):
         check_object_lock(client, self.bucket)
         selection = select_rows(client, self.bucket, self.prefix, query)
         limit(selection.rows, int(self.max_segments))
-        targets = [target for row in selection.rows for target in targets_of(row, self.prefix)]  # all checked
+        targets = [t for row in selection.rows for t in targets_of(row, self.prefix, self.key_template)]
         self.log.info(
             "legal hold %s (%s): %d segment(s), %d object version(s) from the index of %d day(s) (%d without "
             "an index object)", action, status, len(selection.rows), len(targets), len(selection.days_read),

@@ -6,6 +6,7 @@ is run for real in ``tests/example_dags/test_legal_hold_dag.py``.
 
 from __future__ import annotations
 
+import gzip
 import json
 from datetime import date
 from typing import Any
@@ -14,6 +15,7 @@ import pytest
 from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_provider_ringcx.exceptions import RingCXConfigError, RingCXHoldScopeError, RingCXObjectLockError
+from airflow_provider_ringcx.keys import index_key
 from airflow_provider_ringcx.operators.holds import RingCXLegalHoldOperator
 from tests.fixtures.s3 import S3_SECRET, list_keys
 from tests.holds.archive import PREFIX, SUB, check_hold_audits, hold_status, seed, wav_key, write_index
@@ -205,3 +207,51 @@ def test_a_typo_in_the_action_fails_at_parse_time() -> None:
         RingCXLegalHoldOperator(
             task_id="x", bucket="b", sub_account_id="1", date_from="2026-01-01", action="hold"
         )
+
+
+@pytest.mark.parametrize("other", ["4", "2", "2026"])
+def test_a_crafted_index_of_another_sub_account_cannot_reach_sub_account_42s_calls(
+    aws_conn: str, locked_bucket: str, s3_client: Any, other: str
+) -> None:
+    """An attacker who can write ``_index/`` (not locked) puts rows in sub-account ``other``'s index that name
+    sub-account 42's recordings. ``other`` is a substring of a folder of those keys (``sub_account=42``,
+    ``year=2026``): the key is not what the key template gives ``other``'s segments, so it is refused."""
+    rows = seed(s3_client, locked_bucket)
+    crafted = [{**rows[s], "sub_account_id": other} for s in ("s-1", "s-2")]
+    key = index_key(PREFIX, other, date(2026, 3, 2))
+    body = gzip.compress("".join(json.dumps(row) + "\n" for row in crafted).encode(), mtime=0)
+    s3_client.put_object(Bucket=locked_bucket, Key=key, Body=body)
+    with pytest.raises(RingCXHoldScopeError, match="refusing the legal hold request") as caught:
+        _run(_hold(locked_bucket, sub_account_id=other, action="release"))
+    assert "the key template" in str(caught.value)
+    with pytest.raises(RingCXHoldScopeError):
+        _run(_hold(locked_bucket, sub_account_id=other))
+    for row in rows.values():
+        for obj in _objects(row):
+            assert hold_status(s3_client, locked_bucket, obj) == "OFF"
+    assert not list_keys(s3_client, locked_bucket, f"{PREFIX}/_audit/")
+
+
+def test_a_transcript_key_naming_another_object_of_the_dialog_is_refused(
+    aws_conn: str, locked_bucket: str, s3_client: Any
+) -> None:
+    """The row's transcript_key is beside the recording and contains the segment id (``s-1`` is in
+    ``s-1x.wav``), but it is not the segment's transcript: refused."""
+    rows = seed(s3_client, locked_bucket)
+    other = wav_key("d-1", "s-1x", "2026-03-02")
+    s3_client.put_object(Bucket=locked_bucket, Key=other, Body=b"RIFF")
+    write_index(s3_client, locked_bucket, "2026-03-02", [{**rows["s-1"], "transcript_key": other}])
+    with pytest.raises(RingCXHoldScopeError, match="is not the recording's transcript"):
+        _run(_hold(locked_bucket))
+    assert hold_status(s3_client, locked_bucket, other) == "OFF"
+
+
+def test_a_custom_key_template_is_checked_against_that_template(
+    aws_conn: str, locked_bucket: str, s3_client: Any
+) -> None:
+    """The DAGs' key_template decides what a row's key must be: the seeded default layout is refused under
+    another template, with a message naming key_template."""
+    seed(s3_client, locked_bucket)
+    template = "{prefix}/calls/{sub_account_id}/{date}/{dialog_id}/{segment_id}.wav"
+    with pytest.raises(RingCXHoldScopeError, match="key_template"):
+        _run(_hold(locked_bucket, key_template=template))
