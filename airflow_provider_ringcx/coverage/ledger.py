@@ -11,6 +11,12 @@ Which requests a refresh makes, per day of the range (days are UTC, ``end`` excl
   (``keys.report_day_prefix``, paginated by 1,000 keys), then a GET of each report whose ETag or
   LastModified differs from the rollup's fact of it, or that is new. A day becomes stale exactly when such
   a difference exists: a report written, rewritten or deleted since.
+- With ``force`` nothing of the stored rollup is trusted: every listed report is read again (a GET each).
+  A rollup is rewritten as windows land, so it cannot be locked like the reports, and whoever can write
+  ``_coverage/`` could keep a report's real ETag and LastModified (a LIST shows both) beside a fact that
+  says complete; the audit DAG refreshes with ``force``, so what it repairs (and the rollup it writes) is
+  decided by the reports alone. The cost is the reports' GETs of the audited days (96 a day on the
+  15-minute grid).
 - A LIST of the day's manifests only when it has due ``missing`` windows that were not yet judged missing
   (or with ``force``): it tells "the run stopped after fetching metadata" from "no run at all". A manifest
   written later for a window already judged missing is seen with ``force``.
@@ -200,7 +206,7 @@ class CoverageLedger:
             facts, source = stored.facts, "trusted"
         else:
             listing = self._list_reports(sub, day)
-            known = {fact.key: fact for fact in stored.facts} if stored else {}
+            known = {fact.key: fact for fact in stored.facts} if stored and not force else {}
             facts = self._read_facts(sub, listing, known, pool)
             source = "listed"
         manifests = stored.manifests if stored else None
@@ -265,8 +271,7 @@ class CoverageLedger:
         if stored is not None and not force:
             return _reaching(stored.facts, day + DAY)
         reaching = [item for item in self._list_reports(sub, day) if item.window.end > day_start(day + DAY)]
-        known = {fact.key: fact for fact in stored.facts} if stored else {}
-        return self._read_facts(sub, reaching, known, pool)
+        return self._read_facts(sub, reaching, {}, pool)  # no rollup, or forced: read them
 
     # --- S3 ---------------------------------------------------------------------------------------------
     def _get_rollup(self, sub: str, day: date) -> _Stored | None:

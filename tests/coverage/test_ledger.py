@@ -292,3 +292,26 @@ def test_a_report_complete_only_by_a_waiver_is_incomplete_waived(counting: Count
     # the stored rollup keeps the fact as incomplete: a second read does not trust the report again
     again = ledger(counting, bucket, utc(2026, 3, 3, 6)).refresh(SUB, D, D + timedelta(days=1))
     assert [g.as_dict()["key"] for g in again.gaps()] == ["20260302T0900Z_20260302T0915Z"]
+
+
+def test_a_forced_refresh_trusts_no_fact_of_a_forged_rollup(counting: Counting, bucket: str) -> None:
+    """Someone who can write ``_coverage/`` (rollups are rewritten, so never locked) marks an incomplete
+    window's fact complete and keeps the report's real ETag and LastModified (both visible in a LIST). The
+    incremental refresh reuses a fact whose listing identity agrees; the forced one (the audit DAG's, CLI
+    ``--refresh``) reads every listed report again, so it says incomplete and rewrites the rollup."""
+    s3 = counting.client
+    quarter_hours(s3, bucket, D, skip={(9, 0)})
+    put_report(s3, bucket, utc(2026, 3, 2, 9), utc(2026, 3, 2, 9, 15), not_archived=[("forbidden", "403")])
+    book = ledger(counting, bucket, utc(2026, 3, 5))
+    assert book.refresh(SUB, D, D + timedelta(days=1)).days[0].counts()["incomplete"] == 1
+    honest = rollup(s3, bucket, D)
+    forged = json.loads(json.dumps(honest))
+    for fact in forged["reports"]:
+        if fact["start"] == "2026-03-02T09:00:00Z":
+            fact.update(complete=True, not_archived=0, by_status={"archived": fact["archived"]}, reasons=[])
+    s3.put_object(Bucket=bucket, Key=keys.coverage_key(PREFIX, SUB, D), Body=json.dumps(forged).encode())
+    counting.reset()
+    result = book.refresh(SUB, D, D + timedelta(days=1), force=True)
+    assert result.days[0].counts()["incomplete"] == 1
+    assert counting.counts["GetObject"] >= 96  # every report of the day read again
+    assert rollup(s3, bucket, D)["counts"]["incomplete"] == 1  # the forged rollup is rewritten
