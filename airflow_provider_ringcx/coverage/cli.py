@@ -4,8 +4,9 @@
         --sub-account-id 12345 --start 2026-03-01 --end 2026-03-08 [--interval 15m] [--lag 15m] [--refresh]
 
 It refreshes the ledger (:class:`~airflow_provider_ringcx.coverage.ledger.CoverageLedger`: final days
-are read from their rollups, the others are listed; ``--refresh`` lists every day and reads every report again, trusting no rollup; ``--cached`` lists
-none and writes nothing), then prints one line per day and every problem window with its reason.
+are read from their rollups, the others are listed; ``--refresh`` lists every day and reads every report
+again, trusting no rollup; ``--cached`` lists none and writes nothing), then prints one line per day and
+every problem window with its reason.
 
 Exit status: 0 when nothing due is missing, incomplete or only partly archived; 1 when something is (the
 problems are printed); 2 for a usage or configuration error; 3 when S3 refuses the ledger's requests. The
@@ -46,7 +47,7 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     parser.add_argument("--interval", default="15m", help="grid window length: 15m (live), 1h, 1d (history)")
     parser.add_argument("--lag", default="15m", help="a window is due this long after its end (15m)")
     mode = parser.add_mutually_exclusive_group()
-    mode.add_argument("--refresh", action="store_true", help="re-list every day and re-read every report (trust no rollup)")
+    mode.add_argument("--refresh", action="store_true", help="re-list every day, re-read every report")
     mode.add_argument("--cached", action="store_true", help="read the rollups only: no LIST, no write")
     parser.add_argument("--now", help="judge as of this ISO-8601 time instead of the clock")
     parser.add_argument("--json", action="store_true", help="print the result as JSON instead of tables")
