@@ -27,6 +27,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import random
+import re
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -46,6 +47,7 @@ from airflow_provider_ringcx.index.format import (
     merge,
     row_day,
 )
+from airflow_provider_ringcx.models import printable
 from airflow_provider_ringcx.s3.options import S3WriteOptions
 from airflow_provider_ringcx.s3.writeonce import http_status, is_conflict, is_precondition_failed
 
@@ -58,6 +60,11 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 8
 #: The index object of a day is named ``segments.jsonl.gz``; anything else under ``_index/`` is ignored.
 INDEX_NAME = "segments.jsonl.gz"
+#: A day object's key below the prefix, as :func:`~airflow_provider_ringcx.keys.index_key` makes it (an id
+#: from :func:`~airflow_provider_ringcx.keys.safe_id`: never ``.``, ``..`` or a ``/``).
+_DAY_KEY = re.compile(
+    r"_index/sub_account=(?!\.\.?/)[A-Za-z0-9._%~-]+/date=\d{4}-\d{2}-\d{2}/" + re.escape(INDEX_NAME)
+)
 
 
 class IndexWriteConflictError(RingCXError):
@@ -223,6 +230,10 @@ def sync_index(client: S3Client, bucket: str, prefix: str | None, dest: Path) ->
     DuckDB without its ``httpfs`` extension, for one. Every object is downloaded again (a day is rewritten
     in place as its windows land), each written to a ``.part`` file first and renamed.
 
+    ``_index/`` is not locked, so whoever can write it can name any key (``_index/../../x``): only keys of
+    the index's own layout are copied, so no file is written outside ``dest``; any other key is skipped
+    with a warning naming it.
+
     :returns: the local files, sorted.
     """
     base = keys.normalize_prefix(prefix)
@@ -235,6 +246,9 @@ def sync_index(client: S3Client, bucket: str, prefix: str | None, dest: Path) ->
             if not key.endswith("/" + INDEX_NAME):
                 continue
             relative = key[len(base) + 1 :] if base else key
+            if not _DAY_KEY.fullmatch(relative):
+                log.warning("index sync: skipping s3://%s/%s, not an index day's key", bucket, printable(key))
+                continue
             target = dest.joinpath(*relative.split("/"))
             target.parent.mkdir(parents=True, exist_ok=True)
             partial = target.with_name(target.name + ".part")

@@ -21,6 +21,7 @@ from airflow_provider_ringcx.index.store import (
     IndexWriteConflictError,
     merge_rows,
     read_day,
+    sync_index,
 )
 from airflow_provider_ringcx.s3.options import S3WriteOptions
 
@@ -106,3 +107,34 @@ def test_the_index_gets_the_runs_encryption_and_tags_but_no_object_lock(s3_clien
     # rewritten as the next window lands: a new version, never a refusal
     merge_rows(s3_client, bucket, "ringcx", SUB, _rows("next", 1), fallback_day=DAY, options=options)
     assert len(read_day(s3_client, bucket, written.key)[0]) == 3
+
+
+@pytest.mark.parametrize(
+    "tail",
+    [
+        "sub_account=1/../../../../outside/segments.jsonl.gz",
+        "sub_account=1/date=2026-03-02/../../../escaped/segments.jsonl.gz",
+        "sub_account=1/./date=2026-03-02/segments.jsonl.gz",
+        "sub_account=1//date=2026-03-02/segments.jsonl.gz",
+        "sub_account=1/date=2026-03-02/x/segments.jsonl.gz",
+        "other/date=2026-03-02/segments.jsonl.gz",
+    ],
+)
+def test_sync_writes_only_index_days_inside_dest(
+    s3_client: Any, bucket: str, tmp_path: Any, tail: str
+) -> None:
+    """Whoever can write ``_index/`` (it is not locked) can name any key: ``index sync`` writes only keys of
+    the index's own layout (``_index/sub_account=ID/date=YYYY-MM-DD/segments.jsonl.gz``), inside ``--dest``,
+    and skips the others with a warning, never a file outside the folder."""
+    good = keys.index_key("rec", "1", date(2026, 3, 2))
+    s3_client.put_object(Bucket=bucket, Key=good, Body=b"x")
+    s3_client.put_object(Bucket=bucket, Key=f"rec/_index/{tail}", Body=b"hostile")
+    assert any(
+        item["Key"] == f"rec/_index/{tail}" for item in s3_client.list_objects_v2(Bucket=bucket)["Contents"]
+    )
+    dest = tmp_path / "a" / "b" / "c" / "copy"
+    files = sync_index(s3_client, bucket, "rec", dest)
+    assert files == [dest / "_index" / "sub_account=1" / "date=2026-03-02" / "segments.jsonl.gz"]
+    written = sorted(p for p in tmp_path.rglob("*") if p.is_file())
+    assert written == files
+    assert files[0].read_bytes() == b"x"
