@@ -46,6 +46,8 @@ DEFAULT_DAYS = 14
 GRIDS = (5, 10, 15, 20, 30, 60, 120, 180, 240, 360, 480, 720, 1440)
 #: Not-archived segments listed on a window's page (the report object holds them all).
 MAX_SEGMENTS = 500
+#: The days a page may name: the date arithmetic around them (the day before, the day after) stays in range.
+EARLIEST, LATEST = date(1970, 1, 2), date(9999, 12, 30)
 _SUB = r"^[A-Za-z0-9._\-]{1,64}$"
 _PART = r"^\d{8}T\d{4}(\d{2})?Z_\d{8}T\d{4}(\d{2})?Z$"
 
@@ -133,7 +135,7 @@ def create_app(
         grid: Grid = 15,
     ) -> HTMLResponse:
         _check_grid(grid)
-        last = end or _today() + DAY
+        last = _check_day("end", end or _today() + DAY)
         start = last - timedelta(days=days)
         archive = make_reader()
         found = archive.sub_accounts()
@@ -153,6 +155,7 @@ def create_app(
     @app.get("/day", response_class=HTMLResponse)
     def day_page(request: Request, sub: Sub, day: Annotated[date, Query()], grid: Grid = 15) -> HTMLResponse:
         _check_grid(grid)
+        _check_day("day", day)
         archive = make_reader()
         result = archive.coverage(sub, day, day + DAY, archive.config.grid(grid))
         covered = result.days[0]
@@ -171,6 +174,7 @@ def create_app(
         if bounds is None:
             raise RequestValidationError([{"loc": ("query", "window"), "msg": "not a window", "type": "x"}])
         start, end = bounds
+        _check_day("window", start.date())
         archive = make_reader()
         config = archive.config
         result = archive.coverage(sub, start.date(), start.date() + DAY, config.grid(grid))
@@ -201,6 +205,21 @@ def _check_grid(grid: int) -> None:
         raise RequestValidationError(
             [{"loc": ("query", "grid"), "msg": f"must be one of {choices} (minutes)", "type": "value_error"}]
         )
+
+
+def _check_day(name: str, day: date) -> date:
+    """``day``, or a 400 when it is outside :data:`EARLIEST`..:data:`LATEST` (not a date overflow's 500)."""
+    if not EARLIEST <= day <= LATEST:
+        raise RequestValidationError(
+            [
+                {
+                    "loc": ("query", name),
+                    "msg": f"must be between {EARLIEST} and {LATEST}",
+                    "type": "value_error",
+                }
+            ]
+        )
+    return day
 
 
 def _part_of(key: str) -> str:

@@ -196,6 +196,10 @@ def test_a_missing_window_says_so(client: TestClient, auth_manager: Any) -> None
         ("/day", {"sub": SUB}),
         ("/window", {"sub": SUB, "window": "20260302T1415Z"}),
         ("/window", {"sub": SUB, "window": "20260302T1430Z_20260302T1415Z"}),
+        ("/", {"end": "0001-01-05"}),  # days before year 1: a date overflow, not a 500
+        ("/", {"end": "9999-12-31", "days": "1"}),
+        ("/day", {"sub": SUB, "day": "9999-12-31"}),
+        ("/window", {"sub": SUB, "window": "99991231T2345Z_99991231T2359Z"}),
     ],
 )
 def test_bad_query_parameters_are_a_400_page(
