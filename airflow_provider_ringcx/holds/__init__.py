@@ -20,7 +20,11 @@ Guarantees:
   row's sub-account, dialog and segment (ids compared whole: sub-account ``4`` is in ``sub_account=42``);
   the sidecar and transcript must be exactly the recording's. One bad row refuses the whole request
   (:class:`~airflow_provider_ringcx.exceptions.RingCXHoldScopeError`, naming the row and the key): a crafted
-  index cannot reach other objects, nor another sub-account's calls.
+  index cannot reach other objects, nor another sub-account's calls. Then each selected row is confirmed
+  by its recording's sidecar (written with the recording, under the same lock; :func:`.query.confirm`, one
+  GET a row): the same segment and recording, a day in the range, and the request's numbers or dialog in
+  the vendor row the sidecar keeps. So a row given the held number, or moved into the range, by whoever
+  can write the (unlocked) index is refused too.
 * **Object Lock.** A bucket without Object Lock refuses legal holds; the operator checks first and fails
   with :class:`~airflow_provider_ringcx.exceptions.RingCXObjectLockError` saying how to enable it.
 * **Idempotence.** Each version's current status is read first; only a version not already in the wanted

@@ -15,14 +15,19 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from botocore.exceptions import ClientError
+
 from airflow_provider_ringcx import keys
-from airflow_provider_ringcx.exceptions import RingCXConfigError
+from airflow_provider_ringcx.exceptions import RingCXConfigError, RingCXHoldScopeError
+from airflow_provider_ringcx.models import printable
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 #: The longest range one request reads (days): a bound on its GETs, about ten years.
 MAX_DAYS = 3700
+#: Largest sidecar read to confirm a row (a sidecar is a few KB).
+MAX_SIDECAR_BYTES = 1024 * 1024
 _DIGITS = re.compile(r"\D+")
 
 
@@ -172,3 +177,62 @@ def limit(rows: Sequence[Mapping[str, Any]], max_segments: int) -> None:
             f"the request selects {len(rows)} segments, over max_segments={max_segments}: narrow the query "
             "(numbers, dialogs, days) or raise max_segments"
         )
+
+
+def confirm(client: S3Client, bucket: str, query: HoldQuery, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Check every selected row against its recording's sidecar before anything changes (1 GET a row).
+
+    The index is derived and rewritten, so it is never locked: whoever can write ``_index/`` could give a
+    row the number a release names, or list another day's call in a day of the range. The sidecar is
+    written with the recording, under the same Object Lock, and holds the vendor row as received: the
+    segment must be the row's, and the request must select it by the sidecar's numbers, dialog and day too.
+
+    :raises RingCXHoldScopeError: naming the row, the sidecar and what disagrees; nothing was changed.
+    """
+    for row in rows:
+        sidecar = keys.sidecar_key(str(row.get("s3_key")))
+        problem = _disagreement(client, bucket, query, row, sidecar)
+        if problem:
+            raise RingCXHoldScopeError(
+                f"refusing the legal hold request: index row dialog {printable(row.get('dialog_id'))!r} "
+                f"segment {printable(row.get('segment_id'))!r} is contradicted by the recording's sidecar "
+                f"{printable(sidecar)!r}: {problem}; nothing was changed. Rebuild the index day from the "
+                "manifests (python -m airflow_provider_ringcx index rebuild); check who can write the index"
+            )
+
+
+def _disagreement(client: S3Client, bucket: str, query: HoldQuery, row: Mapping[str, Any],
+                  sidecar: str) -> str | None:  # fmt: skip
+    from airflow_provider_ringcx.index.format import index_row, row_day
+    from airflow_provider_ringcx.s3.writeonce import http_status
+    from airflow_provider_ringcx.transfers.sidecar import SidecarInvalid, parse_sidecar
+
+    try:
+        body = client.get_object(Bucket=bucket, Key=sidecar)["Body"].read(MAX_SIDECAR_BYTES + 1)
+    except ClientError as err:
+        if http_status(err) == 404:
+            return "there is no sidecar, so the row cannot be confirmed"
+        raise
+    if len(body) > MAX_SIDECAR_BYTES:
+        return f"the sidecar is over {MAX_SIDECAR_BYTES} bytes"
+    try:
+        document = parse_sidecar(body)
+    except SidecarInvalid as err:
+        return f"the sidecar {err}"
+    ids = (document["sub_account_id"], document["dialog_id"], document["segment_id"])
+    if ids != (str(row.get("sub_account_id")), str(row.get("dialog_id")), str(row.get("segment_id"))):
+        return f"it is the sidecar of sub-account {ids[0]!r} dialog {ids[1]!r} segment {ids[2]!r}"
+    if document["s3"].get("key") != row.get("s3_key"):
+        return f"it is the sidecar of the recording {printable(document['s3'].get('key'))!r}"
+    segment = document.get("segment") or {}
+    truth = index_row(
+        sub_account_id=ids[0], ref={"dialog_id": ids[1], "segment_id": ids[2], "start": segment.get("start"),
+        "end": segment.get("end")}, row=document["metadata"], has_recording=True,
+        archive={"s3_key": row.get("s3_key")}, pauses=None, where={},
+    )  # fmt: skip
+    day = row_day(truth, query.date_from)
+    if not query.date_from <= day <= query.date_to:
+        return f"the segment ended on {day}, outside the request's days"
+    if not query.matches(truth):
+        return "by the numbers and dialog the sidecar records, the request does not select this segment"
+    return None

@@ -17,7 +17,7 @@ from airflow_provider_ringcx import keys
 from airflow_provider_ringcx.exceptions import RingCXConfigError
 from airflow_provider_ringcx.holds import audit
 from airflow_provider_ringcx.holds.apply import ACTIONS, Change, check_object_lock, set_holds, targets_of
-from airflow_provider_ringcx.holds.query import HoldQuery, limit, select_rows
+from airflow_provider_ringcx.holds.query import HoldQuery, confirm, limit, select_rows
 from airflow_provider_ringcx.models import printable
 from airflow_provider_ringcx.operators.base import RingCXToS3BaseOperator
 from airflow_provider_ringcx.s3.options import OPTION_NAMES
@@ -41,7 +41,8 @@ class RingCXLegalHoldOperator(RingCXToS3BaseOperator):
     (:class:`~airflow_provider_ringcx.exceptions.RingCXObjectLockError` otherwise), and every recording key
     must be the one ``key_template`` gives the row's sub-account, dialog and segment under ``prefix`` (so
     a crafted index row of one sub-account cannot name another's call), and its sidecar and transcript the
-    recording's own
+    recording's own, and each selected row must agree with its recording's sidecar (the segment, its day
+    and the numbers or dialog the request names, as the locked sidecar records them)
     (:class:`~airflow_provider_ringcx.exceptions.RingCXHoldScopeError` otherwise, naming the row and key).
 
     Every run writes an audit record (JSON, written once, with the compliance options) at
@@ -162,6 +163,7 @@ class RingCXLegalHoldOperator(RingCXToS3BaseOperator):
         selection = select_rows(client, self.bucket, self.prefix, query)
         limit(selection.rows, int(self.max_segments))
         targets = [t for row in selection.rows for t in targets_of(row, self.prefix, self.key_template)]
+        confirm(client, self.bucket, query, selection.rows)  # by each recording's locked sidecar
         self.log.info(
             "legal hold %s (%s): %d segment(s), %d object version(s) from the index of %d day(s) (%d without "
             "an index object)", action, status, len(selection.rows), len(targets), len(selection.days_read),

@@ -10,6 +10,7 @@ from datetime import date
 from typing import Any
 
 from airflow_provider_ringcx.keys import index_key
+from airflow_provider_ringcx.transfers.sidecar import SIDECAR_FORMAT
 
 SUB = "42"
 PREFIX = "rec"
@@ -29,6 +30,25 @@ def wav_key(dialog: str, segment: str, day: str) -> str:
     return f"{PREFIX}/sub_account={SUB}/year={y}/month={m}/day={d}/hour=14/{dialog}/{segment}.wav"
 
 
+def sidecar(bucket: str, wav: str, version: str | None, call: tuple[Any, ...]) -> bytes:
+    """A valid ``ringcx-recording-sidecar/1`` document for one of :data:`CALLS` (the vendor row inside)."""
+    dialog, segment, ani, dnis, day, _transcript = call
+    start, end = f"{day}T14:01:00Z", f"{day}T14:05:00Z"
+    return json.dumps({
+        "format": SIDECAR_FORMAT, "dialog_id": dialog, "segment_id": segment, "sub_account_id": SUB,
+        "sha256": "0" * 64, "size": 8, "content_type": "audio/wav",
+        "audio": {"channels": 1, "sample_rate": 8000, "bits_per_sample": 16, "data_size": None,
+                  "duration_seconds": None},
+        "source": {"path": "/recordings", "content_length": None},
+        "s3": {"bucket": bucket, "key": wav, "version_id": version, "upload": "put"},
+        "segment": {"start": start, "end": end, "duration_ms": 240000},
+        "retrieved_at": "2026-03-10T00:00:00Z",
+        "provider": {"name": "airflow-provider-ringcx", "version": "t"},
+        "metadata": {"dialogId": dialog, "segmentId": segment, "channelEndpointAddress": ani,
+                     "contactEndpointAddress": dnis, "segmentStartTime": start, "segmentEndTime": end},
+    }).encode()  # fmt: skip
+
+
 def write_index(s3: Any, bucket: str, day: str, rows: Sequence[Mapping[str, Any]]) -> str:
     """One index day object, gzip JSON Lines (the ``ringcx-index/1`` layout)."""
     key = index_key(PREFIX, SUB, date.fromisoformat(day))
@@ -40,10 +60,11 @@ def write_index(s3: Any, bucket: str, day: str, rows: Sequence[Mapping[str, Any]
 def seed(s3: Any, bucket: str) -> dict[str, dict[str, Any]]:
     """Write every call's objects and the index; return the rows by segment id."""
     rows: dict[str, dict[str, Any]] = {}
-    for dialog, segment, ani, dnis, day, transcript in CALLS:
+    for call in CALLS:
+        dialog, segment, ani, dnis, day, transcript = call
         wav = wav_key(dialog, segment, day)
         version = s3.put_object(Bucket=bucket, Key=wav, Body=b"RIFF" + segment.encode()).get("VersionId")
-        s3.put_object(Bucket=bucket, Key=wav[:-4] + ".json", Body=b"{}")
+        s3.put_object(Bucket=bucket, Key=wav[:-4] + ".json", Body=sidecar(bucket, wav, version, call))
         transcript_key = wav[:-4] + ".transcript.json" if transcript else None
         if transcript_key:
             s3.put_object(Bucket=bucket, Key=transcript_key, Body=b"{}")

@@ -255,3 +255,32 @@ def test_a_custom_key_template_is_checked_against_that_template(
     template = "{prefix}/calls/{sub_account_id}/{date}/{dialog_id}/{segment_id}.wav"
     with pytest.raises(RingCXHoldScopeError, match="key_template"):
         _run(_hold(locked_bucket, key_template=template))
+
+
+def test_an_index_row_the_recordings_sidecar_contradicts_is_refused(
+    aws_conn: str, locked_bucket: str, s3_client: Any
+) -> None:
+    """Whoever can write ``_index/`` gives d-3's row the held number: a release by that number would lift
+    d-3's hold, which another matter asked for. The sidecar (written with the recording, locked with it)
+    says d-3's number is another one: the request is refused before anything changes."""
+    rows = seed(s3_client, locked_bucket)
+    _run(_hold(locked_bucket, phone_numbers=None, dialog_ids="d-3"))  # another matter holds d-3
+    forged = {**rows["s-4"], "channel_endpoint_address": NUMBER}
+    write_index(s3_client, locked_bucket, "2026-03-03", [rows["s-3"], forged])
+    with pytest.raises(RingCXHoldScopeError, match="sidecar") as caught:
+        _run(_hold(locked_bucket, action="release"))
+    assert "'s-4'" in str(caught.value)
+    assert "nothing was changed" in str(caught.value)
+    assert all(hold_status(s3_client, locked_bucket, k) == "ON" for k in _objects(rows["s-4"]))
+
+
+def test_an_index_row_moved_into_the_range_is_refused(
+    aws_conn: str, locked_bucket: str, s3_client: Any
+) -> None:
+    """s-5 ended on 2026-03-05, after the request's range; a forged 2026-03-03 index object lists it: its
+    sidecar's end is outside the range, so the request is refused."""
+    rows = seed(s3_client, locked_bucket)
+    write_index(s3_client, locked_bucket, "2026-03-03", [rows["s-3"], rows["s-5"]])
+    with pytest.raises(RingCXHoldScopeError, match="outside the request's days"):
+        _run(_hold(locked_bucket))
+    assert all(hold_status(s3_client, locked_bucket, k) == "OFF" for k in _objects(rows["s-5"]))
