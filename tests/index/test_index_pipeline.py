@@ -230,3 +230,23 @@ def test_each_rows_object_lock_state_is_what_s3_holds_for_its_recording(
         assert (row["object_lock_mode"], row["version_id"]) == ("GOVERNANCE", head["VersionId"])
         assert row["retain_until"][:19] == head["ObjectLockRetainUntilDate"].strftime("%Y-%m-%dT%H:%M:%S")
         assert row["legal_hold"] is False
+    # a legal hold by one archived call's number, over what the pipeline wrote: every row it selects is
+    # confirmed by the real sidecar (segment, day, the number in the vendor row), and holds
+    from airflow_provider_ringcx.holds.query import digits
+    from airflow_provider_ringcx.operators.holds import RingCXLegalHoldOperator
+    from tests.operators.conftest import XComRecorder
+
+    number = archived[0]["channel_endpoint_address"]
+    same = [row for row in archived if digits(row["channel_endpoint_address"]) == digits(number)]
+    same += [r for r in archived if r not in same and digits(r["contact_endpoint_address"]) == digits(number)]
+    hold = RingCXLegalHoldOperator(
+        task_id="hold", bucket=bucket, prefix="rel", sub_account_id=SUB, date_from=DAY.isoformat(),
+        phone_numbers=[number], requested_by="test",
+    )  # fmt: skip
+    summary = hold.execute({"ti": XComRecorder(), "dag_run": None})
+    assert summary["segments"] == len(same)
+    assert summary["counts"]["changed"] == summary["counts"]["objects"] >= 2 * len(same)
+    for row in same:
+        assert (
+            s3_client.get_object_legal_hold(Bucket=bucket, Key=row["s3_key"])["LegalHold"]["Status"] == "ON"
+        )
