@@ -6,8 +6,9 @@ Every identifier that reaches a key (dialog id, segment id, sub-account id) goes
   for ``%`` itself, ``%7E`` for ``~``, control characters and unicode byte by byte), so the result never
   holds a ``/`` and cannot escape the prefix;
 - an id that is exactly ``.`` or ``..`` is encoded whole (``%2E``, ``%2E%2E``), so no key segment is a
-  dot-segment that a client or a sync tool might collapse; an id ending in ``.transcript`` has that dot
-  encoded (``x%2Etranscript``), so no sidecar key ever equals a transcript key (:func:`transcript_key`);
+  dot-segment that a client or a sync tool might collapse; an id ending in ``.transcript``,
+  ``.summary.agent`` or ``.summary.auto`` has that first dot encoded (``x%2Etranscript``), so no sidecar key
+  ever equals a transcript or summary key (:func:`transcript_key`, :func:`summary_key`);
 - an encoded id longer than :data:`MAX_ID_LENGTH` is cut and suffixed with ``~`` plus 32 hex digits of the
   SHA-256 of the raw id. ``~`` is always encoded elsewhere, so a shortened id never equals the encoding of
   another id.
@@ -53,6 +54,8 @@ _HASH_HEX = 32
 _SAFE = frozenset(string.ascii_letters + string.digits + "._-")
 _S3_KEY_LIMIT = 1024
 TRANSCRIPT_TAIL = ".transcript"
+SUMMARY_KINDS = ("agent", "auto")  # the AI summary kinds RingCX serves; each has its own key
+_DOCUMENT_TAILS = (TRANSCRIPT_TAIL, *(f".summary.{kind}" for kind in SUMMARY_KINDS))
 ID_FIELDS = ("sub_account_id", "dialog_id", "segment_id")
 
 
@@ -71,8 +74,9 @@ def safe_id(value: str, *, max_length: int = MAX_ID_LENGTH) -> str:
         char if char in _SAFE else "".join(f"%{byte:02X}" for byte in char.encode("utf-8", "surrogatepass"))
         for char in value
     )
-    if encoded.endswith(TRANSCRIPT_TAIL):  # else the sidecar of "x.transcript" is x's transcript key
-        encoded = encoded[: -len(TRANSCRIPT_TAIL)] + "%2E" + TRANSCRIPT_TAIL[1:]
+    tail = next((tail for tail in _DOCUMENT_TAILS if encoded.endswith(tail)), None)
+    if tail:  # else the sidecar of "x.transcript" is x's transcript key ("x.summary.agent": x's summary)
+        encoded = encoded[: -len(tail)] + "%2E" + tail[1:]
     if len(encoded) <= max_length:
         return encoded
     digest = hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()[:_HASH_HEX]
@@ -252,6 +256,13 @@ def sidecar_key(wav_key: str) -> str:
 def transcript_key(wav_key: str) -> str:
     """The transcript document's key beside the WAV: ``{segmentId}.transcript.json`` (issue 17)."""
     return sidecar_key(wav_key)[: -len(".json")] + TRANSCRIPT_TAIL + ".json"
+
+
+def summary_key(wav_key: str, kind: str) -> str:
+    """An AI summary's key beside the WAV: ``{segmentId}.summary.{agent|auto}.json`` (issue 17)."""
+    if kind not in SUMMARY_KINDS:
+        raise RingCXConfigError(f"summary kind {kind!r} is not one of {', '.join(SUMMARY_KINDS)}")
+    return sidecar_key(wav_key)[: -len(".json")] + f".summary.{kind}.json"
 
 
 def partition_prefix(

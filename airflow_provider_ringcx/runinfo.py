@@ -100,9 +100,9 @@ def batch_table(summary: Mapping[str, Any]) -> str:
         text += "\n" + _not_archived_table(
             problems, "outcome", int(summary.get("not_archived_truncated") or 0)
         )
-    transcripts = summary.get("transcripts")  # only with include_transcripts
-    if transcripts:
-        text += "\ntranscripts: " + ", ".join(f"{name} {count}" for name, count in transcripts.items())
+    for name in ("transcripts", "summaries"):  # only with include_transcripts / include_summaries
+        if summary.get(name):
+            text += f"\n{name}: " + ", ".join(f"{state} {count}" for state, count in summary[name].items())
     return text
 
 

@@ -15,9 +15,9 @@ from airflow_provider_ringcx.coverage.facts import ReportFact, clean_reason
 from airflow_provider_ringcx.report import ExpectedSegment, check_segment
 from airflow_provider_ringcx.scrub import scrub
 from airflow_provider_ringcx.transfers.batch import _reason
+from airflow_provider_ringcx.transfers.documents import outcome as _outcome
 from airflow_provider_ringcx.transfers.manifest_format import invalid_line
 from airflow_provider_ringcx.transfers.progress import BatchProgress
-from airflow_provider_ringcx.transfers.transcripts import _outcome
 from airflow_provider_ringcx.windows import Window
 
 SECRET = "S3cr3tV4lue"
@@ -63,7 +63,7 @@ def test_every_place_that_keeps_a_reason_uses_it() -> None:
     reason = f"RingCXError: GET s3://b/k?X-Amz-Signature={SECRET} and token={SECRET}"
     assert SECRET not in clean_reason(reason)  # a coverage rollup
     assert SECRET not in invalid_line("{}", ValueError(reason))["reason"]  # an unparseable manifest row
-    assert SECRET not in _outcome("failed", "k", reason).reason  # a transcript's outcome
+    assert SECRET not in _outcome("failed", "k", reason).reason  # a transcript's (summary's) outcome
     lines: list[str] = []
     progress = BatchProgress(type("Log", (), {"info": lambda _, *args: lines.append(args[0] % args[1:])})())
     progress.start(1)

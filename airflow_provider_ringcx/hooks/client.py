@@ -13,6 +13,11 @@ Budget first, token second (issue #12 item 12): the bearer token is taken from t
 attempt, *after* the budget admitted it, so a call that waited minutes for the budget never presents a
 token that expired during the wait (which cost a 401 and a re-exchange before).
 
+Where the token goes (``token_in``): ``Authorization: Bearer`` for every endpoint but the AI summaries, which
+take it as the cookie ``access_token`` (``../shared/ringcx-api.md`` section 3). The cookie is passed per
+request (``cookies=``), never stored in the session's jar, so it goes to the configured ``api_url`` host only:
+a redirect to another host is sent without cookies (:mod:`~airflow_provider_ringcx.hooks.redirects`).
+
 Redirects (item 7): every request is sent with ``allow_redirects=False`` and a 3xx goes through the policy
 of :mod:`~airflow_provider_ringcx.hooks.redirects`, never through requests' own redirect handling.
 
@@ -54,6 +59,8 @@ log = logging.getLogger(__name__)
 USER_AGENT = f"airflow-provider-ringcx/{__version__} (+python-requests)"
 _TOKENISH = re.compile(r"[A-Za-z0-9_\-.~+/=:]{24,}")
 _BODY_PEEK = 64 * 1024
+#: ``token_in`` values: the ``Authorization: Bearer`` header (default), or the ``access_token`` cookie.
+BEARER, COOKIE = "bearer", "cookie"
 
 
 class TokenSource(Protocol):
@@ -212,12 +219,14 @@ class HttpClient:
         budget: RateBudget | None = None,
         check: Callable[[requests.Response], None] | None = None,
         tokens: TokenSource | None = None,
+        token_in: str = BEARER,
         **kwargs: Any,
     ) -> requests.Response:
         """Send one logical request, retried per the policy; return the 2xx response.
 
         :param tokens: when given, each attempt takes a bearer token from it after the budget admitted the
             attempt (module doc); prefer :meth:`send_authenticated`, which adds the one re-authentication.
+        :param token_in: :data:`BEARER` (the ``Authorization`` header) or :data:`COOKIE` (``access_token``).
 
         :param what: how errors name the request (default ``METHOD /path``).
         :param budget: acquired before every attempt; a 429 wait is written into it, and a 2xx answer is
@@ -233,7 +242,7 @@ class HttpClient:
             with attempt:
                 if budget is not None:
                     budget.acquire()
-                response = self._attempt(method, url, what, self._authorized(kwargs, tokens))
+                response = self._attempt(method, url, what, self._authorized(kwargs, tokens, token_in))
                 if check is not None:
                     try:
                         check(response)
@@ -246,15 +255,20 @@ class HttpClient:
         raise AssertionError("unreachable: tenacity either returns or re-raises")  # pragma: no cover
 
     @staticmethod
-    def _authorized(kwargs: dict[str, Any], tokens: TokenSource | None) -> dict[str, Any]:
-        """``kwargs`` with ``Authorization: Bearer`` from ``tokens`` (taken now: after the budget wait)."""
+    def _authorized(kwargs: dict[str, Any], tokens: TokenSource | None, token_in: str) -> dict[str, Any]:
+        """``kwargs`` with the token from ``tokens`` (taken now: after the budget wait) where ``token_in``
+        says: the ``Authorization: Bearer`` header, or the ``access_token`` cookie of this request only."""
         if tokens is None:
             return kwargs
+        if token_in not in (BEARER, COOKIE):
+            raise ValueError(f"token_in must be {BEARER!r} or {COOKIE!r}, not {token_in!r}")
         try:
             token = tokens.token()
         except RingCXError as err:
             setattr(err, TOKEN_SOURCE_ERROR, True)  # its own request was retried; never again here
             raise
+        if token_in == COOKIE:
+            return {**kwargs, "cookies": {**dict(kwargs.get("cookies") or {}), "access_token": token}}
         return {
             **kwargs,
             "headers": {**dict(kwargs.get("headers") or {}), "Authorization": f"Bearer {token}"},
@@ -304,7 +318,8 @@ class HttpClient:
     def send_authenticated(
         self, method: str, url: str, tokens: TokenSource, **kwargs: Any
     ) -> requests.Response:
-        """:meth:`send` with a bearer token; a 401 gets one forced re-authentication and one retry.
+        """:meth:`send` with the token (``token_in``: bearer or cookie); a 401 gets one forced
+        re-authentication and one retry.
 
         :raises RingCXAuthError: the retry was answered 401 too (``retryable``: the token was new).
         """

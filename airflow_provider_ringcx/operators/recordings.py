@@ -10,6 +10,7 @@ from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from airflow_provider_ringcx.exceptions import RingCXConfigError
 from airflow_provider_ringcx.hooks.budget_rule import LIVE, check_priority
+from airflow_provider_ringcx.hooks.summaries import parse_summary_kinds
 from airflow_provider_ringcx.keys import DEFAULT_KEY_TEMPLATE, partition_prefix, validate_key_template
 from airflow_provider_ringcx.lineage.mixins import RecordingsLineage
 from airflow_provider_ringcx.links import (
@@ -29,6 +30,7 @@ from airflow_provider_ringcx.transfers.batch import BatchArchiver, summarize
 from airflow_provider_ringcx.transfers.landing import LandingConfig, SegmentLander
 from airflow_provider_ringcx.transfers.manifest_reader import Ident, is_manifest_batch, read_rows
 from airflow_provider_ringcx.transfers.progress import DEFAULT_EVERY_MB, BatchProgress, parse_every_mb
+from airflow_provider_ringcx.transfers.summaries import SummaryLander
 from airflow_provider_ringcx.transfers.transcripts import TranscriptLander
 
 if TYPE_CHECKING:
@@ -118,6 +120,11 @@ class RingCXRecordingsToS3Operator(RecordingsLineage, RingCXToS3BaseOperator):
         encryption and Object Lock, paced by the connection's ``transcript_budget``. A transcript RingCX
         answers 404 for is ``pending`` (not lost; a later run retries it). Default False. See
         :mod:`airflow_provider_ringcx.transfers.transcripts`.
+    :param include_summaries: also archive each segment's AI summaries (rows with ``hasTranscript``) as
+        ``{segmentId}.summary.{kind}.json`` beside the recording, like the transcripts and under the same
+        budget (one 120/min class at RingCX): ``False`` (default), ``"agent"``, ``"auto"``, ``"both"`` (or
+        ``True``), or a list of kinds. A summary RingCX answers 404 for is ``pending``. See
+        :mod:`airflow_provider_ringcx.transfers.summaries`.
 
     Example::
 
@@ -169,6 +176,7 @@ class RingCXRecordingsToS3Operator(RecordingsLineage, RingCXToS3BaseOperator):
         budget_priority: str = LIVE,
         progress_every_mb: float | str = DEFAULT_EVERY_MB,
         include_transcripts: bool = False,
+        include_summaries: bool | str | Sequence[str] = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -194,6 +202,8 @@ class RingCXRecordingsToS3Operator(RecordingsLineage, RingCXToS3BaseOperator):
             check_priority(budget_priority)  # fail at parse time for a typo
         self.progress_every_mb = progress_every_mb
         self.include_transcripts = include_transcripts
+        self.include_summaries = include_summaries
+        parse_summary_kinds(include_summaries)  # fail at parse time for a typo
         if "{{" not in str(progress_every_mb):
             parse_every_mb(progress_every_mb)
 
@@ -209,6 +219,7 @@ class RingCXRecordingsToS3Operator(RecordingsLineage, RingCXToS3BaseOperator):
             single_part_threshold=int(self.single_part_threshold),
             multipart_chunksize=int(self.multipart_chunksize),
             include_transcripts=bool(self.include_transcripts),
+            summary_kinds=parse_summary_kinds(self.include_summaries),
         )
 
     def _descriptor_key(self) -> str | None:
@@ -246,6 +257,11 @@ class RingCXRecordingsToS3Operator(RecordingsLineage, RingCXToS3BaseOperator):
             progress=progress,
             transcripts=TranscriptLander(hook=self.hook, client=client, bucket=self.bucket, options=options)
             if self.include_transcripts
+            else None,
+            summaries=SummaryLander(
+                hook=self.hook, client=client, bucket=self.bucket, options=options, kinds=config.summary_kinds
+            )
+            if config.summary_kinds
             else None,
         )
         summary = summarize(archiver.run(refs))

@@ -19,7 +19,10 @@ With a :class:`~airflow_provider_ringcx.transfers.transcripts.TranscriptLander`,
 recording is archived then gets its transcript landed too (its own outcome, ``transcript``; the recording's
 outcome never depends on it). The summary then adds ``transcripts`` (counts per transcript outcome) and
 ``transcript_pending`` / ``transcript_not_archived`` (``{dialog_id, segment_id, reason}``, every one: the
-late-arrival rescan retries the pending ones).
+late-arrival rescan retries the pending ones). A
+:class:`~airflow_provider_ringcx.transfers.summaries.SummaryLander` does the same for the AI summaries
+(``summaries``: one outcome per asked kind; the summary adds ``summaries`` and ``summary_pending`` /
+``summary_not_archived``, each entry with its ``kind``).
 """
 
 from __future__ import annotations
@@ -39,9 +42,11 @@ from airflow_provider_ringcx.exceptions import RingCXError, RingCXForbiddenError
 from airflow_provider_ringcx.models import SegmentRef, printable
 from airflow_provider_ringcx.s3.writeonce import http_status
 from airflow_provider_ringcx.scrub import scrub
+from airflow_provider_ringcx.transfers.documents import DOCUMENT_OUTCOMES, DocumentOutcome
 from airflow_provider_ringcx.transfers.landing import Landed, SegmentLander
 from airflow_provider_ringcx.transfers.progress import BatchProgress
-from airflow_provider_ringcx.transfers.transcripts import TRANSCRIPT_OUTCOMES, TranscriptLander
+from airflow_provider_ringcx.transfers.summaries import SummaryLander
+from airflow_provider_ringcx.transfers.transcripts import TranscriptLander
 
 OUTCOMES = ("archived", "already_archived", "forbidden", "missing", "failed")
 #: At most this many not-archived segments are listed in the XCom summary (the counts stay exact).
@@ -65,8 +70,9 @@ class SegmentOutcome:
     size: int = 0
     downloaded: int = 0
     attempts: int = 1
-    transcript: str | None = None  # a TRANSCRIPT_OUTCOMES entry; None: not asked for, or no hasTranscript
+    transcript: str | None = None  # a DOCUMENT_OUTCOMES entry; None: not asked for, or no hasTranscript
     transcript_reason: str = ""
+    summaries: dict[str, tuple[str, str]] | None = None  # kind -> (DOCUMENT_OUTCOMES entry, reason)
 
     def as_dict(self) -> dict[str, Any]:
         """The compact XCom form (not-archived segments only are listed)."""
@@ -123,9 +129,11 @@ class BatchArchiver:
         logger: logging.Logger | Any = None,
         progress: BatchProgress | None = None,
         transcripts: TranscriptLander | None = None,
+        summaries: SummaryLander | None = None,
     ) -> None:
         self.lander = lander
         self.transcripts = transcripts
+        self.summaries = summaries
         self.max_workers = max(1, int(max_workers))
         self.attempts = max(1, int(attempts))
         self.backoff = max(0.0, float(backoff))
@@ -167,7 +175,7 @@ class BatchArchiver:
                 downloaded=landed.downloaded,
                 attempts=attempts,
             )
-            self._transcript(ref, outcome)
+            self._documents(ref, outcome)
         except RingCXForbiddenError as err:
             outcome = SegmentOutcome(dialog_id, segment_id, "forbidden", _reason(err), attempts=attempts)
         except RingCXNotFoundError as err:
@@ -180,22 +188,32 @@ class BatchArchiver:
         self.progress.finished(outcome.outcome, ident, outcome.downloaded, outcome.reason)
         return outcome
 
-    def _transcript(self, ref: SegmentRef, outcome: SegmentOutcome) -> None:
-        """Land the transcript of a segment whose recording is archived (when transcripts are on)."""
-        if self.transcripts is None or outcome.key is None:
+    def _documents(self, ref: SegmentRef, outcome: SegmentOutcome) -> None:
+        """Land the transcript and the AI summaries of a segment whose recording is archived (those that
+        are on)."""
+        if outcome.key is None:
             return
         row = self.lander.rows.get((outcome.dialog_id, outcome.segment_id))
-        landed = self.transcripts.land(ref, outcome.key, row)
+        landed = self.transcripts.land(ref, outcome.key, row) if self.transcripts is not None else None
         if landed is not None:
             outcome.transcript, outcome.transcript_reason = landed.state, landed.reason
-            if landed.state not in ("archived", "already_archived"):
-                self.log.info(
-                    "transcript of %s/%s %s: %s",
-                    printable(outcome.dialog_id),
-                    printable(outcome.segment_id),
-                    landed.state,
-                    landed.reason,
-                )
+            self._log_document("transcript", outcome, landed)
+        kinds = self.summaries.land(ref, outcome.key, row) if self.summaries is not None else None
+        if kinds is not None:
+            outcome.summaries = {kind: (one.state, one.reason) for kind, one in kinds.items()}
+            for kind, one in kinds.items():
+                self._log_document(f"{kind} summary", outcome, one)
+
+    def _log_document(self, noun: str, outcome: SegmentOutcome, landed: DocumentOutcome) -> None:
+        if landed.state not in ("archived", "already_archived"):
+            self.log.info(
+                "%s of %s/%s %s: %s",
+                noun,
+                printable(outcome.dialog_id),
+                printable(outcome.segment_id),
+                landed.state,
+                landed.reason,
+            )
 
     def _before_sleep(self, dialog_id: str, segment_id: str) -> Callable[[Any], None]:
         def hook(state: Any) -> None:
@@ -227,15 +245,35 @@ def summarize(outcomes: Sequence[SegmentOutcome], *, max_listed: int = MAX_LISTE
         "not_archived": [outcome.as_dict() for outcome in problems[:max_listed]],
         "not_archived_truncated": max(0, len(problems) - max_listed),
     }
-    asked = [outcome for outcome in outcomes if outcome.transcript is not None]
-    if asked:  # transcripts on: their counts, and every pending or refused one (the rescan needs them all)
-        transcripts = Counter({name: 0 for name in TRANSCRIPT_OUTCOMES})
-        transcripts.update(str(outcome.transcript) for outcome in asked)
-        summary["transcripts"] = dict(transcripts)
-        for state in ("pending", "not_archived"):
-            summary[f"transcript_{state}"] = [
-                {"dialog_id": o.dialog_id, "segment_id": o.segment_id, "reason": o.transcript_reason}
-                for o in asked
-                if o.transcript == state
-            ]
+    transcripts: list[tuple[SegmentOutcome, str, str, dict[str, str]]] = [
+        (o, str(o.transcript), o.transcript_reason, {}) for o in outcomes if o.transcript is not None
+    ]
+    _add_documents(summary, "transcripts", "transcript", transcripts)
+    summaries = [
+        (o, state, reason, {"kind": kind})
+        for o in outcomes
+        for kind, (state, reason) in (o.summaries or {}).items()
+    ]
+    _add_documents(summary, "summaries", "summary", summaries)
     return summary
+
+
+def _add_documents(
+    summary: dict[str, Any],
+    plural: str,
+    noun: str,
+    entries: Sequence[tuple[SegmentOutcome, str, str, dict[str, str]]],
+) -> None:
+    """When documents were asked for (transcripts, summaries): their counts, and every pending or refused
+    one, all listed (the rescan needs them all): ``{plural}``, ``{noun}_pending``, ``{noun}_not_archived``."""
+    if not entries:
+        return
+    counts = Counter({name: 0 for name in DOCUMENT_OUTCOMES})
+    counts.update(state for _, state, _, _ in entries)
+    summary[plural] = dict(counts)
+    for state in ("pending", "not_archived"):
+        summary[f"{noun}_{state}"] = [
+            {"dialog_id": o.dialog_id, "segment_id": o.segment_id, **extra, "reason": reason}
+            for o, found, reason, extra in entries
+            if found == state
+        ]

@@ -56,7 +56,13 @@ from airflow_provider_ringcx.exceptions import (
     RingCXTransientError,
     RingCXUnverifiableError,
 )
-from airflow_provider_ringcx.keys import DEFAULT_KEY_TEMPLATE, recording_key, sidecar_key, transcript_key
+from airflow_provider_ringcx.keys import (
+    DEFAULT_KEY_TEMPLATE,
+    recording_key,
+    sidecar_key,
+    summary_key,
+    transcript_key,
+)
 from airflow_provider_ringcx.models import SegmentRef, parse_timestamp
 from airflow_provider_ringcx.s3.existing import StaleUploads, require_same_bytes, tag_sha256
 from airflow_provider_ringcx.s3.hashing import HashingReader
@@ -89,6 +95,7 @@ class LandingConfig:
     :param multipart_chunksize: part size of streamed multipart uploads (>= 5 MiB).
     :param transfer_concurrency: s3transfer threads per upload (parts in flight = memory per upload).
     :param include_transcripts: transcripts are archived too: a sidecar names its transcript's key.
+    :param summary_kinds: the AI summary kinds archived too (``agent``, ``auto``): a sidecar names their keys.
     """
 
     bucket: str
@@ -101,6 +108,7 @@ class LandingConfig:
     multipart_chunksize: int = 8 * MiB
     transfer_concurrency: int = 2
     include_transcripts: bool = False
+    summary_kinds: tuple[str, ...] = ()
 
 
 @dataclass
@@ -354,6 +362,7 @@ class SegmentLander:
         )
         row = self.rows.get((dialog_id, segment_id))
         with_transcript = self.config.include_transcripts and has_transcript(row)
+        kinds = self.config.summary_kinds if has_transcript(row) else ()  # summaries.has_summaries
         return build_sidecar(
             ref,
             sub_account_id=self.config.sub_account_id,
@@ -363,4 +372,5 @@ class SegmentLander:
             manifest_key=self.config.manifest_key,
             retrieved_at=datetime.now(timezone.utc),
             transcript_key=transcript_key(stored.key) if with_transcript else None,
+            summary_keys={kind: summary_key(stored.key, kind) for kind in kinds},
         )

@@ -6,8 +6,10 @@ included); everything else is computed while the bytes streamed into S3. ``pause
 read from that row's ``segmentEvents`` by :func:`~airflow_provider_ringcx.pauses.compute_pause_evidence` (the
 rule's name and every problem found in the list included); ``transcript`` names the key of the segment's
 transcript document when transcripts are archived (:mod:`~airflow_provider_ringcx.transfers.transcripts`:
-the transcript may land later than the recording, so the document carries its own evidence). Both are
-optional in the schema: sidecars written before them stay valid.
+the transcript may land later than the recording, so the document carries its own evidence), and
+``summaries`` the keys of its AI summaries by kind (``{"agent": {"key": ...}}``,
+:mod:`~airflow_provider_ringcx.transfers.summaries`). All are optional in the schema: sidecars written
+before them stay valid.
 
 :func:`build_sidecar` assembles the document from what it describes (the segment, the
 :class:`DownloadEvidence` and the :class:`StoredRecording`); :func:`write_sidecar` writes it create-only.
@@ -32,6 +34,7 @@ import jsonschema
 from botocore.exceptions import ClientError
 
 from airflow_provider_ringcx import __version__, jsonutil
+from airflow_provider_ringcx.keys import SUMMARY_KINDS
 from airflow_provider_ringcx.models import format_timestamp, printable
 from airflow_provider_ringcx.pauses import compute_pause_evidence
 from airflow_provider_ringcx.s3.options import Retention
@@ -44,6 +47,7 @@ SIDECAR_FORMAT = "ringcx-recording-sidecar/1"
 
 _NULLABLE_INT = {"type": ["integer", "null"], "minimum": 0}
 _NULLABLE_STR = {"type": ["string", "null"]}
+_KEY_REF = {"type": "object", "required": ["key"], "properties": {"key": {"type": "string", "minLength": 1}}}
 _INTERVALS = {
     "type": "array",
     "items": {
@@ -143,10 +147,11 @@ SIDECAR_SCHEMA: dict[str, Any] = {
                 "problems": {"type": "array", "items": {"type": "string"}},
             },
         },
-        "transcript": {
+        "transcript": _KEY_REF,
+        "summaries": {
             "type": "object",
-            "required": ["key"],
-            "properties": {"key": {"type": "string", "minLength": 1}},
+            "propertyNames": {"enum": list(SUMMARY_KINDS)},
+            "additionalProperties": _KEY_REF,
         },
     },
 }
@@ -202,6 +207,7 @@ def build_sidecar(
     manifest_key: str | None,
     retrieved_at: datetime | None = None,
     transcript_key: str | None = None,
+    summary_keys: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """Assemble the sidecar document of one landed recording (see :data:`SIDECAR_SCHEMA`).
 
@@ -211,6 +217,7 @@ def build_sidecar(
     :param stored: where and how they landed.
     :param manifest_key: the window manifest the segment was listed in.
     :param transcript_key: where the segment's transcript document is (or will be) archived, if it is.
+    :param summary_keys: where its AI summaries are (or will be) archived, by kind, if they are.
     """
     wav, lock = download.wav, stored.lock
     until = lock.get("ObjectLockRetainUntilDate")
@@ -250,6 +257,8 @@ def build_sidecar(
     }
     if transcript_key:
         document["transcript"] = {"key": transcript_key}
+    if summary_keys:
+        document["summaries"] = {kind: {"key": key} for kind, key in summary_keys.items()}
     return document
 
 

@@ -68,7 +68,7 @@ SIZE_MISMATCH = "size_mismatch"
 CHECKSUM_MISMATCH = "checksum_mismatch"
 CONTENT_MISMATCH = "content_mismatch"
 UNVERIFIABLE = "unverifiable"
-BODY_INVALID = "body_invalid"  # a transcript's bytes are intact but not its segment's transcript
+BODY_INVALID = "body_invalid"  # a transcript's (summary's) bytes are intact but not its segment's
 #: Every state :func:`verify_archived` returns; only ``archived`` counts as archived.
 STATES = (
     ARCHIVED,
@@ -324,16 +324,22 @@ def verify_archived(
 
 
 def verify_transcript(
-    client: S3Client, bucket: str, key: str, check_body: Callable[[bytes], str | None]
+    client: S3Client,
+    bucket: str,
+    key: str,
+    check_body: Callable[[bytes], str | None],
+    *,
+    noun: str = "transcript",
 ) -> Verdict:
-    """The verdict on a transcript object (issue 17): ``archived`` only when its bytes, read back (they are
-    small), hash to the ``sha256`` metadata written with them (the SHA-256 of the bytes RingCX sent), every
-    checksum S3 holds agrees, and ``check_body`` finds no problem in them (JSON, the segment's own ids).
-    Otherwise ``object_missing``, a mismatch state, ``body_invalid`` or ``unverifiable``, with the reason."""
+    """The verdict on a transcript or AI summary object (issue 17; ``noun`` names it): ``archived`` only when
+    its bytes, read back (they are small), hash to the ``sha256`` metadata written with them (the SHA-256 of
+    the bytes RingCX sent), every checksum S3 holds agrees, and ``check_body`` finds no problem in them (JSON,
+    the segment's own ids). Otherwise ``object_missing``, a mismatch state, ``body_invalid`` or
+    ``unverifiable``, with the reason."""
     try:
         stored = stored_object(client, bucket, key)
         if stored is None:
-            return Verdict(OBJECT_MISSING, key, f"no transcript at s3://{bucket}/{key}")
+            return Verdict(OBJECT_MISSING, key, f"no {noun} at s3://{bucket}/{key}")
         body = get_body(client, bucket, key) or b""
         read = replace(stored, content_sha256=hashlib.sha256(body).hexdigest(), content_size=len(body))
         claim = dict(read.checksums).get("metadata sha256")

@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from ringcx_simulator import control, transcripts, vendor_auth, vendor_data
+from ringcx_simulator import control, summaries, transcripts, vendor_auth, vendor_data
 from ringcx_simulator.config import SimConfig
 from ringcx_simulator.state import SimState
 
@@ -26,6 +26,8 @@ def route_name(path: str) -> str:
     for prefix, name in _ROUTES:
         if path.startswith(prefix):
             return name
+    if path.startswith(summaries.PREFIX):
+        return "summaries"
     if path.startswith("/voice/api/cx/integration/"):
         if path.endswith("/interaction-metadata"):
             return "metadata"
@@ -83,6 +85,7 @@ def create_app(config: SimConfig | None = None) -> FastAPI:
     app.include_router(vendor_auth.router)
     app.include_router(vendor_data.router)
     app.include_router(transcripts.router)
+    app.include_router(summaries.router)
     app.include_router(control.router)
     app.add_middleware(StatsMiddleware, state=state)
     return app

@@ -27,7 +27,9 @@ DownloadLength = Literal["content-length", "chunked", "close"]
 WavDataSize = Literal["exact", "zero", "unknown"]
 
 #: Fields that are tuples of strings on the command line as comma-separated lists.
-_LIST_FIELDS = {"sub_account_ids", "inactive_sub_account_ids", "restricted_ids", "transcript_variants"}
+_LIST_FIELDS = {
+    "sub_account_ids", "inactive_sub_account_ids", "restricted_ids", "transcript_variants", "summary_variants"
+}  # fmt: skip
 #: Fields never echoed back by ``GET /_sim/config``.
 SECRET_FIELDS = frozenset({"client_secret", "jwt", "api_token"})
 
@@ -195,6 +197,14 @@ class SimConfig:
         "Force transcript kinds, comma-separated segmentId=kind "
         "(ok, missing, late, malformed, huge, wrong_ids, array).",
     )
+    # --- AI summaries (see summaries.py; paced by transcript_budget: one 120/min class) -------------
+    summary_missing_share: float = _knob(0.1, "Share of hasTranscript segments' summaries that 404 forever.")
+    summary_late_share: float = _knob(0.2, "Share of summaries that 404 until --summary-delay after the end.")
+    summary_hostile_share: float = _knob(0.0, "Share of summaries served hostile (malformed, html, array).")
+    summary_delay: float = _knob(5400.0, "Simulated seconds after a segment's end until a late summary.")
+    summary_variants: tuple[str, ...] = _knob(
+        (), "Force summary kinds (agent, auto), segmentId=kind: ok, missing, late, malformed, html, array."
+    )
     # --- bulk segments (volume tests; see bulk.py) -------------------------------------------------------
     bulk_segments: int = _knob(
         0,
@@ -242,6 +252,9 @@ class SimConfig:
             "transcript_missing_share",
             "transcript_late_share",
             "transcript_hostile_share",
+            "summary_missing_share",
+            "summary_late_share",
+            "summary_hostile_share",
         ):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be within 0..1")
@@ -260,8 +273,8 @@ class SimConfig:
         both = sorted(set(self.sub_account_ids) & set(self.inactive_sub_account_ids))
         if both:
             raise ValueError(f"{', '.join(both)}: in both sub_account_ids and inactive_sub_account_ids")
-        if self.transcript_delay < 0 or self.transcript_huge_bytes < 0:
-            raise ValueError("transcript_delay and transcript_huge_bytes must be >= 0")
+        if self.transcript_delay < 0 or self.transcript_huge_bytes < 0 or self.summary_delay < 0:
+            raise ValueError("transcript_delay, transcript_huge_bytes and summary_delay must be >= 0")
         for name in ("token_budget", "metadata_budget", "download_budget", "transcript_budget"):
             try:
                 parse_budget(getattr(self, name))
@@ -292,6 +305,7 @@ class SimConfig:
         data["inactive_sub_account_ids"] = list(self.inactive_sub_account_ids)
         data["restricted_ids"] = list(self.restricted_ids)
         data["transcript_variants"] = list(self.transcript_variants)
+        data["summary_variants"] = list(self.summary_variants)
         data["faults"] = list(self.faults)
         return data
 

@@ -5,7 +5,7 @@ A rule (``POST /_sim/faults`` takes a JSON list of them)::
     {"route": "download", "kind": "reset", "after_bytes": 65536, "times": 2}
 
 * ``route``: metadata | download | exchange | refresh | oauth | account | admin_accounts |
-  admin_subaccounts | transcripts | any
+  admin_subaccounts | transcripts | summaries | any
 * ``kind``: status (``status``, default 503) | rate_limit (429; ``retry_after``: true, false or "date";
   ``retry_after_seconds``, default 1) | reset (a real TCP RST, SO_LINGER 0, once ``after_bytes`` body
   bytes were handed to the kernel; like any reset it may discard bytes still in flight, so the client sees
@@ -62,7 +62,7 @@ from ringcx_simulator.hostile_json import HOSTILE_JSON_KINDS, NON_FINITE_CONSTAN
 
 ROUTES = (
     *("metadata", "download", "exchange", "refresh", "oauth", "account"),
-    *("admin_accounts", "admin_subaccounts", "transcripts", "any"),
+    *("admin_accounts", "admin_subaccounts", "transcripts", "summaries", "any"),
 )
 #: Kinds that replace the response before the handler does any work.
 RESPONSE_KINDS = ("status", "rate_limit", "expire_token", "revoke_tokens", "html200", "redirect")

@@ -68,7 +68,7 @@ def draw_fault(request: Request, route: str) -> tuple[FaultRule | None, Response
             headers = {"Retry-After": str(rule.retry_after_seconds)}
         return rule, errors_response(request, 429, headers=headers)
     if rule.kind == "expire_token":
-        token = bearer_token(request.headers.get("authorization"))
+        token = bearer_token(request.headers.get("authorization")) or request.cookies.get("access_token")
         if token:
             state.tokens.expire(token)
         return rule, unauthorized_response(config.expired_message)
@@ -89,11 +89,17 @@ def draw_fault(request: Request, route: str) -> tuple[FaultRule | None, Response
     return rule, None
 
 
-def authenticate(request: Request) -> Response | None:
-    """``None`` if the request carries a live RingCX access token or the permanent API token, else 401."""
+def authenticate(request: Request, *, cookie: bool = False) -> Response | None:
+    """``None`` if the request carries a live RingCX access token or the permanent API token, else 401.
+
+    :param cookie: the token is the ``access_token`` cookie (the summaries route), not a bearer header.
+    """
     state = sim(request)
     config = state.config
-    token = bearer_token(request.headers.get("authorization"))
+    if cookie:
+        token = request.cookies.get("access_token") or None
+    else:
+        token = bearer_token(request.headers.get("authorization"))
     if token is None:
         return unauthorized_response("Full authentication is required to access this resource")
     if config.api_token and token == config.api_token:

@@ -11,12 +11,13 @@ from typing import Any
 
 from ringcx_simulator.audio import SAMPLE_RATE, Recording
 from ringcx_simulator.auth import TokenStore
-from ringcx_simulator.bulk import BulkSegments, bulk_signature
+from ringcx_simulator.bulk import DIALOG_PREFIX, SEGMENT_PREFIX, BulkSegments, bulk_signature
 from ringcx_simulator.clock import SimClock
 from ringcx_simulator.config import SimConfig, parse_instant
 from ringcx_simulator.faults import FaultInjector
 from ringcx_simulator.limits import Budgets
 from ringcx_simulator.metadata import OMITTED, recording_path
+from ringcx_simulator.summary_data import SUMMARY_KINDS, summary_kind, summary_ready_ms
 from ringcx_simulator.traffic import (
     INBOUND_VOICE,
     Segment,
@@ -148,6 +149,22 @@ class SimState:
             return injected
         return self.traffic.find(sub_account_id, dialog_id, segment_id)
 
+    def find_segment_by_id(self, sub_account_id: str, segment_id: str) -> Segment | None:
+        """A segment by its id alone (the summaries route names no dialog): an injected one, else the dialog
+        id is derived from a generated voice id (``p-v-{hex}-{start}-...`` is in ``s-v-{hex}-{start}``)."""
+        with self._lock:
+            wanted = (sub_account_id, segment_id)
+            injected = [seg for (sub, _, seg_id), seg in self._injected.items() if (sub, seg_id) == wanted]
+        if injected:
+            return injected[0]
+        if segment_id.startswith(SEGMENT_PREFIX):
+            dialog_id = DIALOG_PREFIX + segment_id[len(SEGMENT_PREFIX) :][:8]
+        elif segment_id.startswith("p-v-"):
+            dialog_id = "s-v-" + segment_id[len("p-v-") :].rsplit("-", 1)[0]
+        else:
+            return None
+        return self.find_segment(sub_account_id, dialog_id, segment_id)
+
     def is_processing(self, segment: Segment) -> bool:
         """True while the segment ended less than ``processing_delay`` ago (hidden, audio 404)."""
         return segment.end_ms > self.processing_cutoff_ms()
@@ -219,6 +236,8 @@ class SimState:
             "hasTranscript": segment.has_transcript,
             "transcript": transcript_kind(segment, config),  # transcripts.py: ok, missing, late, hostile...
             "transcriptReadyTimeMs": iso_ms(transcript_ready_ms(segment, config)),
+            "summaries": {kind: summary_kind(segment, config, kind) for kind in SUMMARY_KINDS},
+            "summaryReadyTimeMs": iso_ms(summary_ready_ms(segment, config)),
         }
         if segment.has_recording:
             recording = self.recording(segment)

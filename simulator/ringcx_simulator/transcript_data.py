@@ -24,26 +24,50 @@ def _draw(seed: int, segment_id: str, salt: str) -> float:
     return int.from_bytes(digest[:8], "big") / 2**64
 
 
-def transcript_kind(segment: Segment, config: Any) -> str:
-    """What the transcript route serves for ``segment`` (module docstring), before the clock is applied."""
+def pick_kind(
+    segment: Segment,
+    config: Any,
+    *,
+    salt: str,
+    hostile_salt: str,
+    shares: tuple[tuple[str, float], ...],
+    hostile: tuple[str, ...],
+    variants: tuple[str, ...],
+) -> str:
+    """A document kind for ``segment`` (``none`` without ``hasTranscript``): forced by ``variants``
+    (``segmentId=kind``), else drawn from ``shares`` (``missing``, ``late``, ``hostile``: one of ``hostile``)
+    by ``seed``, ``salt`` and the segment id, else ``ok``. Shared by transcripts and summaries."""
     if not segment.has_transcript:
         return "none"
-    forced = dict(_pairs(config.transcript_variants))
+    forced = dict(_pairs(variants))
     if segment.segment_id in forced:
         return forced[segment.segment_id]
-    draw = _draw(config.seed, segment.segment_id, "transcript")
-    for kind, share in (
-        ("missing", config.transcript_missing_share),
-        ("late", config.transcript_late_share),
-        ("hostile", config.transcript_hostile_share),
-    ):
+    draw = _draw(config.seed, segment.segment_id, salt)
+    for kind, share in shares:
         if draw < share:
             if kind == "hostile":
-                pick = _draw(config.seed, segment.segment_id, "hostile")
-                return HOSTILE_KINDS[int(pick * len(HOSTILE_KINDS))]
+                pick = _draw(config.seed, segment.segment_id, hostile_salt)
+                return hostile[int(pick * len(hostile))]
             return kind
         draw -= share
     return "ok"
+
+
+def transcript_kind(segment: Segment, config: Any) -> str:
+    """What the transcript route serves for ``segment`` (module docstring), before the clock is applied."""
+    return pick_kind(
+        segment,
+        config,
+        salt="transcript",
+        hostile_salt="hostile",
+        shares=(
+            ("missing", config.transcript_missing_share),
+            ("late", config.transcript_late_share),
+            ("hostile", config.transcript_hostile_share),
+        ),
+        hostile=HOSTILE_KINDS,
+        variants=config.transcript_variants,
+    )
 
 
 def _pairs(spec: tuple[str, ...]) -> list[tuple[str, str]]:

@@ -8,9 +8,8 @@ Vendor routes (``../shared/ringcx-api.md`` section 3, "Related endpoints"; no Op
   ``segmentId`` to the body [INF: not documented], so that a client can check that a body is the one it
   asked for; the ``wrong_ids`` variant sends another segment's.
 
-Paced by the ``transcript_budget`` (120/min per sub-account). The summaries route (``GET
-/voice/api/v1/summary/accounts/{subAccountId}/segments/{segmentId}/{agent|auto}``, cookie-authenticated) is
-not simulated yet.
+Paced by the ``transcript_budget`` (120/min per sub-account), which the summaries route
+(:mod:`ringcx_simulator.summaries`, cookie-authenticated) shares: one vendor rate-limit class.
 
 Which segment gets what is a pure function of ``seed`` and the segment id (:func:`transcript_kind`), so
 the ground truth can list it: ``none`` (no ``hasTranscript``: 404), ``missing`` (404 forever), ``late``

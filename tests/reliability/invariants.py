@@ -27,7 +27,10 @@ Invariants (:func:`check_archive`):
 Transcripts (issue 17): every ``{segment}.transcript.json`` sits beside a verified-or-present WAV of a
 ground-truth segment whose transcript the simulator serves (``ok``, or ``late`` once ready), parses as a
 JSON object naming that segment's ids with a ``transcript`` array, and its bytes hash to its ``sha256``
-metadata; it has one version like every key (invariant 3), and it is never counted as a sidecar.
+metadata; it has one version like every key (invariant 3), and it is never counted as a sidecar. AI
+summaries likewise: every ``{segment}.summary.{agent|auto}.json`` sits beside such a WAV, the simulator
+serves that kind for it (``ok`` or ``late``), its bytes hash to its ``sha256`` metadata, and it is the JSON
+object the simulator serves (the segment's id and the kind).
 
 "A re-run downloads 0 bytes" needs the simulator's byte counter around a re-run: :func:`downloaded_bytes`.
 """
@@ -44,7 +47,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from tests.reliability.transcript_invariants import check_transcripts
+from tests.reliability.transcript_invariants import check_summaries, check_transcripts, is_summary_key
 
 _SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-")
 _MAX_ID = 180
@@ -114,6 +117,7 @@ class ArchiveCheck:
     corrupt: int = 0
     orphans: int = 0
     transcripts: int = 0
+    summaries: int = 0
     open_uploads: int = 0
     indexed: int = 0
     problems: list[str] = field(default_factory=list)
@@ -135,6 +139,7 @@ class ArchiveCheck:
             "corrupt": self.corrupt,
             "orphan_sidecars": self.orphans,
             "transcripts": self.transcripts,
+            "summaries": self.summaries,
             "open_multipart_uploads": self.open_uploads,
             "index_rows": self.indexed,
         }
@@ -213,7 +218,8 @@ def check_archive(
     versions = _all_versions(s3, bucket, data_prefix)
     wavs = {k for k in versions if k.endswith(".wav")}
     transcripts = {k for k in versions if k.endswith(".transcript.json")}
-    sidecars = {k for k in versions if k.endswith(".json")} - transcripts
+    ai_summaries = {k for k in versions if is_summary_key(k)}  # not `summaries`: the download summaries
+    sidecars = {k for k in versions if k.endswith(".json")} - transcripts - ai_summaries
     result.wav_objects, result.sidecars = len(wavs), len(sidecars)
 
     # 3. one version per key (recordings, sidecars and the write-once manifests)
@@ -287,6 +293,7 @@ def check_archive(
                 "listed with a reason"
             )
     result.transcripts = check_transcripts(s3, bucket, transcripts, wavs, everything, problems)
+    result.summaries = check_summaries(s3, bucket, ai_summaries, wavs, everything, problems)
     # 4. the report's counts add up and agree with S3
     if report is not None:
         _check_report(report, result, by_key, archived, problems)

@@ -64,6 +64,7 @@ def test_successful_and_failing_runs_leak_no_secret(
 ) -> None:
     caplog.set_level("DEBUG")
     pipe.download_kwargs["include_transcripts"] = True  # transcript objects (issue 17) are scanned too
+    pipe.download_kwargs["include_summaries"] = "both"  # and AI summaries (sent the token as a cookie)
     places: list[tuple[str, str]] = []
     ok = pipe.run_window(s3_client, W_START, W_END)
     assert ok.report is not None
@@ -91,6 +92,7 @@ def test_successful_and_failing_runs_leak_no_secret(
     places += _places(wrong, pipe, caplog, capfd)
     places += _s3_texts(s3_client, pipe.bucket)
     assert any(where.endswith(".transcript.json") for where, _ in places)
+    assert any(where.endswith((".summary.agent.json", ".summary.auto.json")) for where, _ in places)
     secrets = _secrets(rsim)
     assert len(secrets) >= 6
     assert _scan(places, secrets) == []
