@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from airflow_provider_ringcx import __version__
+from airflow_provider_ringcx import __version__, jsonutil
 from airflow_provider_ringcx.exceptions import RingCXError, RingCXForbiddenError
 from airflow_provider_ringcx.hooks.documents import FetchedDocument
 from airflow_provider_ringcx.models import format_timestamp, parse_timestamp, printable
@@ -51,6 +51,10 @@ ARCHIVED, ALREADY, PENDING, NOT_ARCHIVED = "archived", "already_archived", "pend
 DOCUMENT_OUTCOMES = (ARCHIVED, ALREADY, PENDING, NOT_ARCHIVED)
 _REASON_CHARS = 300
 _KINDS = {dict: "object", list: "array", str: "string", bool: "boolean", int: "number", float: "number"}
+#: Gets the document from RingCX (``None``: 404, not ready yet).
+Fetch = Callable[[], FetchedDocument | None]
+#: Why the bytes are not the document, or ``None`` when they are.
+Check = Callable[[bytes], str | None]
 
 
 @dataclass(frozen=True)
@@ -63,9 +67,16 @@ class DocumentOutcome:
     size: int = 0
 
 
-def json_kind(document: object) -> str:
-    """How a parsed JSON value is named in a refusal (``object``, ``array``, ``string``...)."""
-    return _KINDS.get(type(document), type(document).__name__)
+def json_object(body: bytes) -> tuple[dict[str, Any] | None, str | None]:
+    """``(document, None)`` when ``body`` is a JSON object (strict UTF-8 JSON: no NaN, bounded depth), else
+    ``(None, why not)``: the first check of every document's body."""
+    try:
+        document = jsonutil.strict_loads(body)
+    except ValueError as err:
+        return None, f"is not JSON ({type(err).__name__} at {getattr(err, 'pos', '?')})"
+    if not isinstance(document, dict):
+        return None, f"is a JSON {_KINDS.get(type(document), type(document).__name__)}, not an object"
+    return document, None
 
 
 class DocumentWriter:
@@ -83,13 +94,7 @@ class DocumentWriter:
         self.options = options
         self.noun = noun
 
-    def land(
-        self,
-        ref: Mapping[str, Any],
-        key: str,
-        fetch: Callable[[], FetchedDocument | None],
-        check: Callable[[bytes], str | None],
-    ) -> DocumentOutcome:
+    def land(self, ref: Mapping[str, Any], key: str, fetch: Fetch, check: Check) -> DocumentOutcome:
         """Archive the document ``fetch`` gets at ``key``, if ``check`` finds no problem in its bytes.
         Never raises for the segment: every failure is an outcome with its reason."""
         try:
@@ -100,16 +105,10 @@ class DocumentWriter:
             retryable = not isinstance(err, RingCXError) or err.retryable
             return outcome(PENDING if retryable else NOT_ARCHIVED, key, f"{type(err).__name__}: {err}")
 
-    def _verdict(self, key: str, check: Callable[[bytes], str | None]) -> Verdict:
+    def _verdict(self, key: str, check: Check) -> Verdict:
         return verify_transcript(self.client, self.bucket, key, check, noun=self.noun)
 
-    def _land(
-        self,
-        ref: Mapping[str, Any],
-        key: str,
-        fetch: Callable[[], FetchedDocument | None],
-        check: Callable[[bytes], str | None],
-    ) -> DocumentOutcome:
+    def _land(self, ref: Mapping[str, Any], key: str, fetch: Fetch, check: Check) -> DocumentOutcome:
         verdict = self._verdict(key, check)
         if verdict.archived:
             return DocumentOutcome(ALREADY, key, size=int(verdict.size or 0))

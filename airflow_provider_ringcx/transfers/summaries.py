@@ -24,11 +24,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_ringcx import jsonutil
 from airflow_provider_ringcx.hooks.summaries import SummaryClient, parse_summary_kinds
 from airflow_provider_ringcx.keys import summary_key
 from airflow_provider_ringcx.s3.options import S3WriteOptions
-from airflow_provider_ringcx.transfers.documents import DocumentOutcome, DocumentWriter, json_kind
+from airflow_provider_ringcx.transfers.documents import DocumentOutcome, DocumentWriter, json_object
 from airflow_provider_ringcx.transfers.transcripts import has_transcript
 
 if TYPE_CHECKING:
@@ -45,13 +44,7 @@ def summary_problem(body: bytes) -> str | None:
     UTF-8 JSON, no NaN, bounded depth); its fields are not checked, as their shape is not documented."""
     if body.lstrip()[:1] == b"<":
         return "is an HTML or XML page, not JSON"
-    try:
-        document = jsonutil.strict_loads(body)
-    except ValueError as err:
-        return f"is not JSON ({type(err).__name__} at {getattr(err, 'pos', '?')})"
-    if not isinstance(document, dict):
-        return f"is a JSON {json_kind(document)}, not an object"
-    return None
+    return json_object(body)[1]
 
 
 class SummaryLander:

@@ -21,7 +21,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_ringcx import jsonutil
 from airflow_provider_ringcx.hooks.transcripts import TranscriptClient
 from airflow_provider_ringcx.keys import transcript_key
 from airflow_provider_ringcx.models import printable
@@ -30,7 +29,7 @@ from airflow_provider_ringcx.transfers.documents import (
     DOCUMENT_OUTCOMES,
     DocumentOutcome,
     DocumentWriter,
-    json_kind,
+    json_object,
 )
 
 if TYPE_CHECKING:
@@ -53,12 +52,9 @@ def has_transcript(row: Mapping[str, Any] | None) -> bool:
 def body_problem(body: bytes, dialog_id: str, segment_id: str) -> str | None:
     """Why ``body`` is not this segment's transcript, or ``None`` when it is: strict UTF-8 JSON (no NaN,
     bounded depth), an object, a ``transcript`` array, and no ``dialogId``/``segmentId`` naming another."""
-    try:
-        document = jsonutil.strict_loads(body)
-    except ValueError as err:
-        return f"is not JSON ({type(err).__name__} at {getattr(err, 'pos', '?')})"
-    if not isinstance(document, dict):
-        return f"is a JSON {json_kind(document)}, not an object"
+    document, problem = json_object(body)
+    if document is None:
+        return problem
     for name, expected in (("dialogId", dialog_id), ("segmentId", segment_id), ("segmentID", segment_id)):
         found = document.get(name)
         if found is not None and str(found) != expected:

@@ -26,8 +26,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ringcx_simulator.errors import errors_response, forbidden_response
-from ringcx_simulator.guards import authenticate, body_response, charge, draw_fault, sim
+from ringcx_simulator.guards import sim
 from ringcx_simulator.summary_data import served_summary, summary_body
+from ringcx_simulator.transcripts import admit, document_response
 from ringcx_simulator.vendor_data import CX  # noqa: F401 - importing it registers ringcx_sim_any
 
 router = APIRouter()
@@ -47,29 +48,16 @@ def _ids(request: Request) -> tuple[str, str, str] | None:
 @router.get(PREFIX + "{rest:ringcx_sim_any}")
 async def summary(request: Request, rest: str) -> Response:
     """The segment's summary of one kind (module docstring); 404 ``Errors`` when there is none (yet)."""
-    rule, early = draw_fault(request, "summaries")
-    if early is not None:
-        return early
-    if request.headers.get("authorization"):
-        return errors_response(request, 400)  # the token goes in the access_token cookie, not as Bearer
-    denied = authenticate(request, cookie=True)
-    if denied is not None:
-        return denied
+    rule, early = admit(request, "summaries", cookie=True)
     state, ids = sim(request), _ids(request)
+    if early is not None or ids is None:
+        return early if early is not None else errors_response(request, 404)
     config = state.config
-    if ids is None:
-        return errors_response(request, 404)
     sub_account_id, segment_id, kind = ids
     if sub_account_id not in config.sub_account_ids:
         return forbidden_response(request, "access_denied")
-    limited = charge(request, "transcripts", sub_account_id, config.transcript_budget)  # one 120/min class
-    if limited is not None:
-        return limited
-    segment = state.find_segment_by_id(sub_account_id, segment_id)
-    if segment is not None and state.is_restricted(segment):
-        return forbidden_response(request, "access_denied")  # the documented summary 403 shape
-    served = served_summary(segment, config, kind, state.clock.now_ms())
-    if segment is None or served in ("none", "missing"):
-        return errors_response(request, 404)
-    body, media_type = summary_body(segment, kind, served)
-    return body_response(request, body, media_type, rule)
+    return document_response(
+        request, sub_account_id, state.find_segment_by_id(sub_account_id, segment_id), rule,
+        lambda segment: served_summary(segment, config, kind, state.clock.now_ms()),
+        lambda segment, served: summary_body(segment, kind, served),
+    )  # fmt: skip  # the transcript budget (one 120/min class), 403, 404, the body

@@ -24,19 +24,7 @@ _TEXT = {
 def summary_kind(segment: Segment, config: Any, kind: str) -> str:
     """What the summary route serves for ``segment``'s ``kind`` summary, before the clock is applied:
     ``none`` (no ``hasTranscript``), ``missing``, ``late``, ``ok``, or a hostile kind."""
-    return pick_kind(
-        segment,
-        config,
-        salt=f"summary|{kind}",
-        hostile_salt=f"summary-hostile|{kind}",
-        shares=(
-            ("missing", config.summary_missing_share),
-            ("late", config.summary_late_share),
-            ("hostile", config.summary_hostile_share),
-        ),
-        hostile=HOSTILE_KINDS,
-        variants=config.summary_variants,
-    )
+    return pick_kind(segment, config, "summary", f"summary|{kind}", f"summary-hostile|{kind}", HOSTILE_KINDS)
 
 
 def summary_ready_ms(segment: Segment, config: Any) -> int:

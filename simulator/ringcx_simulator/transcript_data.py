@@ -25,25 +25,19 @@ def _draw(seed: int, segment_id: str, salt: str) -> float:
 
 
 def pick_kind(
-    segment: Segment,
-    config: Any,
-    *,
-    salt: str,
-    hostile_salt: str,
-    shares: tuple[tuple[str, float], ...],
-    hostile: tuple[str, ...],
-    variants: tuple[str, ...],
+    segment: Segment, config: Any, knob: str, salt: str, hostile_salt: str, hostile: tuple[str, ...]
 ) -> str:
-    """A document kind for ``segment`` (``none`` without ``hasTranscript``): forced by ``variants``
-    (``segmentId=kind``), else drawn from ``shares`` (``missing``, ``late``, ``hostile``: one of ``hostile``)
-    by ``seed``, ``salt`` and the segment id, else ``ok``. Shared by transcripts and summaries."""
+    """A document kind for ``segment`` (``none`` without ``hasTranscript``): forced by the
+    ``{knob}_variants`` (``segmentId=kind``), else drawn by ``seed``, ``salt`` and the segment id from the
+    ``{knob}_missing_share``, ``_late_share`` and ``_hostile_share`` (one of ``hostile``), else ``ok``."""
     if not segment.has_transcript:
         return "none"
-    forced = dict(_pairs(variants))
+    forced = dict(_pairs(getattr(config, f"{knob}_variants")))
     if segment.segment_id in forced:
         return forced[segment.segment_id]
     draw = _draw(config.seed, segment.segment_id, salt)
-    for kind, share in shares:
+    for kind in ("missing", "late", "hostile"):
+        share = getattr(config, f"{knob}_{kind}_share")
         if draw < share:
             if kind == "hostile":
                 pick = _draw(config.seed, segment.segment_id, hostile_salt)
@@ -55,19 +49,7 @@ def pick_kind(
 
 def transcript_kind(segment: Segment, config: Any) -> str:
     """What the transcript route serves for ``segment`` (module docstring), before the clock is applied."""
-    return pick_kind(
-        segment,
-        config,
-        salt="transcript",
-        hostile_salt="hostile",
-        shares=(
-            ("missing", config.transcript_missing_share),
-            ("late", config.transcript_late_share),
-            ("hostile", config.transcript_hostile_share),
-        ),
-        hostile=HOSTILE_KINDS,
-        variants=config.transcript_variants,
-    )
+    return pick_kind(segment, config, "transcript", "transcript", "hostile", HOSTILE_KINDS)
 
 
 def _pairs(spec: tuple[str, ...]) -> list[tuple[str, str]]:

@@ -20,6 +20,7 @@ hostile variant: ``malformed`` (truncated JSON), ``huge`` (valid JSON of ``trans
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from urllib.parse import unquote
 
 from fastapi import APIRouter
@@ -27,7 +28,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ringcx_simulator.errors import errors_response, forbidden_response
+from ringcx_simulator.faults import FaultRule
 from ringcx_simulator.guards import authenticate, body_response, charge, draw_fault, sim
+from ringcx_simulator.traffic import Segment
 from ringcx_simulator.transcript_data import served_kind, transcript_body
 from ringcx_simulator.vendor_data import CX  # importing it registers the ringcx_sim_any convertor
 
@@ -46,25 +49,49 @@ def _ids(request: Request) -> tuple[str, str] | None:
 @router.get(CX + "/transcripts/{rest:ringcx_sim_any}")
 async def transcript(request: Request, rc_account_id: str, sub_account_id: str, rest: str) -> Response:
     """The segment's transcript (module docstring); 404 ``Errors`` when there is none (yet)."""
-    rule, early = draw_fault(request, "transcripts")
-    if early is not None:
-        return early
-    denied = authenticate(request)
-    if denied is not None:
-        return denied
+    rule, early = admit(request, "transcripts")
     state, ids = sim(request), _ids(request)
     config = state.config
-    if ids is None:
-        return errors_response(request, 404)
+    if early is not None or ids is None:
+        return early if early is not None else errors_response(request, 404)
     if rc_account_id != config.rc_account_id or sub_account_id not in config.sub_account_ids:
         return forbidden_response(request, config.forbidden_shape)
-    limited = charge(request, "transcripts", sub_account_id, config.transcript_budget)
+    return document_response(
+        request, sub_account_id, state.find_segment(sub_account_id, *ids), rule,
+        lambda segment: served_kind(segment, config, state.clock.now_ms()),
+        lambda segment, kind: (transcript_body(segment, config, kind), "application/json"),
+    )  # fmt: skip
+
+
+def admit(request: Request, route: str, *, cookie: bool = False) -> tuple[FaultRule | None, Response | None]:
+    """The start of the transcript and summary routes: the fault rule drawn for ``route``, and the response
+    that ends the request early (a fault, a token that is missing or not live; with ``cookie``, a token that
+    is not the ``access_token`` cookie or an ``Authorization`` header sent as well: 400), else ``None``."""
+    rule, early = draw_fault(request, route)
+    if early is None and cookie and request.headers.get("authorization"):
+        early = errors_response(request, 400)  # the token goes in the access_token cookie, not as Bearer
+    return rule, early if early is not None else authenticate(request, cookie=cookie)
+
+
+def document_response(
+    request: Request,
+    sub_account_id: str,
+    segment: Segment | None,
+    rule: FaultRule | None,
+    served: Callable[[Segment], str],
+    body: Callable[[Segment, str], tuple[bytes, str]],
+) -> Response:
+    """The end of the transcript and summary routes: one charge to the sub-account's transcript budget
+    (transcripts and summaries are one vendor rate-limit class), 403 ``access.denied.exception`` for a
+    restricted segment (the shape documented for both), 404 ``Errors`` when there is nothing (yet), else the
+    body of the kind served now."""
+    limited = charge(request, "transcripts", sub_account_id, sim(request).config.transcript_budget)
     if limited is not None:
         return limited
-    segment = state.find_segment(sub_account_id, *ids)
-    if segment is not None and state.is_restricted(segment):
-        return forbidden_response(request, "access_denied")  # the documented transcript 403 shape
-    kind = served_kind(segment, config, state.clock.now_ms())
+    if segment is not None and sim(request).is_restricted(segment):
+        return forbidden_response(request, "access_denied")
+    kind = served(segment) if segment is not None else "none"
     if segment is None or kind in ("none", "missing"):
         return errors_response(request, 404)
-    return body_response(request, transcript_body(segment, config, kind), "application/json", rule)
+    data, media_type = body(segment, kind)
+    return body_response(request, data, media_type, rule)

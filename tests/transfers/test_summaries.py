@@ -14,13 +14,12 @@ from typing import Any
 import pytest
 
 from airflow_provider_ringcx.keys import SUMMARY_KINDS, safe_id, sidecar_key, summary_key, transcript_key
-from airflow_provider_ringcx.models import SegmentRecord
 from airflow_provider_ringcx.s3.options import S3WriteOptions
 from airflow_provider_ringcx.transfers.batch import BatchArchiver, summarize
 from airflow_provider_ringcx.transfers.landing import LandingConfig, SegmentLander, segment_keys
 from airflow_provider_ringcx.transfers.summaries import SummaryLander, summary_problem
 from airflow_provider_ringcx.transfers.transcripts import TranscriptLander
-from tests.fixtures.landing import WINDOW, refs_of
+from tests.fixtures.landing import listing, refs_of
 
 EARLY, LATER = "2026-03-02T14:30:00Z", "2026-03-02T18:00:00Z"
 REFUSED = {"malformed": "is not JSON", "array": "not an object", "html": "HTML"}
@@ -48,21 +47,13 @@ def make_summarizing(hook: Any, s3: Any) -> Callable[..., BatchArchiver]:
     return make
 
 
-def _listing(simulator: Any, hook: Any) -> tuple[list[SegmentRecord], dict[tuple[str, str], dict]]:
-    records = [record for record in hook.iter_interaction_metadata(*WINDOW) if record.has_recording]
-    truth = {
-        (t["dialogId"], t["segmentId"]): t for t in simulator.control.ground_truth(*WINDOW, sha256=False)
-    }
-    return records, truth
-
-
 def test_summaries_land_verified_beside_the_recordings_and_late_ones_later(
     simulator: Any, hook: Any, make_summarizing: Callable, s3_client: Any, locked_bucket: str
 ) -> None:
     simulator.control.patch_config(
         now=EARLY, summary_hostile_share=0.3, summary_late_share=0.25, summary_missing_share=0.15
     )
-    records, truth = _listing(simulator, hook)
+    records, truth = listing(simulator, hook)
     kinds = {truth[r.key]["summaries"][k] for r in records for k in SUMMARY_KINDS}
     assert {"none", "ok", "late", "missing"} <= kinds, kinds
     assert kinds & set(REFUSED), kinds
@@ -127,7 +118,7 @@ def test_one_kind_with_transcripts_shares_the_budget_route_and_sidecar(
         now=LATER, summary_missing_share=0.0, summary_late_share=0.0, transcript_missing_share=0.0,
         transcript_late_share=0.0,
     )  # fmt: skip
-    records, truth = _listing(simulator, hook)
+    records, truth = listing(simulator, hook)
     record = next(r for r in records if truth[r.key]["hasTranscript"])
     archiver = make_summarizing(bucket, {record.key: record.raw}, kinds="auto", transcripts=True)
     (outcome,) = archiver.run(refs_of([record]))
@@ -147,7 +138,7 @@ def test_summaries_are_off_by_default(
     simulator: Any, hook: Any, make_summarizing: Callable, s3_client: Any, bucket: str
 ) -> None:
     simulator.control.patch_config(now=LATER)
-    records, _ = _listing(simulator, hook)
+    records, _ = listing(simulator, hook)
     outcomes = make_summarizing(bucket, {r.key: r.raw for r in records}, kinds=False).run(refs_of(records))
     assert all(o.summaries is None for o in outcomes)
     assert "summaries" not in summarize(outcomes)
@@ -174,7 +165,7 @@ def test_hostile_summary_answers_are_never_archived(
     fault: dict, state: str, reason: str,
 ) -> None:  # fmt: skip
     simulator.control.patch_config(now=LATER, summary_missing_share=0.0, summary_late_share=0.0)
-    records, truth = _listing(simulator, hook)
+    records, truth = listing(simulator, hook)
     record = next(r for r in records if truth[r.key]["hasTranscript"])
     simulator.control.set_faults([{"route": "summaries", **fault}])
     archiver = make_summarizing(bucket, {record.key: record.raw}, kinds="agent")
@@ -193,7 +184,7 @@ def test_a_stored_summary_that_is_not_proven_is_kept_and_reported(
     simulator: Any, hook: Any, make_summarizing: Callable, s3_client: Any, bucket: str
 ) -> None:
     simulator.control.patch_config(now=LATER, summary_missing_share=0.0, summary_late_share=0.0)
-    records, truth = _listing(simulator, hook)
+    records, truth = listing(simulator, hook)
     record = next(r for r in records if truth[r.key]["hasTranscript"])
     archiver = make_summarizing(bucket, {record.key: record.raw}, kinds="agent")
     wav, _ = segment_keys(record.to_ref(), archiver.lander.config)

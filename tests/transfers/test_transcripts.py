@@ -20,7 +20,7 @@ from airflow_provider_ringcx.transfers.batch import BatchArchiver, summarize
 from airflow_provider_ringcx.transfers.landing import LandingConfig, SegmentLander, segment_keys
 from airflow_provider_ringcx.transfers.transcripts import TranscriptLander, body_problem, has_transcript
 from airflow_provider_ringcx.transfers.verdict import verify_transcript
-from tests.fixtures.landing import WINDOW, refs_of
+from tests.fixtures.landing import listing, refs_of
 
 EARLY, LATER = "2026-03-02T14:30:00Z", "2026-03-02T16:00:00Z"
 REFUSED = {"malformed": "is not JSON", "array": "not an object", "wrong_ids": "another segment's",
@@ -45,21 +45,13 @@ def make_transcribing(hook: Any, s3: Any) -> Callable[..., BatchArchiver]:
     return make
 
 
-def _listing(simulator: Any, hook: Any) -> tuple[list[SegmentRecord], dict[tuple[str, str], dict]]:
-    records = [record for record in hook.iter_interaction_metadata(*WINDOW) if record.has_recording]
-    truth = {
-        (t["dialogId"], t["segmentId"]): t for t in simulator.control.ground_truth(*WINDOW, sha256=False)
-    }
-    return records, truth
-
-
 def test_transcripts_land_verified_beside_the_recordings_and_late_ones_later(
     simulator: Any, hook: Any, make_transcribing: Callable, s3_client: Any, locked_bucket: str
 ) -> None:
     simulator.control.patch_config(
         now=EARLY, transcript_hostile_share=0.4, transcript_late_share=0.2, transcript_missing_share=0.1
     )
-    records, truth = _listing(simulator, hook)
+    records, truth = listing(simulator, hook)
     kinds = {truth[r.key]["transcript"] for r in records}
     assert {"none", "ok", "late", "missing"} <= kinds, kinds
     assert kinds & set(REFUSED), kinds
@@ -123,7 +115,7 @@ def test_a_stored_transcript_that_is_not_proven_is_kept_and_reported(
     simulator: Any, hook: Any, make_transcribing: Callable, s3_client: Any, bucket: str
 ) -> None:
     simulator.control.patch_config(now=LATER, transcript_missing_share=0.0, transcript_late_share=0.0)
-    records, truth = _listing(simulator, hook)
+    records, truth = listing(simulator, hook)
     record = next(r for r in records if truth[r.key]["transcript"] == "ok")
     archiver = make_transcribing(bucket, {record.key: record.raw})
     wav, _ = segment_keys(record.to_ref(), archiver.lander.config)
@@ -209,7 +201,7 @@ def test_hostile_transcript_answers_are_never_archived(
     fault: dict, state: str, reason: str,
 ) -> None:  # fmt: skip
     simulator.control.patch_config(now=LATER, transcript_missing_share=0.0, transcript_late_share=0.0)
-    records, truth = _listing(simulator, hook)
+    records, truth = listing(simulator, hook)
     record = next(r for r in records if truth[r.key]["transcript"] == "ok")
     simulator.control.set_faults([{"route": "transcripts", **fault}])
     archiver = make_transcribing(bucket, {record.key: record.raw})
@@ -226,7 +218,7 @@ def test_each_hostile_variant_is_refused_with_its_reason(
     simulator: Any, hook: Any, make_transcribing: Callable, s3_client: Any, bucket: str, variant: str
 ) -> None:
     simulator.control.patch_config(now=LATER, transcript_missing_share=0.0, transcript_late_share=0.0)
-    records, truth = _listing(simulator, hook)
+    records, truth = listing(simulator, hook)
     record = next(r for r in records if truth[r.key]["transcript"] == "ok")
     simulator.control.patch_config(transcript_variants=[f"{record.segment_id}={variant}"])
     (outcome,) = make_transcribing(bucket, {record.key: record.raw}).run(refs_of([record]))
