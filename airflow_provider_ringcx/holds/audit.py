@@ -4,7 +4,9 @@ One JSON object per task try, written once (``If-None-Match: *``) at
 :func:`~airflow_provider_ringcx.keys.hold_audit_key` with the run's compliance options (encryption, tags,
 Object Lock retention counted from the request), so the trail of holds is as tamper-evident as the
 recordings. It is written whether the request changed anything or not (a second run's record says
-``changed: 0``), and also when some objects were missing, before the task fails over them.
+``changed: 0``), when some objects were missing, before the task fails over them, and when S3 refused a
+request midway: then it lists the objects handled until then and says why in ``error``, before the task
+fails (no hold changes without a record).
 
 **Who asked**: ``requested_by`` (an operator argument; the example DAG passes the run's ``requested_by``
 param) and the DAG run's triggering user as Airflow knows it. **Approval**: what the approval task (the
@@ -22,12 +24,15 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_ringcx import __version__, jsonutil, keys
 from airflow_provider_ringcx.holds.apply import Change
+from airflow_provider_ringcx.models import printable
 from airflow_provider_ringcx.s3.options import S3WriteOptions
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 RECORD_TYPE = "ringcx-legal-hold-audit/1"
+#: Longest error text a record keeps.
+MAX_ERROR = 1000
 
 
 def counts(changes: Sequence[Change]) -> dict[str, int]:
@@ -57,8 +62,10 @@ def build_record(*, action: str, status: str, query: Mapping[str, Any], bucket: 
                  approval: Mapping[str, Any] | None, reason: str | None, run: Mapping[str, Any],
                  started_at: datetime, days_read: Sequence[str], days_without_index: Sequence[str],
                  segments: int,
-                 index_days_updated: Sequence[str] | None = None) -> dict[str, Any]:  # fmt: skip
-    """The audit record (a dict, JSON-ready)."""
+                 index_days_updated: Sequence[str] | None = None,
+                 error: str | None = None) -> dict[str, Any]:  # fmt: skip
+    """The audit record (a dict, JSON-ready). ``error``: why the request stopped before its last object
+    (the record then lists the objects handled until then; ``null`` when it ran to the end)."""
     return {
         "record_type": RECORD_TYPE,
         "provider_version": __version__,
@@ -78,6 +85,7 @@ def build_record(*, action: str, status: str, query: Mapping[str, Any], bucket: 
         "days_without_index": list(days_without_index),
         "segments": segments,
         "index_days_updated": None if index_days_updated is None else list(index_days_updated),
+        "error": printable(error)[:MAX_ERROR] if error else None,
         "counts": counts(changes),
         "objects": [change.as_dict() for change in changes],
     }

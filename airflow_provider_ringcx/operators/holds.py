@@ -49,7 +49,9 @@ class RingCXLegalHoldOperator(RingCXToS3BaseOperator):
     :func:`~airflow_provider_ringcx.keys.hold_audit_key`: the query, ``requested_by``, the DAG run's
     triggering user, the approval (the XCom of ``approval_task_id``, e.g. an ``ApprovalOperator``), the
     ``reason``, and per object its key, version and status before and after. Its key is pushed as XCom
-    ``audit_key``. The task fails (after writing the record) if an object the index names is missing.
+    ``audit_key``. The task fails (after writing the record) if an object the index names is missing; if
+    S3 refuses a request midway, the record of the objects handled until then, with ``error``, is written
+    before the task fails.
 
     **XCom**: ``{"action", "segments", "counts": {"objects", "changed", "unchanged", "missing", "failed"},
     "message", "audit_key", "days_without_index"}``; ``message`` says what changed, or "nothing to change:
@@ -169,23 +171,48 @@ class RingCXLegalHoldOperator(RingCXToS3BaseOperator):
             "an index object)", action, status, len(selection.rows), len(targets), len(selection.days_read),
             len(selection.days_without_index),
         )  # fmt: skip
-        changes = set_holds(client, self.bucket, targets, status, progress=self._log_change)
+        done: list[Change] = []
+
+        def progress(change: Change) -> None:
+            done.append(change)
+            self._log_change(change)
+
+        audit_args = {
+            "context": context, "client": client, "started": started, "action": action, "status": status,
+            "query": query, "selection": selection, "options": options,
+        }  # fmt: skip
+        try:
+            changes = set_holds(client, self.bucket, targets, status, progress=progress)
+        except Exception as err:  # what changed before S3 refused is audited too, then the task fails
+            self.write_audit(
+                **audit_args, changes=done, index_days=None, error=f"{type(err).__name__}: {err}"
+            )
+            raise
         index_days = self.update_index(client, selection.rows, changes, query, options)
+        record, audit_key = self.write_audit(**audit_args, changes=changes, index_days=index_days)
+        return self.conclude(record, audit_key)
+
+    def write_audit(self, *, context: Context, client: Any, started: datetime, action: str, status: str,
+                    query: HoldQuery, selection: Any, options: Any, changes: Sequence[Change],
+                    index_days: list[str] | None,
+                    error: str | None = None) -> tuple[dict[str, Any], str]:  # fmt: skip
+        """Build and write the request's audit record (once per try); push its key as XCom ``audit_key``."""
+        run = _run_info(context)
         record = audit.build_record(
             action=action, status=status, query=query.as_dict(), bucket=self.bucket, prefix=self.prefix,
             changes=changes, requested_by=self.requested_by, triggered_by=_triggered_by(context),
-            approval=self.approval(context), reason=self.reason, run=_run_info(context), started_at=started,
+            approval=self.approval(context), reason=self.reason, run=run, started_at=started,
             days_read=selection.days_read, days_without_index=selection.days_without_index,
-            segments=len(selection.rows), index_days_updated=index_days,
+            segments=len(selection.rows), index_days_updated=index_days, error=error,
         )  # fmt: skip
-        run = _run_info(context)  # + a nonce: the same try may not write two records under one key
+        # + a nonce: the same try may not write two records under one key
         request = f"{run.get('run_id') or 'manual'}_{run.get('try_number') or 0}_{uuid.uuid4().hex[:8]}"
         key = keys.hold_audit_key(self.prefix, query.sub_account_id, started, f"{action}_{request}")
         written = audit.write_record(client, self.bucket, key, record, options)
         ti = context.get("ti")
         if ti is not None:
             ti.xcom_push(key="audit_key", value=written["key"])
-        return self.conclude(record, written["key"])
+        return record, written["key"]
 
     def conclude(self, record: dict[str, Any], audit_key: str) -> dict[str, Any]:
         """Log the outcome, fail over missing or unconfirmed objects, return the summary."""

@@ -284,3 +284,24 @@ def test_an_index_row_moved_into_the_range_is_refused(
     with pytest.raises(RingCXHoldScopeError, match="outside the request's days"):
         _run(_hold(locked_bucket))
     assert all(hold_status(s3_client, locked_bucket, k) == "OFF" for k in _objects(rows["s-5"]))
+
+
+def test_a_failure_after_some_changes_is_still_audited(
+    aws_conn: str, locked_bucket: str, s3_client: Any
+) -> None:
+    """S3 refuses a request midway (here: s-2's row names a delete marker's version, whose HEAD is a 405)
+    after s-1's three objects got their hold: the task fails, and the audit record of what did change is
+    written first, with the error."""
+    rows = seed(s3_client, locked_bucket)
+    marker = s3_client.delete_object(Bucket=locked_bucket, Key=rows["s-2"]["s3_key"])["VersionId"]
+    write_index(s3_client, locked_bucket, "2026-03-02", [rows["s-1"], {**rows["s-2"], "version_id": marker}])
+    with pytest.raises(Exception, match=r"405|Method Not Allowed"):
+        _run(_hold(locked_bucket, phone_numbers=None, dialog_ids="d-1"))
+    assert all(hold_status(s3_client, locked_bucket, k) == "ON" for k in _objects(rows["s-1"]))
+    (audit_key,) = list_keys(s3_client, locked_bucket, f"{PREFIX}/_audit/")
+    record = _audit(s3_client, locked_bucket, audit_key)
+    assert record["counts"]["changed"] == 3
+    assert {o["key"] for o in record["objects"]} == set(_objects(rows["s-1"]))
+    assert "405" in record["error"]
+    assert record["index_days_updated"] is None
+    assert check_hold_audits(s3_client, locked_bucket) == []
