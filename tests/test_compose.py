@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 import yaml
 
+from airflow_provider_ringcx import run_settings
 from airflow_provider_ringcx.example_dags import settings as dagconfig
 from airflow_provider_ringcx.example_dags import shape
 from airflow_provider_ringcx.example_dags.ringcx_recordings_to_s3 import DAG_ID
@@ -165,7 +166,7 @@ def test_airflow_runs_local_executor_on_postgres_with_dags_mounted(services: dic
 
 
 def test_dag_settings_in_the_environment_are_ones_the_dag_reads(services: dict[str, Any]) -> None:
-    known = {setting.env for setting in dagconfig.SETTINGS} | {
+    known = {setting.env for setting in run_settings.SETTINGS} | {
         "RINGCX_SCHEDULE",
         "RINGCX_SCHEDULE_TZ",
         "RINGCX_INTERVAL_MINUTES",
@@ -183,9 +184,9 @@ def test_dag_settings_in_the_environment_are_ones_the_dag_reads(services: dict[s
         for var in _env(service):
             if var.startswith("RINGCX_") and not var.endswith("_CONN_JSON"):
                 assert var in known, f"{name}: {var} is not read by the DAG"
-                if var not in {setting.env for setting in dagconfig.SETTINGS}:
+                if var not in {setting.env for setting in run_settings.SETTINGS}:
                     assert var in dag_source + config_source + budget_source, f"nothing reads {var}"
-    resolved = dagconfig.resolve_settings({}, lambda _name: None, _env(services["airflow-scheduler"]))
+    resolved = run_settings.resolve_settings({}, lambda _name: None, _env(services["airflow-scheduler"]))
     assert resolved["bucket"] == "ringcx-archive"
 
 
@@ -207,7 +208,7 @@ def test_init_creates_the_connections_and_pools_the_dag_uses(services: dict[str,
     script_path = ROOT / init["entrypoint"][-1].replace("/opt/ringcx/", "")
     script = script_path.read_text()
     assert "airflow db migrate" in script
-    defaults = {setting.name: setting.default for setting in dagconfig.SETTINGS}
+    defaults = {setting.name: setting.default for setting in run_settings.SETTINGS}
     assert f"ensure_connection {defaults['ringcx_conn_id']} " in script
     assert f"ensure_connection {defaults['aws_conn_id']} " in script
     for pool, (slots, description) in dagconfig.POOLS.items():
@@ -383,7 +384,7 @@ def test_services_run_as_airflow_uid_in_group_root(services: dict[str, Any]) -> 
 def test_object_lock_is_on_in_the_demo_settings(services: dict[str, Any]) -> None:
     env = _env(services["airflow-scheduler"])
     assert env["RINGCX_OBJECT_LOCK_MODE"] in LOCK_MODES
-    resolved = dagconfig.resolve_settings({}, lambda _name: None, env)
+    resolved = run_settings.resolve_settings({}, lambda _name: None, env)
     options = S3WriteOptions.from_settings(resolved)
     assert options.locking
     assert options.object_lock_mode == "GOVERNANCE"  # the demo's objects stay removable by MinIO's root

@@ -9,8 +9,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_ringcx import jsonutil
-from airflow_provider_ringcx.example_dags import settings as dagconfig
+from airflow_provider_ringcx import jsonutil, run_settings
 from airflow_provider_ringcx.exceptions import RingCXConfigError
 
 
@@ -56,7 +55,7 @@ def test_strict_loads_refuses_what_a_strict_reader_refuses(text: str):
 def test_a_setting_given_as_deeply_nested_json_is_a_config_error():
     for value in ("[" * 100_000, '{"k": NaN}'):
         with pytest.raises(RingCXConfigError, match="setting tags from param tags"):
-            dagconfig.resolve_settings({"bucket": "b", "tags": value}, lambda name: None, environ={})
+            run_settings.resolve_settings({"bucket": "b", "tags": value}, lambda name: None, environ={})
 
 
 def _random_value(depth: int, rnd: random.Random) -> Any:

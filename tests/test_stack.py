@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from airflow_provider_ringcx.example_dags.settings import SETTINGS_BY_NAME
 from airflow_provider_ringcx.provider_info import CONNECTION_FIELDS
+from airflow_provider_ringcx.run_settings import SETTINGS_BY_NAME
 from scripts.stack import REPO, Stack
 
 

@@ -1,9 +1,9 @@
 """What the archive page reads, and only that: the ledger's rollups, one report, links (no writes).
 
 **Where.** The bucket, prefix, key template, lag and ``aws`` connection are resolved exactly as the archive
-DAGs resolve them when no run param is given (:func:`~airflow_provider_ringcx.example_dags.settings.
-resolve_settings`: the Variable ``ringcx_<name>``, then the environment variable ``RINGCX_<NAME>``, then the
-default), so the page shows the archive the DAGs write. The S3 client is the ``aws`` connection's
+DAGs resolve them when no run param is given (:func:`~airflow_provider_ringcx.run_settings.resolve_settings`:
+the Variable ``ringcx_<name>``, then the environment variable ``RINGCX_<NAME>``, then the default), so the
+page shows the archive the DAGs write. The S3 client is the ``aws`` connection's
 (:func:`~airflow_provider_ringcx.operators.base.s3_hook`), in the API server.
 
 **Bounded cost.** A page reads per-day rollups through :meth:`CoverageLedger.read
@@ -31,6 +31,7 @@ from airflow_provider_ringcx import jsonutil, keys
 from airflow_provider_ringcx.coverage import CoverageError, CoverageGrid, CoverageLedger, CoverageResult
 from airflow_provider_ringcx.exceptions import RingCXError
 from airflow_provider_ringcx.links import S3Location
+from airflow_provider_ringcx.run_settings import resolve_settings
 
 #: A report larger than this is not rendered (the page links the object instead).
 MAX_REPORT_BYTES = 8 * 1024 * 1024
@@ -74,8 +75,6 @@ def archive_config(
 
     :raises ArchiveUnavailable: no bucket configured, or a setting of the wrong type.
     """
-    from airflow_provider_ringcx.example_dags.settings import resolve_settings
-
     try:
         run = resolve_settings({}, get_variable or _variable, os.environ if environ is None else environ)
     except RingCXError as err:

@@ -39,10 +39,9 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import Param, get_current_context, task
 
-from airflow_provider_ringcx import keys
+from airflow_provider_ringcx import keys, run_settings
 from airflow_provider_ringcx.coverage import CoverageGrid, CoverageLedger, CoverageResult, Gap
 from airflow_provider_ringcx.coverage.grid import iso, span_label
-from airflow_provider_ringcx.example_dags import settings as dagconfig
 from airflow_provider_ringcx.example_dags import shape, tasks
 from airflow_provider_ringcx.exceptions import RingCXConfigError
 from airflow_provider_ringcx.models import parse_timestamp
@@ -218,7 +217,7 @@ def refresh_ledger(
     context = get_current_context()
     params = params or {}
     with config_errors_fail_fast():
-        run = dagconfig.resolve_settings(
+        run = run_settings.resolve_settings(
             params, tasks.lookup(lambda name: Variable.get(name, default=None)), defaults=defaults
         )
         grid = _grid(params, run)

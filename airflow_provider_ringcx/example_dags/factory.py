@@ -18,7 +18,7 @@ Every DAG has the same tasks (the rescan branch only with ``rescan=True``)::
     everything ─► report_window  (runs even if batches failed; fails if anything expected is missing)
 
 ``resolve_run`` resolves the run settings (params > Variables > env > the DAG's ``defaults`` > built-in
-defaults, see :mod:`~airflow_provider_ringcx.example_dags.settings`) into the run's
+defaults, see :mod:`~airflow_provider_ringcx.run_settings`) into the run's
 :class:`~airflow_provider_ringcx.example_dags.runplan.RunPlan`; each later task pulls the keys it needs.
 Nothing touches a connection or a Variable at parse time.
 """
@@ -33,6 +33,7 @@ from typing import Any
 
 from airflow.sdk import DAG, Asset, get_current_context, task
 
+from airflow_provider_ringcx import run_settings
 from airflow_provider_ringcx.example_dags import settings as dagconfig
 from airflow_provider_ringcx.example_dags import shape, tasks
 from airflow_provider_ringcx.example_dags.runplan import RunPlan
@@ -132,8 +133,8 @@ class ArchiveDagOptions:
     dag_display_name: str | None = None
 
     def __post_init__(self) -> None:
-        dagconfig.check_setting_names(self.params, f"{self.dag_id}: params")
-        dagconfig.check_setting_names(self.defaults, f"{self.dag_id}: defaults")
+        run_settings.check_setting_names(self.params, f"{self.dag_id}: params")
+        run_settings.check_setting_names(self.defaults, f"{self.dag_id}: defaults")
         unknown = sorted(set(self.timeouts) - set(shape.TASK_TIMEOUTS))
         if unknown:
             raise RingCXConfigError(
@@ -310,7 +311,7 @@ def resolve_run(
     from airflow_provider_ringcx.hooks.ringcx import RingCXHook
 
     with config_errors_fail_fast():
-        settings = dagconfig.resolve_settings(
+        settings = run_settings.resolve_settings(
             params or {}, tasks.lookup(lambda name: Variable.get(name, default=None)), defaults=defaults
         )
         if not rescan:  # this DAG has no rescan branch

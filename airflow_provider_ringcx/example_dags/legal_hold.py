@@ -20,7 +20,7 @@ from typing import Any
 
 from airflow.sdk import Param, task
 
-from airflow_provider_ringcx.example_dags import settings as dagconfig
+from airflow_provider_ringcx import run_settings
 from airflow_provider_ringcx.example_dags import tasks
 from airflow_provider_ringcx.example_dags.factory import ArchiveDagOptions
 from airflow_provider_ringcx.s3.options import OPTION_NAMES
@@ -106,7 +106,7 @@ def resolve_hold_request(
 
     params = params or {}
     with config_errors_fail_fast():
-        run = dagconfig.resolve_settings(
+        run = run_settings.resolve_settings(
             params, tasks.lookup(lambda name: Variable.get(name, default=None)), defaults=defaults
         )
         sub = params.get("hold_sub_account_id") or sub_account_id or _connection_sub_account(run)

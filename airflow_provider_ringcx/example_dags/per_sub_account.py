@@ -28,6 +28,7 @@ import os
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_ringcx import run_settings
 from airflow_provider_ringcx.example_dags import settings as dagconfig
 from airflow_provider_ringcx.exceptions import RingCXConfigError
 from airflow_provider_ringcx.subaccounts.listing import (
@@ -100,14 +101,14 @@ def check_overrides(overrides: Mapping[str, Any], where: str) -> None:
 
     :raises RingCXConfigError: an unknown key (with the known ones) or a value of the wrong type.
     """
-    unknown = sorted(set(overrides) - set(dagconfig.SETTINGS_BY_NAME))
+    unknown = sorted(set(overrides) - set(run_settings.SETTINGS_BY_NAME))
     if unknown:
         raise RingCXConfigError(
             f"{where}: {', '.join(unknown)} {'is' if len(unknown) == 1 else 'are'} not a run setting; "
-            f'besides "id" and "name", use run settings: {", ".join(dagconfig.SETTINGS_BY_NAME)}'
+            f'besides "id" and "name", use run settings: {", ".join(run_settings.SETTINGS_BY_NAME)}'
         )
     for key, value in overrides.items():
-        kind = dagconfig.SETTINGS_BY_NAME[key].kind
+        kind = run_settings.SETTINGS_BY_NAME[key].kind
         expected = _JSON_KINDS[kind]
         wrong = value is not None and (
             not isinstance(value, expected) or (expected is int and isinstance(value, bool))
@@ -124,8 +125,8 @@ def _asset(asset: Any, sub: SubAccount, environ: Mapping[str, str]) -> Any:
     from airflow_provider_ringcx.assets import ASSET_NAME, FALLBACK_URI, archive_asset
 
     bucket_setting, prefix_setting = (
-        dagconfig.SETTINGS_BY_NAME["bucket"],
-        dagconfig.SETTINGS_BY_NAME["prefix"],
+        run_settings.SETTINGS_BY_NAME["bucket"],
+        run_settings.SETTINGS_BY_NAME["prefix"],
     )
     bucket = sub.overrides.get("bucket") or environ.get(bucket_setting.env) or None
     prefix = sub.overrides.get("prefix") or environ.get(prefix_setting.env) or prefix_setting.default

@@ -3,7 +3,7 @@
 It is a ``TypedDict`` (a plain dict at runtime), because it travels in XCom: ``resolve_run`` returns it
 with ``multiple_outputs``, so each task pulls only the few keys it needs (``run["bucket"]``...), and the
 whole plan stays a JSON object of about 1-2 KB. Its keys are the resolved run settings
-(:data:`~airflow_provider_ringcx.example_dags.settings.SETTINGS`) plus the window, its keys and the
+(:data:`~airflow_provider_ringcx.run_settings.SETTINGS`) plus the window, its keys and the
 rescan decision; the report's share is :class:`~airflow_provider_ringcx.window_report.WindowReportSpec`.
 """
 

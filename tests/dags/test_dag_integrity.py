@@ -9,6 +9,7 @@ from unittest import mock
 
 import pytest
 
+from airflow_provider_ringcx import run_settings
 from airflow_provider_ringcx.example_dags import settings as dagconfig
 from airflow_provider_ringcx.example_dags import shape
 from airflow_provider_ringcx.example_dags.ringcx_recordings_to_s3 import DAG_ID, RECORDINGS_ARCHIVE
@@ -95,7 +96,7 @@ def test_tasks_pools_trigger_rule_mapping_and_asset(parsed: Any) -> None:
 def test_every_setting_is_a_param_that_defaults_to_variable_env_default(parsed: Any) -> None:
     dag = parsed.dags[DAG_ID]
     params = dag.params
-    for setting in dagconfig.SETTINGS:
+    for setting in run_settings.SETTINGS:
         param = params.get_param(setting.name)
         assert param.value is None
         assert setting.variable in param.description

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_ringcx.example_dags import settings as dagconfig
+from airflow_provider_ringcx import run_settings
 from airflow_provider_ringcx.example_dags import tasks
 from airflow_provider_ringcx.keys import manifest_key, report_key
 from tests.fixtures.simulator import SimulatorHandle, ringcx_connection_json
@@ -27,7 +27,7 @@ LOOKBACK = timedelta(minutes=15)
 
 def _plan(s3_client: Any, bucket: str, window_end: datetime, **values: Any) -> dict:
     """``resolve_run`` for the live window ending at ``window_end`` (lag 15, look-back 15 minutes)."""
-    resolved = dagconfig.resolve_settings(
+    resolved = run_settings.resolve_settings(
         {"bucket": bucket, "prefix": "rec", "rescan_lookback_minutes": 15, **values}, lambda _name: None, {}
     )
     end = window_end + timedelta(minutes=15)  # data interval end = window end + lag

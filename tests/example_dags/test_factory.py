@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from airflow_provider_ringcx import run_settings
 from airflow_provider_ringcx.example_dags import settings, shape
 from airflow_provider_ringcx.example_dags.factory import ArchiveDagOptions, ringcx_archive_dag
 from airflow_provider_ringcx.example_dags.runplan import RunPlan
@@ -86,14 +87,14 @@ def test_enum_params_list_their_values_labels_and_sections() -> None:
     assert sse.schema["type"] == ["null", "string"]
     assert sse.schema["enum"] == [None, "AES256", "aws:kms", "aws:kms:dsse"]
     assert sse.schema["values_display"]["aws:kms"] == "SSE-KMS (aws:kms)"
-    assert sse.schema["section"] == settings.SECTION_COMPLIANCE
+    assert sse.schema["section"] == run_settings.SECTION_COMPLIANCE
     assert params["object_lock_mode"].schema["enum"] == [None, "GOVERNANCE", "COMPLIANCE"]
     assert "STANDARD_IA" in params["storage_class"].schema["examples"]
     assert {param.schema["section"] for param in params.values()} == {
-        settings.SECTION_TARGET,
-        settings.SECTION_WINDOW,
-        settings.SECTION_COMPLIANCE,
-        settings.SECTION_CHECKS,
+        run_settings.SECTION_TARGET,
+        run_settings.SECTION_WINDOW,
+        run_settings.SECTION_COMPLIANCE,
+        run_settings.SECTION_CHECKS,
     }
     assert sse.resolve(None) is None  # empty: falls back to the Variable, env, default
     assert sse.resolve("aws:kms") == "aws:kms"
@@ -104,18 +105,20 @@ def test_enum_params_list_their_values_labels_and_sections() -> None:
 
 def test_dag_defaults_sit_between_the_environment_and_the_built_in_defaults() -> None:
     def resolved(environ: dict[str, str]) -> int:
-        return settings.resolve_settings({"bucket": "b"}, lambda _n: None, environ, {"lag_minutes": 30})[
+        return run_settings.resolve_settings({"bucket": "b"}, lambda _n: None, environ, {"lag_minutes": 30})[
             "lag_minutes"
         ]
 
     assert resolved({}) == 30
     assert resolved({"RINGCX_LAG_MINUTES": "20"}) == 20
     with pytest.raises(RingCXConfigError, match="set by the DAG default lag_minutes"):
-        settings.resolve_settings({"bucket": "b"}, lambda _n: None, {}, {"lag_minutes": 1})
+        run_settings.resolve_settings({"bucket": "b"}, lambda _n: None, {}, {"lag_minutes": 1})
 
 
 def test_the_run_plan_has_exactly_the_typed_keys_and_stays_small() -> None:
-    resolved = settings.resolve_settings({"bucket": "b", "rescan_lookback_minutes": 0}, lambda _n: None, {})
+    resolved = run_settings.resolve_settings(
+        {"bucket": "b", "rescan_lookback_minutes": 0}, lambda _n: None, {}
+    )
     end = datetime(2026, 3, 2, 14, 30, tzinfo=timezone.utc)
     plan = resolve_run(
         resolved,

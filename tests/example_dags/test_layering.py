@@ -12,9 +12,6 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[2] / "airflow_provider_ringcx"
 EXAMPLE_DAGS = "airflow_provider_ringcx.example_dags"
-#: Known debt (issue 15): the archive view resolves the archive's bucket and prefix the way the DAGs do, by
-#: importing example_dags.settings.resolve_settings; that resolver belongs in the provider proper.
-KNOWN_DEBT = {"airflow_provider_ringcx.archive_view.data"}
 
 
 def _module(path: Path) -> str:
@@ -44,7 +41,7 @@ def test_no_module_outside_example_dags_imports_it() -> None:
     offenders = {
         _module(path): sorted(name for name in _imports(path) if name.startswith(EXAMPLE_DAGS))
         for path in PACKAGE.rglob("*.py")
-        if not _module(path).startswith(EXAMPLE_DAGS) and _module(path) not in KNOWN_DEBT
+        if not _module(path).startswith(EXAMPLE_DAGS)
     }
     assert {module: names for module, names in offenders.items() if names} == {}
 

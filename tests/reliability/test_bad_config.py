@@ -15,7 +15,6 @@ from typing import Any
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
 
-from airflow_provider_ringcx.example_dags.settings import resolve_settings
 from airflow_provider_ringcx.example_dags.shape import build_timetable
 from airflow_provider_ringcx.exceptions import (
     RingCXBadRequestError,
@@ -25,6 +24,7 @@ from airflow_provider_ringcx.exceptions import (
 )
 from airflow_provider_ringcx.keys import manifest_key
 from airflow_provider_ringcx.operators.metadata import RingCXInteractionMetadataOperator
+from airflow_provider_ringcx.run_settings import resolve_settings
 from tests.fixtures.ports import free_port
 from tests.fixtures.simulator import SimulatorHandle, ringcx_connection_json
 from tests.reliability.conftest import FAST_RETRIES, W_END, W_START, Checker

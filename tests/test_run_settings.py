@@ -1,12 +1,12 @@
-"""Run-time settings of the example DAG: params > Variable > environment > default, with clear errors."""
+"""Run-time settings of an archive run (run_settings.py): params > Variable > env > default, clear errors."""
 
 from __future__ import annotations
 
 import pytest
 
-from airflow_provider_ringcx.example_dags.settings import SETTINGS, resolve_settings
 from airflow_provider_ringcx.example_dags.shape import start_date
 from airflow_provider_ringcx.exceptions import RingCXConfigError
+from airflow_provider_ringcx.run_settings import SETTINGS, resolve_settings
 
 
 def _variables(values: dict[str, str]):
