@@ -25,7 +25,9 @@ version of it; the index stays small, but see docs/operations.md for a lifecycle
 from __future__ import annotations
 
 import dataclasses
+import errno
 import logging
+import os
 import random
 import re
 import time
@@ -39,7 +41,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from airflow_provider_ringcx import keys
-from airflow_provider_ringcx.exceptions import RingCXError
+from airflow_provider_ringcx.exceptions import RingCXConfigError, RingCXError
 from airflow_provider_ringcx.index.format import (
     INDEX_CONTENT_TYPE,
     decode_day,
@@ -252,7 +254,26 @@ def sync_index(client: S3Client, bucket: str, prefix: str | None, dest: Path) ->
             target = dest.joinpath(*relative.split("/"))
             target.parent.mkdir(parents=True, exist_ok=True)
             partial = target.with_name(target.name + ".part")
-            partial.write_bytes(client.get_object(Bucket=bucket, Key=key)["Body"].read())
-            partial.replace(target)
+            _write_new(partial, client.get_object(Bucket=bucket, Key=key)["Body"].read())
+            partial.replace(target)  # a rename replaces a link at target, never writes through it
             local.append(target)
     return sorted(local)
+
+
+def _write_new(path: Path, body: bytes) -> None:
+    """Write ``path`` (mode 0600), refusing a symbolic link there: ``--dest`` may be in a shared folder
+    where another local user planted one, to have this user overwrite the file it points to.
+
+    :raises RingCXConfigError: ``path`` is a symbolic link (the message names it).
+    """
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            raise RingCXConfigError(
+                f"index sync: {path} is a symbolic link; refusing to write through it. Remove it, or sync "
+                "into a folder only you can write"
+            ) from None
+        raise
+    with os.fdopen(fd, "wb") as out:
+        out.write(body)

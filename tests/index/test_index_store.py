@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_ringcx import keys
+from airflow_provider_ringcx.exceptions import RingCXConfigError
 from airflow_provider_ringcx.index.format import IndexCorruptError
 from airflow_provider_ringcx.index.store import (
     MAX_ATTEMPTS,
@@ -138,3 +139,19 @@ def test_sync_writes_only_index_days_inside_dest(
     written = sorted(p for p in tmp_path.rglob("*") if p.is_file())
     assert written == files
     assert files[0].read_bytes() == b"x"
+
+
+def test_sync_does_not_write_through_a_planted_link(s3_client: Any, bucket: str, tmp_path: Any) -> None:
+    """``--dest`` in a shared folder (``/tmp``): another local user plants a symbolic link where sync writes
+    its ``.part`` file; sync refuses it instead of overwriting the file the link points to."""
+    day = keys.index_key("rec", "1", date(2026, 3, 2))
+    s3_client.put_object(Bucket=bucket, Key=day, Body=b"index bytes")
+    victim = tmp_path / "victim.txt"
+    victim.write_bytes(b"precious")
+    dest = tmp_path / "copy"
+    folder = dest / "_index" / "sub_account=1" / "date=2026-03-02"
+    folder.mkdir(parents=True)
+    (folder / "segments.jsonl.gz.part").symlink_to(victim)
+    with pytest.raises(RingCXConfigError, match="symbolic link"):
+        sync_index(s3_client, bucket, "rec", dest)
+    assert victim.read_bytes() == b"precious"
