@@ -18,6 +18,7 @@ from typing import Any, cast
 
 from airflow_provider_ringcx import keys
 from airflow_provider_ringcx.example_dags.runplan import RunPlan
+from airflow_provider_ringcx.hooks.summaries import parse_summary_kinds
 from airflow_provider_ringcx.models import SegmentRef
 from airflow_provider_ringcx.rungrid import check_data_interval
 from airflow_provider_ringcx.s3.options import S3WriteOptions
@@ -47,6 +48,7 @@ _DOWNLOAD_ARGS = {
     "fail_on_forbidden": "fail_on_forbidden",
     "fail_on_missing": "fail_on_missing",
     "include_transcripts": "include_transcripts",
+    "include_summaries": "include_summaries",
 }
 
 
@@ -185,9 +187,10 @@ def plan_late_downloads(
     s3: Any, run: Mapping[str, Any], *, rescan_identity: Mapping[str, Any] | None = None
 ) -> list[dict]:
     """Batches of the segments the rescan's manifest lists and the earlier window's original one does not,
-    and, with ``include_transcripts``, of the listed segments whose transcript is not archived yet (one HEAD
-    each of those with ``hasTranscript``: a transcript RingCX answered 404 for is retried here, once per
-    window; their recordings are ``already_archived``, nothing is downloaded again).
+    and, with ``include_transcripts`` or ``include_summaries``, of the listed segments whose transcript or an
+    asked AI summary is not archived yet (a HEAD of each of their keys, for those with ``hasTranscript``: a
+    transcript or summary RingCX answered 404 for is retried here, once per window; their recordings are
+    ``already_archived``, nothing is downloaded again).
 
     Both manifests are streamed: the ids of the original and the late refs are kept. The batch size grows
     so that there are never more than ``MAX_BATCHES`` batches (Airflow's map-length cap).
@@ -212,7 +215,7 @@ def plan_late_downloads(
         ref = as_ref(line["ref"]) if is_recorded(line) else None
         if ref is not None and (
             (ref["dialog_id"], ref["segment_id"]) not in known
-            or (run.get("include_transcripts") and transcript_missing(s3, run, ref, line.get("row")))
+            or documents_missing(s3, run, ref, line.get("row"))
         ):
             late.append(ref)
     size = max(int(run["batch_size"]), math.ceil(len(late) / MAX_BATCHES))
@@ -220,11 +223,13 @@ def plan_late_downloads(
     return download_kwargs(run, regrouped, run["rescan_manifest_key"])
 
 
-def transcript_missing(
+def documents_missing(
     s3: Any, run: Mapping[str, Any], ref: SegmentRef, row: Mapping[str, Any] | None
 ) -> bool:
-    """Whether a segment with ``hasTranscript`` has no transcript object yet (one HEAD of its key)."""
-    if not has_transcript(row):
+    """Whether a segment with ``hasTranscript`` lacks its transcript (``include_transcripts``) or one of the
+    asked AI summaries (``include_summaries``): a HEAD of each key, up to the first one missing."""
+    kinds = parse_summary_kinds(run.get("include_summaries"))
+    if not has_transcript(row) or not (run.get("include_transcripts") or kinds):
         return False
     config = LandingConfig(
         bucket=run["bucket"],
@@ -232,7 +237,10 @@ def transcript_missing(
         prefix=run["prefix"],
         key_template=run.get("key_template") or keys.DEFAULT_KEY_TEMPLATE,
     )
-    return head_object(s3, run["bucket"], keys.transcript_key(segment_keys(ref, config)[0])) is None
+    wav = segment_keys(ref, config)[0]
+    wanted = [keys.transcript_key(wav)] if run.get("include_transcripts") else []
+    wanted += [keys.summary_key(wav, kind) for kind in kinds]
+    return any(head_object(s3, run["bucket"], key) is None for key in wanted)
 
 
 def label_for(ti: Any, task: Any, plan_task_id: str) -> str:

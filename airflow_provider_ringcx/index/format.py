@@ -83,6 +83,7 @@ COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("retain_until", "string", "Object Lock retain-until, ISO-8601 UTC"),
     ("legal_hold", "boolean", "Object Lock legal hold ON when indexed"),
     ("transcript_key", "string", "the transcript's key beside the audio (null when none is archived)"),
+    ("summary_keys", "array<string>", "the AI summaries' keys beside the audio (.summary.agent/auto.json)"),
     ("pause_rule", "string", "the rule the pause intervals were computed by (pauses.RULE)"),
     ("recorded_intervals", _INTERVALS, "REC_START..REC_STOP intervals from segmentEvents"),
     ("pause_intervals", _INTERVALS, "REC_STOP..REC_START gaps: when the recording was paused"),
@@ -183,7 +184,8 @@ def index_row(
         ``duration_ms``: parsed and normalised by :class:`~airflow_provider_ringcx.models.SegmentRecord`).
     :param row: the vendor row as received.
     :param archive: ``outcome``, ``reason``, ``s3_key``, ``sidecar_key``, ``version_id``, ``sha256``,
-        ``size_bytes``, ``object_lock_mode``, ``retain_until``, ``legal_hold``, ``transcript_key``.
+        ``size_bytes``, ``object_lock_mode``, ``retain_until``, ``legal_hold``, ``transcript_key``,
+        ``summary_keys``.
     :param pauses: :func:`~airflow_provider_ringcx.pauses.compute_pause_evidence`'s result, or ``None``.
     :param where: ``archive_window``, ``manifest_key``, ``report_key``.
     """
@@ -205,6 +207,7 @@ def index_row(
     out["retain_until"] = archive.get("retain_until")
     out["legal_hold"] = archive.get("legal_hold")
     out["transcript_key"] = archive.get("transcript_key")
+    out["summary_keys"] = list(archive["summary_keys"]) if archive.get("summary_keys") else None
     if pauses is not None:
         out["pause_rule"] = pauses.get("rule")
         out["recorded_intervals"] = _intervals(pauses.get("recorded"))

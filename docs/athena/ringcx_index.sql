@@ -36,6 +36,7 @@ CREATE EXTERNAL TABLE IF NOT EXISTS ringcx_index (
   retain_until             string               COMMENT 'Object Lock retain-until, ISO-8601 UTC',
   legal_hold               boolean              COMMENT 'Object Lock legal hold ON when indexed',
   transcript_key           string               COMMENT 'the transcripts key beside the audio (null when none is archived)',
+  summary_keys             array<string>        COMMENT 'the AI summaries keys beside the audio (.summary.agent/auto.json)',
   pause_rule               string               COMMENT 'the rule the pause intervals were computed by (pauses.RULE)',
   recorded_intervals       array<struct<start_time:string,end_time:string>> COMMENT 'REC_START..REC_STOP intervals from segmentEvents',
   pause_intervals          array<struct<start_time:string,end_time:string>> COMMENT 'REC_STOP..REC_START gaps: when the recording was paused',
