@@ -7,7 +7,8 @@ and day) already holds, per segment, the phone numbers (ANI ``channel_endpoint_a
 reads the index days of the range (:mod:`.query`), not the recordings, and needs no RingCX call.
 
 What is held (:mod:`.apply`): for each selected segment, the recording version the index names, its
-sidecar and its transcript (when archived), each by ``VersionId`` (a legal hold is per object version;
+sidecar, its transcript and its AI summaries (when archived: index columns ``transcript_key``,
+``summary_keys``), each by ``VersionId`` (a legal hold is per object version;
 under Object Lock the archive never writes a second version of a key). A legal hold has no expiry and is
 independent of retention: it keeps the version undeletable until it is released, which is why release is
 the same operator with ``action="release"`` and the same approval.

@@ -37,7 +37,7 @@ _TIME_FIELDS = {"year": r"\d{4}", "month": r"\d{2}", "day": r"\d{2}", "hour": r"
 class Target:
     """One object version to hold: what it is, for which segment."""
 
-    kind: str  # recording, sidecar or transcript
+    kind: str  # recording, sidecar, transcript or summary
     key: str
     version_id: str | None
     dialog_id: str
@@ -119,10 +119,11 @@ def _template_key(template: str, prefix: str | None, row_ids: tuple[str, str, st
 def targets_of(
     row: Mapping[str, Any], prefix: str | None, key_template: str = keys.DEFAULT_KEY_TEMPLATE
 ) -> list[Target]:
-    """The recording, sidecar and (when archived) transcript of an index row, scope-checked.
+    """The recording, sidecar and (when archived) transcript and AI summaries of an index row, checked.
 
     :param key_template: the DAGs' WAV key template: the recording key must be the one it gives the row's
-        sub-account, dialog and segment (at some UTC time), the sidecar and transcript exactly theirs.
+        sub-account, dialog and segment (at some UTC time), the sidecar, transcript and summaries exactly
+        the recording's.
     :raises RingCXHoldScopeError: a key is outside the archive, is not the row's segment's key under
         ``key_template``, or the sidecar/transcript is not the recording's; the message names the row and
         the key.
@@ -137,6 +138,9 @@ def targets_of(
     named.append(("sidecar", row.get("sidecar_key") or sidecar, None))
     if row.get("transcript_key"):
         named.append(("transcript", row.get("transcript_key"), None))
+    summaries = row.get("summary_keys") or []
+    named += [("summary", key, None) for key in (summaries if isinstance(summaries, list) else [summaries])]
+    documents = {keys.summary_key(str(recording), name) for name in keys.SUMMARY_KINDS}
     folder = recording.rpartition("/")[0] if isinstance(recording, str) else ""
     found: list[Target] = []
     for kind, key, version in named:
@@ -161,6 +165,10 @@ def targets_of(
         if problem is None and kind == "transcript" and key != keys.transcript_key(str(recording)):
             problem = (
                 f"is not the recording's transcript ({printable(keys.transcript_key(str(recording)))!r})"
+            )
+        if problem is None and kind == "summary" and key not in documents:
+            problem = (
+                f"is not one of the recording's summaries ({', '.join(map(printable, sorted(documents)))})"
             )
         if problem:
             raise RingCXHoldScopeError(

@@ -305,3 +305,27 @@ def test_a_failure_after_some_changes_is_still_audited(
     assert "405" in record["error"]
     assert record["index_days_updated"] is None
     assert check_hold_audits(s3_client, locked_bucket) == []
+
+
+def test_the_calls_ai_summaries_are_held_with_it(aws_conn: str, locked_bucket: str, s3_client: Any) -> None:
+    """A segment's archived AI summaries (index column summary_keys) are its objects too: held with the
+    recording, released with it; a summary key that is not the recording's own is refused."""
+    rows = seed(s3_client, locked_bucket)
+    wav = rows["s-1"]["s3_key"]
+    summaries = [wav[:-4] + ".summary.agent.json", wav[:-4] + ".summary.auto.json"]
+    for key in summaries:
+        s3_client.put_object(Bucket=locked_bucket, Key=key, Body=b"{}")
+    write_index(
+        s3_client, locked_bucket, "2026-03-02", [{**rows["s-1"], "summary_keys": summaries}, rows["s-2"]]
+    )
+    _, ti = _run(_hold(locked_bucket, phone_numbers=None, dialog_ids="d-1"))
+    assert all(hold_status(s3_client, locked_bucket, key) == "ON" for key in summaries)
+    record = _audit(s3_client, locked_bucket, ti.pushed["audit_key"])
+    assert {o["kind"] for o in record["objects"]} == {"recording", "sidecar", "transcript", "summary"}
+    _run(_hold(locked_bucket, phone_numbers=None, dialog_ids="d-1", action="release"))
+    assert all(hold_status(s3_client, locked_bucket, key) == "OFF" for key in summaries)
+    other = wav[:-4] + "x.summary.agent.json"  # names s-1, beside it, but s-1x's summary
+    write_index(s3_client, locked_bucket, "2026-03-02", [{**rows["s-1"], "summary_keys": [other]}])
+    with pytest.raises(RingCXHoldScopeError, match="is not one of the recording's summaries"):
+        _run(_hold(locked_bucket, phone_numbers=None, dialog_ids="d-1"))
+    assert check_hold_audits(s3_client, locked_bucket) == []
