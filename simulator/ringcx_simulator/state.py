@@ -268,13 +268,15 @@ def _ms(value: Any, name: str) -> int:
 def segment_from_spec(spec: dict[str, Any], config: SimConfig) -> Segment:
     """An injected segment. Keys: dialogId, segmentId, segmentEndTimeMs (ISO or ms) required;
     subAccountId, segmentDurationMs (default 5000), segmentStartTimeMs, channels (2), hasRecording (true),
-    restricted (false), fields (dict of metadata row overrides, e.g. odd types or extra fields), omit (list
-    of metadata row field names to leave out of the row, e.g. ``["hasRecording"]``).
+    restricted (false), hasTranscript (false: no transcript, no summaries), fields (dict of metadata row
+    overrides, e.g. odd types or extra fields), omit (list of metadata row field names to leave out of the
+    row, e.g. ``["hasRecording"]``).
 
     :raises ValueError: naming the missing or bad key.
     """
     known = {"dialogId", "segmentId", "subAccountId", "segmentEndTimeMs", "segmentStartTimeMs",
-             "segmentDurationMs", "channels", "hasRecording", "restricted", "fields", "omit"}  # fmt: skip
+             "segmentDurationMs", "channels", "hasRecording", "restricted", "fields", "omit",
+             "hasTranscript"}  # fmt: skip
     unknown = sorted(set(spec) - known)
     if unknown:
         raise ValueError(
@@ -309,7 +311,7 @@ def segment_from_spec(spec: dict[str, Any], config: SimConfig) -> Segment:
         dialog_id=dialog_id,
         segment_id=segment_id,
         interaction_id="20260101000000" + "0" * 16,
-        **INBOUND_VOICE,
+        **{**INBOUND_VOICE, "has_transcript": bool(spec.get("hasTranscript", False))},
         dialog_start_ms=start_ms,
         dialog_end_ms=end_ms,
         start_ms=start_ms,

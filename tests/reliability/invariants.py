@@ -61,6 +61,10 @@ def encode_id(value: str) -> str:
         ch if ch in _SAFE else "".join(f"%{b:02X}" for b in ch.encode("utf-8", "surrogatepass"))
         for ch in value
     )
+    for tail in (".transcript", ".summary.agent", ".summary.auto"):  # documented: no sidecar is a document
+        if out.endswith(tail):
+            out = out[: -len(tail)] + "%2E" + tail[1:]
+            break
     if len(out) <= _MAX_ID:
         return out
     digest = hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()[:32]

@@ -293,3 +293,52 @@ def test_hostile_ids_get_safe_keys_under_the_prefix_and_keep_their_identity(
 
 def _is_ascii_printable(text: str) -> bool:
     return all(0x20 < ord(ch) < 0x7F for ch in text)
+
+
+def test_ids_shaped_like_a_document_key_and_hostile_summaries_lose_nothing(
+    rsim: SimulatorHandle, pipe: Pipeline, s3_client: Any, invariants: Checker
+) -> None:
+    """Segments named ``x.summary.agent``, ``x.summary.auto`` and ``x.transcript`` beside a segment ``x``
+    whose transcript and AI summaries are archived: no sidecar takes a document's key (the id's dot is
+    encoded), and a summary RingCX sends as an HTML page or truncated JSON is refused, listed with its
+    reason and never stored; the recordings are all archived and every invariant holds."""
+    rsim.control.patch_config(
+        calls_per_hour=6, summary_missing_share=0.0, summary_late_share=0.0, transcript_missing_share=0.0,
+        transcript_late_share=0.0, summary_variants=["y=html", "z=malformed"],
+    )  # fmt: skip
+    pipe.download_kwargs.update(include_transcripts=True, include_summaries="both")
+    ends = iter(_ends(6))
+    names = {"x": True, "y": True, "z": True, "x.summary.agent": False, "x.summary.auto": False,
+             "x.transcript": False}  # fmt: skip
+    specs = [
+        {"dialogId": "dlg-docs", "segmentId": name, "segmentEndTimeMs": next(ends), "hasTranscript": flag}
+        for name, flag in names.items()
+    ]
+    injected = {segment["segmentId"]: segment for segment in rsim.control.add_segments(specs)}
+    result = pipe.run_window(s3_client, W_START, W_END)
+    assert result.report is not None, result.errors
+    assert result.report["complete"] is True  # a refused summary is not a lost recording
+    check = invariants(result)  # documents included; the re-run downloads 0 bytes
+    assert check.summaries >= 2
+    keys = set(_objects(s3_client, pipe.bucket))
+    x_wav = wav_key(pipe.prefix, injected["x"])
+    for kind in ("agent", "auto"):
+        summary = json.loads(
+            s3_client.get_object(Bucket=pipe.bucket, Key=x_wav[:-4] + f".summary.{kind}.json")["Body"].read()
+        )
+        assert (summary["segmentId"], summary["summaryType"]) == ("x", kind.upper())  # x's, not a sidecar
+        assert wav_key(pipe.prefix, injected["y"])[:-4] + f".summary.{kind}.json" not in keys
+    assert x_wav[:-4] + ".transcript.json" in keys
+    for name in ("x.summary.agent", "x.summary.auto", "x.transcript"):
+        key = wav_key(pipe.prefix, injected[name])
+        assert key.endswith(encode_id(name) + ".wav")
+        assert "%2E" in key
+        assert _sidecar(s3_client, pipe.bucket, key)["segment_id"] == name
+    refused = {
+        (p["segment_id"], p["kind"]): p["reason"]
+        for s in result.summaries
+        for p in s.get("summary_not_archived", [])
+    }
+    assert set(refused) == {("y", "agent"), ("y", "auto"), ("z", "agent"), ("z", "auto")}
+    assert all("HTML" in refused[("y", kind)] for kind in ("agent", "auto"))
+    assert all("is not JSON" in refused[("z", kind)] for kind in ("agent", "auto"))
