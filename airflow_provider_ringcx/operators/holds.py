@@ -33,9 +33,9 @@ class RingCXLegalHoldOperator(RingCXToS3BaseOperator):
     days ``date_from``..``date_to`` (UTC, a segment's day is the day it ended) and selects the segments
     whose ANI or DNIS is one of ``phone_numbers`` (digits compared) or whose dialog is one of
     ``dialog_ids`` (or every archived segment with ``all_in_range``). For each, the recording version the
-    index names, its sidecar and its transcript get the legal hold ``ON`` (``action="apply"``) or ``OFF``
-    (``"release"``), by ``VersionId``; a version already in that status is left alone, so a second run
-    changes nothing and says so.
+    index names, its sidecar, its transcript and its AI summaries get the legal hold ``ON``
+    (``action="apply"``) or ``OFF`` (``"release"``), by ``VersionId``; a version already in that status is
+    left alone, so a second run changes nothing and says so.
 
     Before any change: the bucket must have Object Lock
     (:class:`~airflow_provider_ringcx.exceptions.RingCXObjectLockError` otherwise), and every recording key
