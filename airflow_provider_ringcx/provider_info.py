@@ -130,7 +130,8 @@ CONNECTION_FIELDS: dict[str, dict[str, Any]] = {
     ),
     "download_budget": _field("Download budget", "Recording downloads per window, e.g. 120/60 (default)."),
     "transcript_budget": _field(
-        "Transcript budget", "Transcript requests per window, apart from downloads, e.g. 120/60 (default)."
+        "Transcript budget",
+        "Transcript and AI summary requests per window (one RingCX class), apart from downloads: 120/60.",
     ),
     # not "token_budget": Airflow masks extras whose name contains "token"
     "exchange_budget": _field(

@@ -56,7 +56,7 @@ DEFAULTS: dict[str, Any] = {
     "metadata_budget": "2/60,9/900",
     "download_budget": "120/60",
     "exchange_budget": "5/60",
-    "transcript_budget": "120/60",  # transcripts (issue 17): their own 120/min, apart from the downloads
+    "transcript_budget": "120/60",  # transcripts and AI summaries (issue 17): one 120/min class of RingCX's
     "connect_timeout": 10.0,
     "read_timeout": 60.0,
     "retry_attempts": 5,

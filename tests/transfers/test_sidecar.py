@@ -68,3 +68,14 @@ def test_sidecar_without_pauses_stays_valid_and_bad_pauses_are_refused() -> None
     document["pauses"] = {"rule": RULE, "recorded": [{"start": "x"}], "paused": [], "problems": []}
     with pytest.raises(SidecarInvalid, match="pauses"):
         parse_sidecar(json.dumps(document).encode())
+
+
+def test_summary_references_only_when_given_and_only_known_kinds() -> None:
+    assert "summaries" not in _doc({})
+    assert "summaries" not in _doc({}, summary_keys={})
+    keys = {"agent": "k.summary.agent.json", "auto": "k.summary.auto.json"}
+    document = _doc({}, summary_keys=keys)
+    assert document["summaries"] == {kind: {"key": key} for kind, key in keys.items()}
+    assert parse_sidecar(json.dumps(document).encode())["summaries"] == document["summaries"]
+    with pytest.raises(SidecarInvalid):
+        parse_sidecar(json.dumps({**document, "summaries": {"human": {"key": "k"}}}).encode())
