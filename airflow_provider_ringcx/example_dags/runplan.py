@@ -30,5 +30,6 @@ class RunPlan(WindowReportSpec, total=True):
     fail_on_forbidden: bool
     fail_on_missing: bool
     include_transcripts: bool
+    include_summaries: str | None  # None, agent, auto or both (hooks.summaries.parse_summary_kinds)
     refuse_inactive_sub_account: bool
     window_key: str
