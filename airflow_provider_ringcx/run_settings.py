@@ -159,7 +159,8 @@ SETTINGS: tuple[Setting, ...] = (
         False,
         "boolean",
         "Ask the admin API first (GET .../subaccounts, role WFO_ACCESS) and fail the run at once if the "
-        "sub-account is inactive or not of the main account.",
+        "sub-account is inactive or not of the main account (the DAGs of a [ringcx] sub_accounts listing "
+        "default to true).",
         _F,
     ),
 )

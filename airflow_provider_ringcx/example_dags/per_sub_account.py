@@ -16,7 +16,14 @@ alerts, backfills and clears, and one sub-account's 403 or outage fails only its
   the throughput), and a shared pool of N slots would let one sub-account's backlog hold every slot.
   :func:`sub_account_pools` lists them (``scripts/stack.py`` creates them; the discovery command prints
   ``airflow pools set`` lines);
-- its own Asset when the bucket is known at parse time (``s3://bucket/prefix/sub_account=<id>``).
+- its own Asset when the bucket is known at parse time (``s3://bucket/prefix/sub_account=<id>``);
+- **the active check on by default** (the DAG default ``refuse_inactive_sub_account=True``): each run asks
+  the admin API first and fails at once, naming the sub-account and the fix, when RingCX lists it
+  inactive (or not at all). A listing is written once (by hand or by the discovery command) and outlives
+  the state it was written from: a sub-account deactivated later would otherwise fail every window with a
+  bare 403 on the metadata call that blames permissions. It is a DAG default, not a param value, so
+  ``RINGCX_REFUSE_INACTIVE_SUB_ACCOUNT=false`` (or the Variable, or the listing entry) turns it off where
+  the user lacks the admin API's WFO_ACCESS role. The DAGs built without a listing keep it off.
 
 Without a listing :func:`build_dags` builds exactly today's DAG, unchanged.
 """
@@ -38,6 +45,8 @@ from airflow_provider_ringcx.subaccounts.listing import (
 )
 
 _JSON_KINDS = {"string": str, "integer": int, "boolean": bool, "object": dict, "array": list}
+#: The DAG defaults of every listed sub-account's DAGs (under the base DAG's own defaults).
+SUB_ACCOUNT_DEFAULTS: dict[str, Any] = {"refuse_inactive_sub_account": True}
 
 if TYPE_CHECKING:
     from airflow.sdk import DAG
@@ -75,6 +84,7 @@ def for_sub_account(
         dag_display_name=f"{opts.dag_id} · {sub.label}",
         sub_account_id=sub.id,
         params={**opts.params, **{k: v for k, v in sub.overrides.items() if v is not None}},
+        defaults={**SUB_ACCOUNT_DEFAULTS, **opts.defaults},
         metadata_pool=sub.suffixed(opts.metadata_pool),
         download_pool=sub.suffixed(opts.download_pool),
         tags=(*opts.tags, f"sub_account:{sub.id}"),

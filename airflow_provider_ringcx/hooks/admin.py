@@ -8,8 +8,9 @@ Two documented reads (``../shared/ringcx-api.md`` section 1.2):
   ``[{subAccountId, subAccountName, isActive}]``.
 
 Used by the discovery command (``python -m airflow_provider_ringcx sub-accounts``) and, when a run asks
-for it (run setting ``refuse_inactive_sub_account``), by ``resolve_run`` to refuse an inactive sub-account
-before any metadata is spent. The vendor documents no budget for these reads; they are rare (a person, or
+for it (run setting ``refuse_inactive_sub_account``: on by default in the DAGs of a ``[ringcx]
+sub_accounts`` listing, off otherwise), by ``resolve_run`` to refuse an inactive sub-account before any
+metadata is spent. The vendor documents no budget for these reads; they are rare (a person, or
 one per run when asked), so they take none, and a 429 is retried like any other.
 """
 
@@ -21,7 +22,7 @@ from typing import Any
 from urllib.parse import quote
 
 from airflow_provider_ringcx import jsonutil
-from airflow_provider_ringcx.exceptions import RingCXBadPayloadError, RingCXConfigError
+from airflow_provider_ringcx.exceptions import RingCXBadPayloadError, RingCXConfigError, RingCXForbiddenError
 from airflow_provider_ringcx.hooks.client import HttpClient, TokenSource
 from airflow_provider_ringcx.hooks.settings import RingCXSettings
 
@@ -81,6 +82,27 @@ class AdminClient:
                 )
             found.append(SubAccountStatus(str(sub), str(row.get("subAccountName") or ""), active))
         return found
+
+    def check_active(self, sub_account_id: str) -> None:
+        """Refuse ``sub_account_id`` unless its main account lists it active (:func:`require_active`).
+
+        A 403 of the admin reads means the check cannot be made (the user lacks the WFO_ACCESS role), not
+        that the sub-account is inactive: it is a configuration error too, naming both ways out, rather
+        than a bare 403 whose generic advice (READ on Account, WEM access) is about the data routes.
+
+        :raises RingCXConfigError: inactive, not of the main account, or the admin API refused the check.
+        """
+        try:
+            main = self.main_account_id()
+            statuses = self.sub_accounts(main)
+        except RingCXForbiddenError as err:
+            raise RingCXConfigError(
+                f"sub-account {sub_account_id}: RingCX refused the admin API's sub-account listing (HTTP "
+                "403), so whether it is active cannot be checked. Give the RingCX user the WFO_ACCESS role, "
+                "or turn the check off with the run setting refuse_inactive_sub_account=false (Variable "
+                "ringcx_refuse_inactive_sub_account or RINGCX_REFUSE_INACTIVE_SUB_ACCOUNT)"
+            ) from err
+        require_active(statuses, sub_account_id, main)
 
     def _get_list(self, path: str) -> list[dict[str, Any]]:
         response = self.http.send_authenticated(

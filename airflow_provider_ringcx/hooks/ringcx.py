@@ -43,7 +43,7 @@ from airflow.sdk import BaseHook
 from airflow.sdk.exceptions import AirflowNotFoundException
 
 from airflow_provider_ringcx.exceptions import RingCXBadPayloadError, RingCXError, connection_not_defined
-from airflow_provider_ringcx.hooks.admin import AdminClient, SubAccountStatus, require_active
+from airflow_provider_ringcx.hooks.admin import AdminClient, SubAccountStatus
 from airflow_provider_ringcx.hooks.auth import TokenManager
 from airflow_provider_ringcx.hooks.budget import RateBudget, default_budget_dir
 from airflow_provider_ringcx.hooks.budget_rule import LIVE, check_priority
@@ -213,8 +213,7 @@ class RingCXHook(BaseHook):
 
         :raises RingCXConfigError: naming the sub-account and the fix (not retried by the operators).
         """
-        main = self.admin.main_account_id()
-        require_active(self.admin.sub_accounts(main), self.settings.sub_account_id, main)
+        self.admin.check_active(self.settings.sub_account_id)
 
     def get_conn(self) -> HttpClient:
         """The HTTP transport (Airflow's generic hook accessor)."""

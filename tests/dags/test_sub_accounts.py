@@ -4,7 +4,9 @@
 main account; the ``dags/`` folder is parsed with it set (as the dag processor would) and each
 sub-account's DAG is run for the same window. The second sub-account's metadata answers 403 (a fault
 rule matching its path): its DAG fails, and the first's archives every recording under its own prefix
-override, with its own Object Lock retention, verified against the simulator's ground truth.
+override, with its own Object Lock retention, verified against the simulator's ground truth. A third
+listed sub-account is inactive in RingCX (``isActive=false`` in the admin listing): its run is refused at
+``resolve_run`` with the fix named, by the listed DAGs' default, while an active one archives.
 """
 
 from __future__ import annotations
@@ -134,18 +136,46 @@ def _states(run: Any) -> dict[str, str]:
         return {ti.task_id: str(ti.state) for ti in rows if ti.map_index < 0}
 
 
-def test_an_inactive_sub_account_is_refused_before_any_metadata_call(
-    listed_sub_accounts: dict[str, Any], aws_conn: str, bucket: str, s3_client: Any
+def test_an_inactive_sub_account_is_refused_by_default_and_an_active_one_archives(
+    listed_sub_accounts: dict[str, Any],
+    aws_conn: str,
+    locked_bucket: str,
+    s3_client: Any,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
+    """GONE stays in the listing after RingCX deactivated it: its run fails at resolve_run, before any
+    metadata call, with a message naming it and the fix (the listed DAGs' default
+    ``refuse_inactive_sub_account=True``, no run conf); EAST, in the same deployment, archives."""
     dags, sim = listed_sub_accounts["dags"], listed_sub_accounts["sim"]
     sim.control.reset_stats()
-    conf = {"bucket": bucket, "refuse_inactive_sub_account": True}
-    run = dags[f"{LIVE}__{GONE}"].test(logical_date=RUN, run_conf=conf)
-    assert run.state == "failed"
-    states = _states(run)
+    conf = {"bucket": locked_bucket}  # no refuse_inactive_sub_account: the listed DAGs' default
+    gone = dags[f"{LIVE}__{GONE}"].test(logical_date=RUN, run_conf=conf)
+    assert gone.state == "failed"
+    states = _states(gone)
     assert states["resolve_run"] == "failed"  # RingCXConfigError: failed at once, no retry
     assert states["fetch_metadata_window"] == "upstream_failed"
+    logged = capsys.readouterr().out  # the task log (dag.test logs to stdout)
+    assert f"sub-account {GONE} (Simulated sub-account {GONE}) is inactive in main account" in logged
+    assert "Reactivate it in RingCX, or remove it from [ringcx] sub_accounts" in logged
     requests = sim.control.stats()["requests"]
     assert "metadata" not in requests  # refused before any metadata budget was spent
     assert requests["admin_subaccounts"] == {"200": 1}
-    assert not list_keys(s3_client, bucket, "ringcx/")
+    assert not list_keys(s3_client, locked_bucket, "ringcx/")  # GONE's prefix (the default): nothing written
+
+    east = dags[f"{LIVE}__{EAST}"].test(logical_date=RUN, run_conf=conf)
+    assert east.state == "success"
+    assert sim.control.stats()["requests"]["admin_subaccounts"] == {"200": 2}  # EAST checked too, active
+    expected = [
+        s for s in sim.control.ground_truth(W_START, W_END, sub_account_id=EAST)
+        if s["hasRecording"] and not s["restricted"]
+    ]  # fmt: skip
+    assert expected
+    report = json.loads(
+        s3_client.get_object(Bucket=locked_bucket, Key=report_key("east", EAST, W_START, W_END))[
+            "Body"
+        ].read()
+    )
+    assert report["complete"] is True
+    assert report["counts"]["archived"] == len(expected)
+    assert list_keys(s3_client, locked_bucket, "east/")
+    assert not [key for key in list_keys(s3_client, locked_bucket) if f"sub_account={GONE}" in key]

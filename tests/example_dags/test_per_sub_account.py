@@ -40,6 +40,7 @@ def test_without_a_listing_the_dags_are_todays(monkeypatch: pytest.MonkeyPatch) 
     assert live.dag_display_name == "ringcx_recordings_to_s3"
     assert live.get_task("fetch_metadata_window").sub_account_id is None  # the connection's
     assert live.get_task("fetch_metadata_window").pool == "ringcx_metadata"
+    assert "refuse_inactive_sub_account" not in live.get_task("resolve_run").op_kwargs["defaults"]
 
 
 def test_a_listing_of_three_gives_three_dags_of_each_kind(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -63,6 +64,9 @@ def test_a_listing_of_three_gives_three_dags_of_each_kind(monkeypatch: pytest.Mo
     for task_id in ("download_segments", "download_late_segments"):
         assert east.get_task(task_id).partial_kwargs["sub_account_id"] == "1001"
     assert east.get_task("resolve_run").op_kwargs["sub_account_id"] == "1001"
+    # the active check: a DAG default of the listed DAGs (an env, a Variable or the entry can turn it off)
+    assert east.get_task("resolve_run").op_kwargs["defaults"]["refuse_inactive_sub_account"] is True
+    assert east.params["refuse_inactive_sub_account"] is None
     assert east.get_task("fetch_metadata_window").pool == "ringcx_metadata__1001"
     assert east.get_task("download_segments").pool == "ringcx_downloads__1001"
     (asset,) = east.get_task("report_window").outlets

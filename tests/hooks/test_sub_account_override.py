@@ -111,3 +111,19 @@ def test_admin_listing_and_the_active_check(
         RingCXHook(sub_account_id="44444444", budget_dir=str(tmp_path)).check_sub_account_active()
     with pytest.raises(RingCXForbiddenError):
         hook.list_sub_accounts("12345")  # another main account
+
+
+def test_a_403_of_the_admin_api_names_the_role_and_the_setting_that_turns_the_check_off(
+    make_simulator, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The check cannot be made without the WFO_ACCESS role: a configuration error, not a bare 403."""
+    sim: SimulatorHandle = make_simulator(sub_account_ids=f"{EAST},{WEST}")
+    sim.control.set_faults([{"route": "admin_subaccounts", "kind": "status", "status": 403}])
+    monkeypatch.setenv("AIRFLOW_CONN_RINGCX_DEFAULT", ringcx_connection_json(sim, sub_account_id=EAST))
+    with pytest.raises(RingCXConfigError) as caught:
+        RingCXHook(budget_dir=str(tmp_path)).check_sub_account_active()
+    message = str(caught.value)
+    assert f"sub-account {EAST}" in message
+    assert "WFO_ACCESS" in message
+    assert "refuse_inactive_sub_account=false" in message
+    assert isinstance(caught.value.__cause__, RingCXForbiddenError)
