@@ -29,6 +29,22 @@ HOOK_BUDGET = "2/1.5,9/8.5"
 WINDOW = 8.5
 
 
+class Lateness(threading.Thread):
+    """A canary: how late this process's threads wake from short sleeps (the OS and the GIL, not the
+    budget), measured while the live calls run."""
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.stop = threading.Event()
+        self.worst = 0.0
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            before = time.monotonic()
+            time.sleep(0.02)
+            self.worst = max(self.worst, time.monotonic() - before - 0.02)
+
+
 def test_live_and_history_hooks_share_the_simulator_budget(make_simulator, monkeypatch, tmp_path):
     """The simulator enforces RingCX's metadata budget (2/60 s, 9/900 s) at time scale 120: 2 per 0.5 s
     and 9 per 7.5 s of real time; the hooks' budget is the same, padded (:data:`HOOK_BUDGET`) for the jitter
@@ -76,6 +92,8 @@ def test_live_and_history_hooks_share_the_simulator_budget(make_simulator, monke
     alone = sum(1 for t in list(history_calls) if alone_from <= t < alone_from + 3 * WINDOW)
     latencies = []
     window_start, _ = past_hour(1)
+    lateness = Lateness()
+    lateness.start()
     began = time.time()
     for k in range(3):
         due = began + k * 9.0
@@ -84,17 +102,23 @@ def test_live_and_history_hooks_share_the_simulator_budget(make_simulator, monke
         latencies.append((live.metadata.budget.last_acquired or 0.0) - due)
         window_start += timedelta(minutes=10)
     stop.set()
-    for worker in workers:
+    lateness.stop.set()
+    for worker in [*workers, lateness]:
         worker.join(timeout=60)
     for hook in (live, *backfills):
         hook.close()
     assert not errors, errors
+    # the machine's own lateness is not the rule's: a thread woken late (a loaded machine) waits past its
+    # slot, and if it wakes later than the marker's slack, history may take that slot (module doc of
+    # budget_rule: it then waits one slot more). Both are bounded by what the canary measured.
+    allowance = slot + JITTER + (slot + lateness.worst if lateness.worst > 0.5 else lateness.worst)
     print(
         f"history alone: {alone} calls in 3 windows of {WINDOW} s; live call latencies (s): {latencies}; "
-        f"slot {slot:.3f} s; history calls: {len(history_calls)}"
+        f"slot {slot:.3f} s; worst wake-up lateness {lateness.worst:.3f} s; history calls: "
+        f"{len(history_calls)}"
     )
     assert alone >= 3 * 9 - 2, alone  # about the whole budget (the static reserve: at most 3 x 8)
-    assert all(latency <= slot + JITTER for latency in latencies), (latencies, slot, JITTER)
+    assert all(latency <= allowance for latency in latencies), (latencies, slot, JITTER, lateness.worst)
     stats = sim.control.stats()
     assert not stats["rate_limited"], stats
     assert "429" not in stats["requests"]["metadata"], stats["requests"]
