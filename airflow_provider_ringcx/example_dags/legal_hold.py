@@ -84,7 +84,7 @@ def wire_legal_hold(opts: ArchiveDagOptions) -> None:
         execution_timeout=opts.timeout("report"),
         **{name: request[name] for name in (
             "bucket", "prefix", "aws_conn_id", "sub_account_id", "date_from", "date_to", "phone_numbers",
-            "dialog_ids", "all_in_range", "action", "requested_by", "reason", *OPTION_NAMES,
+            "dialog_ids", "all_in_range", "action", "requested_by", "reason", "key_template", *OPTION_NAMES,
         )},
     )  # fmt: skip
     request >> approve >> hold
@@ -102,6 +102,7 @@ def resolve_hold_request(
     from airflow_provider_ringcx.failfast import config_errors_fail_fast
     from airflow_provider_ringcx.holds.apply import ACTIONS, check_object_lock, targets_of
     from airflow_provider_ringcx.holds.query import HoldQuery, select_rows
+    from airflow_provider_ringcx.keys import DEFAULT_KEY_TEMPLATE
     from airflow_provider_ringcx.operators.base import s3_hook
 
     params = params or {}
@@ -119,7 +120,10 @@ def resolve_hold_request(
         client = s3_hook(run["aws_conn_id"]).get_conn()
         check_object_lock(client, run["bucket"])  # before anyone is asked to approve
         selection = select_rows(client, run["bucket"], run["prefix"], query)
-        objects = sum(len(targets_of(row, run["prefix"])) for row in selection.rows)  # scope-checked
+        template = run.get("key_template") or DEFAULT_KEY_TEMPLATE  # the archive DAGs' layout
+        objects = sum(
+            len(targets_of(row, run["prefix"], template)) for row in selection.rows
+        )  # scope-checked
     requested_by = params.get("requested_by") or getattr(dag_run, "triggering_user_name", None)
     dialogs = sorted({str(row.get("dialog_id")) for row in selection.rows})
     numbers = ", ".join(query.phone_numbers) or "-"
@@ -141,7 +145,7 @@ def resolve_hold_request(
         "sub_account_id": query.sub_account_id, "date_from": query.date_from.isoformat(),
         "date_to": query.date_to.isoformat(), "phone_numbers": list(query.phone_numbers),
         "dialog_ids": list(query.dialog_ids), "all_in_range": query.all_in_range, "action": action,
-        "requested_by": requested_by, "reason": params.get("hold_reason"),
+        "requested_by": requested_by, "reason": params.get("hold_reason"), "key_template": template,
         "segments": len(selection.rows), "objects": objects, "subject": subject, "body": body,
         **{name: run.get(name) for name in OPTION_NAMES},
     }  # fmt: skip

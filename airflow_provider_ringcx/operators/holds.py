@@ -128,7 +128,7 @@ class RingCXLegalHoldOperator(RingCXToS3BaseOperator):
         super().__init__(**kwargs)
         if "{{" not in str(action):
             _status_of(action)  # fail at parse time for a typo
-        if "{{" not in key_template:
+        if isinstance(key_template, str) and "{{" not in key_template:  # else an XComArg or a template
             keys.validate_key_template(key_template)
         self.key_template = key_template
         self.bucket = bucket

@@ -177,3 +177,25 @@ def test_a_bucket_without_object_lock_fails_before_anyone_is_asked(
     states = _states(run)
     assert states[RESOLVE] == "failed"
     assert states.get(APPROVE) in ("upstream_failed", None)
+
+
+def test_the_runs_key_template_decides_which_keys_a_row_may_name(
+    hold_dag: Any, aws_conn: str, locked_bucket: str, s3_client: Any
+) -> None:
+    """The DAG passes the run's key_template (param, Variable or env, as the archive DAGs resolve it) to the
+    preview and the operator: under a template whose keys say hour=15, the seeded hour=14 keys are refused
+    before anyone is asked; under one that renders them, the request holds them."""
+    rows = seed(s3_client, locked_bucket)
+    layout = (
+        "{prefix}/sub_account={sub_account_id}/year={year}/month={month}/day={day}/hour=%s/{dialog_id}/"
+        "{segment_id}.wav"
+    )
+    approver = Approver("Reject", timeout=15)  # rejects, should the preview wrongly pass
+    approver.start()
+    run = hold_dag.test(run_conf=_conf(locked_bucket, key_template=layout % "15"))
+    approver.join()  # gone before the next run's approval task exists
+    assert _states(run)[RESOLVE] == "failed"
+    assert all(hold_status(s3_client, locked_bucket, row["s3_key"]) == "OFF" for row in rows.values())
+    run, _ = _run(hold_dag, _conf(locked_bucket, key_template=layout % "14"), "Approve")
+    assert _states(run)[APPLY] == "success"
+    assert hold_status(s3_client, locked_bucket, rows["s-1"]["s3_key"]) == "ON"
