@@ -141,6 +141,16 @@ SETTINGS: tuple[Setting, ...] = (
         _F,
     ),
     Setting(
+        "include_summaries",
+        None,
+        "string",
+        "Archive each segment's AI summaries ({segmentId}.summary.{agent|auto}.json) beside its recording: "
+        "agent, auto or both (default: none); paced with the transcripts by transcript_budget, and one not "
+        "ready yet (404) is retried by the late-arrival rescan.",
+        _F,
+        choices=(("agent", "Agent summary"), ("auto", "Automatic summary"), ("both", "Both")),
+    ),
+    Setting(
         "allow_unverified_manifest",
         False,
         "boolean",
