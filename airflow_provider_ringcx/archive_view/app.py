@@ -3,12 +3,12 @@
 Mounted by the API server under :data:`~.plugin.URL_PREFIX` (``fastapi_apps`` of :mod:`.plugin`); the
 Airflow UI shows it in an iframe (``external_views``, menu Browse > "RingCX archive").
 
-**Auth is Airflow's own.** Every route depends on Airflow 3's ``requires_access_dag("GET",
-DagAccessEntity.RUN)`` (``airflow.api_fastapi.core_api.security``): the user comes from the same JWT
-(``Authorization: Bearer`` or the UI's ``_token`` cookie) as the REST API, and must be allowed to read DAG
-runs, which is what the archive's reports record. The dependency is the app's, so it runs before anything
-else: an anonymous request gets 401 (a bad token 403) and a page naming Airflow's login, and no data;
-there is no login here.
+**Auth is Airflow's own.** Every route depends on the auth manager's ``is_authorized_dag("GET",
+DagAccessEntity.RUN)`` for all DAGs (:func:`default_auth`, never the request's ``dag_id``): the user comes
+from the same JWT (``Authorization: Bearer`` or the UI's ``_token`` cookie) as the REST API, and must be
+allowed to read the runs of every DAG, which is what the archive's reports record. The dependency is the
+app's, so it runs before anything else: an anonymous request gets 401 (a bad token 403) and a page naming
+Airflow's login, and no data; there is no login here.
 
 **Escaping.** Reasons, ids and keys come from vendor data: the Jinja2 environment autoescapes everything
 (``autoescape=True``), and links are built with ``urlencode``.
@@ -64,11 +64,25 @@ def _today() -> date:
 
 
 def default_auth() -> Callable[..., Any]:
-    """Airflow's dependency: an authenticated user allowed to read DAG runs."""
-    from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity
-    from airflow.api_fastapi.core_api.security import requires_access_dag
+    """Airflow's dependency: an authenticated user allowed to read the runs of every DAG.
 
-    return requires_access_dag("GET", DagAccessEntity.RUN)
+    Not ``requires_access_dag("GET", DagAccessEntity.RUN)``: without a ``dag_id`` of its own, that checks
+    the request's ``dag_id`` path or query parameter when there is one, so a user who may read one
+    unrelated DAG (per-DAG permissions, as FAB or Keycloak grant them) would see every sub-account's
+    archive by adding ``?dag_id=that_dag``. The page spans all DAGs, so it asks for all DAGs (``id=None``).
+    """
+    from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity, DagDetails
+    from airflow.api_fastapi.core_api import security
+    from fastapi import HTTPException
+
+    def archive_reader(user: Any = Depends(security.get_user)) -> None:  # noqa: B008 (FastAPI's idiom)
+        allowed = security.get_auth_manager().is_authorized_dag(
+            method="GET", access_entity=DagAccessEntity.RUN, details=DagDetails(id=None), user=user
+        )
+        if not allowed:
+            raise HTTPException(403, "Forbidden")
+
+    return archive_reader
 
 
 def create_app(

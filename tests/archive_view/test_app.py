@@ -237,3 +237,51 @@ def test_the_settings_come_from_variables_and_environment_like_the_dags() -> Non
 
     with pytest.raises(ArchiveUnavailable, match="no S3 bucket configured"):
         archive_config({}, lambda name: None)
+
+
+def _per_dag_manager() -> Any:
+    """An auth manager with per-DAG permissions (as FAB or Keycloak grant them): user ``u-limited`` may
+    read the runs of DAG ``one_other_dag`` only. It is SimpleAuthManager with that one rule; the stack has no
+    per-DAG auth manager to run for real."""
+    from airflow.api_fastapi.auth.managers.simple.simple_auth_manager import SimpleAuthManager
+
+    class PerDagAuthManager(SimpleAuthManager):
+        def is_authorized_dag(
+            self, *, method: Any, user: Any, access_entity: Any = None, details: Any = None
+        ):
+            if getattr(user, "username", "") == "u-limited":
+                return method == "GET" and details is not None and details.id == "one_other_dag"
+            return super().is_authorized_dag(
+                method=method, user=user, access_entity=access_entity, details=details
+            )
+
+    return PerDagAuthManager
+
+
+def test_a_dag_id_in_the_query_does_not_widen_access(
+    auth_manager: Any, counting: Counting, ledger: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Airflow's requires_access_dag checks the request's own ``?dag_id=`` when there is one: a user who may
+    read one unrelated DAG must not see every sub-account's archive by adding ``?dag_id=that_dag``."""
+    from airflow.models.base import Base
+    from airflow.settings import engine
+
+    names = ("team", "dag_bundle", "dag_bundle_team", "dag")  # what the check reads of the DAG's team
+    Base.metadata.create_all(engine, tables=[Base.metadata.tables[n] for n in names], checkfirst=True)
+    manager = _per_dag_manager()()
+    manager.init()
+    monkeypatch.setattr("airflow.api_fastapi.core_api.security.get_auth_manager", lambda: manager)
+    limited = str(manager.generate_jwt(_user("u-limited")))
+    with TestClient(create_app(reader=lambda: archive(counting, ledger))) as page:
+        headers = {"Authorization": f"Bearer {limited}"}
+        assert page.get("/", headers=headers).status_code == 403
+        for path, params in (("/", {}), ("/day", {"sub": SUB, "day": "2026-03-02"})):
+            response = page.get(path, params={**params, "dag_id": "one_other_dag"}, headers=headers)
+            assert response.status_code == 403, path
+            assert SUB not in response.text
+
+
+def _user(name: str) -> Any:
+    from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
+
+    return SimpleAuthManagerUser(username=name, role="viewer")
