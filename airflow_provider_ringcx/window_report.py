@@ -37,6 +37,7 @@ from airflow_provider_ringcx.report import (
 )
 from airflow_provider_ringcx.runinfo import human_bytes
 from airflow_provider_ringcx.s3.options import S3WriteOptions
+from airflow_provider_ringcx.transfers.batch import DOCUMENTS_RELANDED
 from airflow_provider_ringcx.transfers.landing import LandingConfig, segment_keys
 from airflow_provider_ringcx.transfers.manifest_integrity import ALLOW_UNVERIFIED, check_identity, iter_lines
 from airflow_provider_ringcx.transfers.manifest_reader import manifest_exists
@@ -185,6 +186,8 @@ def report_window(
         late = late_segments(original, listed)
         checks = reconcile(s3, bucket, late, outcomes=outcomes, verify_content=verify).checks
         rescan = RescanResult(earlier, run["rescan_manifest_key"], listed=len(listed), late=checks)
+        relanded = relanded_segments(listed, [*summaries, *late_summaries], exclude=late)
+        reindexed = reconcile(s3, bucket, relanded, outcomes=outcomes, verify_content=verify).checks
     report = build_report(
         window=window,
         sub_account_id=run["sub_account_id"],
@@ -218,9 +221,27 @@ def report_window(
     write_report(s3, bucket, run["report_key"], report, options=options, window_end=window.end)
     index_window(
         s3, run, window=window, checks=result.checks, manifest_identity=manifest_identity,
-        late=(rescan.window, rescan.late) if rescan is not None else None, rescan_identity=rescan_identity,
+        late=(rescan.window, [*rescan.late, *reindexed]) if rescan is not None else None,
+        rescan_identity=rescan_identity,
     )  # fmt: skip
     return report
+
+
+def relanded_segments(
+    listed: Iterable[ExpectedSegment], summaries: Iterable[Any], *, exclude: Iterable[ExpectedSegment]
+) -> list[ExpectedSegment]:
+    """The rescanned window's segments whose transcript or summary the run's downloads landed now (their
+    batch summaries' ``documents_relanded``), not already among the late arrivals: not late (the report
+    does not list them), but their index rows must now name the documents."""
+    wanted = {
+        (str(pair[0]), str(pair[1]))
+        for summary in summaries
+        if isinstance(summary, Mapping)
+        for pair in summary.get(DOCUMENTS_RELANDED) or ()
+        if isinstance(pair, (list, tuple)) and len(pair) == 2
+    }
+    skip = {segment.ident for segment in exclude}
+    return [segment for segment in listed if segment.ident in wanted and segment.ident not in skip]
 
 
 def _no_rescan_manifest(run: Mapping[str, Any], bucket: str, task_id: str) -> str:

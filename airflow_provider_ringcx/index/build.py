@@ -27,6 +27,7 @@ from airflow_provider_ringcx.pauses import compute_pause_evidence
 from airflow_provider_ringcx.s3.options import S3WriteOptions
 from airflow_provider_ringcx.transfers.manifest_format import SEGMENT
 from airflow_provider_ringcx.transfers.manifest_integrity import iter_lines
+from airflow_provider_ringcx.transfers.verdict_reads import head_object
 from airflow_provider_ringcx.windows import Window
 
 if TYPE_CHECKING:
@@ -38,8 +39,14 @@ _NO_RECORDING_REASON = "hasRecording is false: RingCX holds no recording of this
 _NOT_CHECKED = "no verdict: the window report did not reconcile this segment (re-run the window's report)"
 
 
-def archive_facts(check: SegmentCheck | None, has_recording: bool) -> dict[str, Any]:
-    """The archive columns of one segment, from the report's verdict on it."""
+def archive_facts(
+    check: SegmentCheck | None, has_recording: bool, present: frozenset[str] = frozenset()
+) -> dict[str, Any]:
+    """The archive columns of one segment, from the report's verdict on it.
+
+    :param present: the document keys S3 holds (:func:`documents_present`): a document the sidecar names
+        gets its column only once it is archived (a pending transcript has none yet).
+    """
     if not has_recording:
         return {"outcome": NO_RECORDING, "reason": _NO_RECORDING_REASON}
     if check is None:
@@ -56,7 +63,22 @@ def archive_facts(check: SegmentCheck | None, has_recording: bool) -> dict[str, 
         if verdict is not None:
             facts["version_id"] = verdict.version_id
             facts.update(verdict.lock or {})
+            documents = {name: key for name, key in (verdict.documents or {}).items() if key in present}
+            facts["transcript_key"] = documents.pop("transcript", None)
+            facts["summary_keys"] = sorted(documents.values()) or None
     return facts
+
+
+def documents_present(client: S3Client, bucket: str, checks: Iterable[SegmentCheck]) -> frozenset[str]:
+    """The keys, among the documents the archived segments' sidecars name, that S3 holds: one HEAD each,
+    only for recordings archived with transcripts or summaries asked (none otherwise)."""
+    wanted = [
+        key
+        for check in checks
+        if check.status == ARCHIVED and check.verdict is not None
+        for key in (check.verdict.documents or {}).values()
+    ]
+    return frozenset(key for key in wanted if head_object(client, bucket, key) is not None)
 
 
 def manifest_rows(
@@ -70,14 +92,18 @@ def manifest_rows(
     where: Mapping[str, str | None],
     only: set[tuple[str, str]] | None = None,
 ) -> list[dict[str, Any]]:
-    """The index rows of a manifest's segment lines (those in ``only``, when given).
+    """The index rows of a manifest's segment lines (those in ``only``, when given), with one HEAD per
+    document the archived recordings' sidecars name (:func:`documents_present`).
 
     :param identity: the manifest's identity: the read is pinned and verified as the report's was.
     :param checks: the report's verdicts, by ``(dialog_id, segment_id)``.
     :param where: ``archive_window``, ``manifest_key`` and ``report_key`` of the rows.
     """
     lines = iter_lines(client, bucket, manifest_key, identity)
-    return rows_of_lines(lines, sub_account_id=sub_account_id, checks=checks, where=where, only=only)
+    present = documents_present(client, bucket, checks.values())
+    return rows_of_lines(
+        lines, sub_account_id=sub_account_id, checks=checks, where=where, only=only, present=present
+    )
 
 
 def rows_of_lines(
@@ -87,8 +113,10 @@ def rows_of_lines(
     checks: Mapping[tuple[str, str], SegmentCheck],
     where: Mapping[str, str | None],
     only: set[tuple[str, str]] | None = None,
+    present: frozenset[str] = frozenset(),
 ) -> list[dict[str, Any]]:
-    """The index rows of manifest lines (see :func:`manifest_rows`)."""
+    """The index rows of manifest lines (see :func:`manifest_rows`; ``present`` as in
+    :func:`archive_facts`)."""
     rows = []
     for line in lines:
         if line.get("kind") != SEGMENT or not isinstance(line.get("ref"), Mapping):
@@ -106,7 +134,7 @@ def rows_of_lines(
                 ref=ref,
                 row=vendor,
                 has_recording=has_recording,
-                archive=archive_facts(checks.get(ident), has_recording),
+                archive=archive_facts(checks.get(ident), has_recording, present),
                 pauses=compute_pause_evidence(vendor.get("segmentEvents"), has_recording=has_recording),
                 where=where,
             )

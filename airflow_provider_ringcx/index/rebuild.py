@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from airflow_provider_ringcx import jsonutil, keys
-from airflow_provider_ringcx.index.build import rows_of_lines
+from airflow_provider_ringcx.index.build import documents_present, rows_of_lines
 from airflow_provider_ringcx.index.format import merge, row_day
 from airflow_provider_ringcx.index.store import DayWrite, replace_day
 from airflow_provider_ringcx.report import ExpectedSegment, reconcile
@@ -182,7 +182,10 @@ def rebuild_day(
         where = {"archive_window": keys.window_part(item.start, item.end), "manifest_key": item.key,
                  "report_key": item.report_key}  # fmt: skip
         by_ident = {(check.dialog_id, check.segment_id): check for check in checks}
-        found = rows_of_lines(lines, sub_account_id=sub, checks=by_ident, where=where, only=only)
+        present = documents_present(client, bucket, checks)
+        found = rows_of_lines(
+            lines, sub_account_id=sub, checks=by_ident, where=where, only=only, present=present
+        )
         rows = merge(rows, [row for row in found if row_day(row, item.start.date()) == day])
     write = replace_day(client, bucket, prefix, sub, day, rows, options=options)
     return RebuildResult(write=write, manifests=len(listed), reports=sum(1 for r in reports.values() if r))

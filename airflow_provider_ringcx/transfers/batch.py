@@ -49,6 +49,9 @@ from airflow_provider_ringcx.transfers.summaries import SummaryLander
 from airflow_provider_ringcx.transfers.transcripts import TranscriptLander
 
 OUTCOMES = ("archived", "already_archived", "forbidden", "missing", "failed")
+#: The summary's list of ``[dialog_id, segment_id]`` whose recording was already archived and whose
+#: transcript or a summary landed in this batch (at most the batch's size; absent when empty).
+DOCUMENTS_RELANDED = "documents_relanded"
 #: At most this many not-archived segments are listed in the XCom summary (the counts stay exact).
 MAX_LISTED = 50
 _REASON_CHARS = 300
@@ -255,7 +258,16 @@ def summarize(outcomes: Sequence[SegmentOutcome], *, max_listed: int = MAX_LISTE
         for kind, (state, reason) in (o.summaries or {}).items()
     ]
     _add_documents(summary, "summaries", "summary", summaries)
+    relanded = [[o.dialog_id, o.segment_id] for o in outcomes if _documents_relanded(o)]
+    if relanded:  # the rescan's report re-indexes these (window_report)
+        summary[DOCUMENTS_RELANDED] = relanded
     return summary
+
+
+def _documents_relanded(outcome: SegmentOutcome) -> bool:
+    """A recording archived earlier whose transcript or a summary landed now (a rescan's retry)."""
+    states = [outcome.transcript, *(state for state, _ in (outcome.summaries or {}).values())]
+    return outcome.outcome == "already_archived" and "archived" in states
 
 
 def _add_documents(

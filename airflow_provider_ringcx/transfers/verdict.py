@@ -50,6 +50,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_ringcx import keys
 from airflow_provider_ringcx.exceptions import RingCXUnverifiableError
 from airflow_provider_ringcx.jsonutil import strict_loads
 from airflow_provider_ringcx.models import format_timestamp, printable
@@ -156,6 +157,10 @@ class Verdict:
     content_verified: bool = False
     stored: StoredObject | None = None
     lock: Mapping[str, Any] | None = None
+    #: the documents the sidecar says belong to the recording (``transcript``, ``summary.agent``...), by
+    #: name, at the keys :mod:`~airflow_provider_ringcx.keys` gives this recording (never the sidecar's own
+    #: strings): where they are or will be archived, not a proof that they are (the index HEADs them)
+    documents: Mapping[str, str] | None = None
 
     @property
     def archived(self) -> bool:
@@ -318,9 +323,24 @@ def verify_archived(
             state, reason = mismatch
             verified = common["content_verified"] and state != CONTENT_MISMATCH
             return Verdict(state, wav_key, reason, **{**common, "content_verified": verified})
-        return Verdict(ARCHIVED, wav_key, **common)
+        return Verdict(ARCHIVED, wav_key, documents=sidecar_documents(sidecar, wav_key), **common)
     except RingCXUnverifiableError as err:
         return Verdict(UNVERIFIABLE, wav_key, str(err))
+
+
+def sidecar_documents(sidecar: Mapping[str, Any], wav_key: str) -> dict[str, str]:
+    """The documents a valid sidecar references, at this recording's own keys (a reference to any other key
+    is ignored: the keys are derived from ``wav_key``, the sidecar only says which were asked for)."""
+    documents: dict[str, str] = {}
+    transcript = keys.transcript_key(wav_key)
+    if isinstance(sidecar.get("transcript"), Mapping) and sidecar["transcript"].get("key") == transcript:
+        documents["transcript"] = transcript
+    summaries = sidecar.get("summaries")
+    for kind in keys.SUMMARY_KINDS:
+        ref = summaries.get(kind) if isinstance(summaries, Mapping) else None
+        if isinstance(ref, Mapping) and ref.get("key") == keys.summary_key(wav_key, kind):
+            documents[f"summary.{kind}"] = ref["key"]
+    return documents
 
 
 def verify_transcript(

@@ -16,9 +16,11 @@ from typing import Any
 
 import pytest
 
+from airflow_provider_ringcx.index.store import read_day
 from airflow_provider_ringcx.keys import (
     DEFAULT_KEY_TEMPLATE,
     SUMMARY_KINDS,
+    index_key,
     recording_key,
     report_key,
     summary_key,
@@ -46,6 +48,16 @@ def _keys(segment: dict) -> dict[str, str]:
     return {kind: summary_key(wav, kind) for kind in SUMMARY_KINDS}
 
 
+def assert_indexed(s3_client: Any, bucket: str, truth: list[dict], archived: tuple[str, ...]) -> None:
+    """The day's index names exactly the summaries S3 holds (``summary_keys``: legal holds select by it)."""
+    rows, _ = read_day(s3_client, bucket, index_key("rec", SUB, W_START.date()))
+    by_ident = {(row["dialog_id"], row["segment_id"]): row for row in rows}
+    for segment in truth:
+        row = by_ident[(segment["dialogId"], segment["segmentId"])]
+        want = sorted(key for kind, key in _keys(segment).items() if segment["summaries"][kind] in archived)
+        assert row["summary_keys"] == (want or None), (row["segment_id"], row["summary_keys"], want)
+
+
 def test_live_dag_archives_summaries_and_the_rescan_picks_up_a_late_one(
     example_dag: Any, sim: SimulatorHandle, aws_conn: str, bucket: str, s3_client: Any
 ) -> None:
@@ -63,6 +75,7 @@ def test_live_dag_archives_summaries_and_the_rescan_picks_up_a_late_one(
     )
     assert report["complete"] is True  # a pending summary is not a lost recording
     check_archive(s3_client, bucket, "rec", truth, report=report).assert_ok()
+    assert_indexed(s3_client, bucket, truth, ("ok",))  # a pending summary is not indexed yet
 
     # 16:00: the late summaries are ready; the next run's rescan of 14:00-14:15 archives them
     sim.control.patch_config(now="2026-03-02T16:00:00Z")
@@ -72,6 +85,7 @@ def test_live_dag_archives_summaries_and_the_rescan_picks_up_a_late_one(
     for segment in truth:
         for kind, key in _keys(segment).items():  # missing: 404 forever, pending, never reported lost
             assert _exists(s3_client, bucket, key) == (segment["summaries"][kind] in ("ok", "late")), key
+    assert_indexed(s3_client, bucket, truth, ("ok", "late"))  # the rescan's report re-indexed the late ones
     both = [t for t in sim.control.ground_truth(W_START, W_END + timedelta(minutes=15)) if t["hasRecording"]]
     check = check_archive(s3_client, bucket, "rec", both)
     check.assert_ok()

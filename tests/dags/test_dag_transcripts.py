@@ -16,7 +16,14 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_ringcx.keys import DEFAULT_KEY_TEMPLATE, recording_key, report_key, transcript_key
+from airflow_provider_ringcx.index.store import read_day
+from airflow_provider_ringcx.keys import (
+    DEFAULT_KEY_TEMPLATE,
+    index_key,
+    recording_key,
+    report_key,
+    transcript_key,
+)
 from tests.fixtures.simulator import SimulatorHandle, ringcx_connection_json
 from tests.reliability.invariants import check_archive
 
@@ -34,6 +41,16 @@ def sim(make_simulator: Callable[..., SimulatorHandle], monkeypatch: pytest.Monk
     )  # fmt: skip
     monkeypatch.setenv("AIRFLOW_CONN_RINGCX_DEFAULT", ringcx_connection_json(handle))
     return handle
+
+
+def _assert_indexed(s3_client: Any, bucket: str, truth: list[dict], archived: tuple[str, ...]) -> None:
+    """The day's index names exactly the transcripts S3 holds (``transcript_key``: holds select by it)."""
+    rows, _ = read_day(s3_client, bucket, index_key("rec", SUB, W_START.date()))
+    by_ident = {(row["dialog_id"], row["segment_id"]): row for row in rows}
+    for segment in truth:
+        row = by_ident[(segment["dialogId"], segment["segmentId"])]
+        want = _transcript_key(segment) if segment["transcript"] in archived else None
+        assert row["transcript_key"] == want, (row["segment_id"], row["transcript_key"], want)
 
 
 def _transcript_key(segment: dict) -> str:
@@ -67,6 +84,7 @@ def test_live_dag_archives_transcripts_and_the_rescan_picks_up_a_late_one(
     report = json.loads(s3_client.get_object(Bucket=bucket, Key=key)["Body"].read())
     assert report["complete"] is True  # a pending transcript is not a lost recording
     check_archive(s3_client, bucket, "rec", truth, report=report).assert_ok()
+    _assert_indexed(s3_client, bucket, truth, ("ok",))  # a pending transcript has no key in the index yet
 
     # 16:00: the late transcripts are ready; the next run's rescan of 14:00-14:15 archives them
     sim.control.patch_config(now="2026-03-02T16:00:00Z")
@@ -77,6 +95,7 @@ def test_live_dag_archives_transcripts_and_the_rescan_picks_up_a_late_one(
         assert _exists(s3_client, bucket, _transcript_key(segment)), segment["segmentId"]
     for segment in missing:  # 404 forever: still pending, never reported lost, never an object
         assert not _exists(s3_client, bucket, _transcript_key(segment))
+    _assert_indexed(s3_client, bucket, truth, ("ok", "late"))  # re-indexed by the rescan's report
     both = [t for t in sim.control.ground_truth(W_START, W_END + timedelta(minutes=15)) if t["hasRecording"]]
     check = check_archive(s3_client, bucket, "rec", both)
     check.assert_ok()
