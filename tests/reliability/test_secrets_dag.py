@@ -37,12 +37,13 @@ import secrets
 import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from airflow_provider_ringcx.coverage.ledger import CoverageLedger
 from tests.fixtures.secret_scan import scan_places as _scan
 from tests.fixtures.secret_scan import secret_needles as _needles
 from tests.fixtures.simulator import SimulatorHandle, ringcx_connection_json
@@ -51,6 +52,7 @@ UTC = timezone.utc
 #: Run dates (each archives the quarter hour 30 minutes earlier): one window per run, so that no run clears
 #: another, and a day no other dag.test() of the session uses.
 RUN_OK = datetime(2026, 3, 4, 14, 30, tzinfo=UTC)
+SUB = "99999999"  # the simulator's default sub-account, the connection's
 RUN_WRONG_SECRET = datetime(2026, 3, 4, 15, 30, tzinfo=UTC)
 RUN_REVOKED = datetime(2026, 3, 4, 16, 30, tzinfo=UTC)
 RUN_REVOKED_API_TOKEN = datetime(2026, 3, 4, 17, 30, tzinfo=UTC)
@@ -332,6 +334,12 @@ def test_dag_runs_leak_no_secret(
     assert [type(e).__name__ for e in fetch_errors] == ["RingCXAuthError"]
     assert "permanent API token" in str(fetch_errors[0])
 
+    # e. the coverage ledger of the runs' day, refreshed as the audit DAG does (forced): its rollups under
+    #    _coverage/ hold the reports' reasons (failures b and d included), so they are scanned too
+    CoverageLedger(s3_client, bucket, "rec").refresh(
+        SUB, RUN_OK.date(), RUN_OK.date() + timedelta(days=1), force=True
+    )
+
     # What must not appear anywhere.
     issued = sim.control.stats()["tokens_issued"]
     assert issued, "the simulator issued no token: nothing was tested"
@@ -369,6 +377,7 @@ def test_dag_runs_leak_no_secret(
     assert any("/_manifests/" in k for k in keys)
     assert any(k.endswith(".transcript.json") for k in keys)  # transcripts (issue 17) are scanned too
     assert any("/_index/" in k for k in keys)
+    assert any("/_coverage/" in k for k in keys)  # the ledger's rollups (issue 15)
 
     hits = _scan(places, needles)
     print(
