@@ -25,12 +25,14 @@ def test_jwt_grant_then_exchange_and_cached(simulator, connect):
 
 
 def test_token_expiring_mid_run_is_refreshed_ahead_of_expiry(make_simulator, connect):
-    """Tokens live 1 real second (60 simulated s at time scale 60); a 4 s run needs several renewals."""
-    sim = make_simulator(time_scale=60, token_lifetime=60)
-    hook = connect(sim, refresh_margin_seconds=0.3)
+    """Tokens live 2 real seconds (120 simulated s at time scale 60); a 7 s run needs several renewals. The
+    margin (1 s) covers a loaded machine's delay between the hook's expiry check and the server's (0.3 s
+    did not: a clean-clone CI run beside other work saw a 401)."""
+    sim = make_simulator(time_scale=60, token_lifetime=120)
+    hook = connect(sim, refresh_margin_seconds=1.0)
     start, end = past_hour()
     records = [r for r in hook.iter_interaction_metadata(start, end) if r.has_recording][:40]
-    deadline = time.monotonic() + 4
+    deadline = time.monotonic() + 7
     downloads = 0
     while time.monotonic() < deadline:
         record = records[downloads % len(records)]
